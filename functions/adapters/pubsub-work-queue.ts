@@ -1,0 +1,38 @@
+import type { PubSub, Topic as PubSubTopic } from '@google-cloud/pubsub';
+import { invalidArgument } from '../core/errors.js';
+import { MAX_MESSAGE_BYTES, type JsonValue, type Topic, type WorkQueue } from '../core/ports/work-queue.js';
+import { fromGrpcError } from './grpc-errors.js';
+
+/** WorkQueue on Pub/Sub: one physical topic per logical topic, named by `topicName`. */
+export class PubSubWorkQueue implements WorkQueue {
+  private readonly topics = new Map<Topic, PubSubTopic>();
+
+  constructor(
+    private readonly pubsub: PubSub,
+    private readonly topicName: (topic: Topic) => string,
+  ) {}
+
+  async publish(topic: Topic, data: JsonValue, attributes: Readonly<Record<string, string>> = {}): Promise<string> {
+    const payload = Buffer.from(JSON.stringify(data), 'utf8');
+    if (payload.length > MAX_MESSAGE_BYTES) {
+      throw invalidArgument([{ field: 'data', description: `is ${payload.length} bytes; at most ${MAX_MESSAGE_BYTES}` }]);
+    }
+    for (const [key, value] of Object.entries(attributes)) {
+      if (typeof value !== 'string') throw invalidArgument([{ field: `attributes.${key}`, description: 'must be a string' }]);
+    }
+    try {
+      return await this.topic(topic).publishMessage({ data: payload, attributes: { ...attributes } });
+    } catch (error) {
+      throw fromGrpcError(error, `publishing to ${topic}`);
+    }
+  }
+
+  private topic(topic: Topic): PubSubTopic {
+    let t = this.topics.get(topic);
+    if (!t) {
+      t = this.pubsub.topic(this.topicName(topic));
+      this.topics.set(topic, t);
+    }
+    return t;
+  }
+}

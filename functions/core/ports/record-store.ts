@@ -1,0 +1,61 @@
+import { invalidArgument } from '../errors.js';
+
+/**
+ * A collection of records of one kind, keyed by id, with atomic read-modify-write.
+ *
+ * Contract:
+ * - `update(id, mutate)` runs `mutate` on the current record (or `undefined`) and applies the
+ *   decision atomically. `mutate` must be pure: under contention it may run several times, so it
+ *   performs no side effect; side effects happen after `update` resolves, keyed by its result.
+ *   An error thrown by `mutate` aborts the update and is rethrown unchanged.
+ * - `create` fails with AppError `ALREADY_EXISTS` if the id exists.
+ * - `list` pages through records whose fields equal the given values, in id order. `pageToken`
+ *   is opaque; an invalid one fails with AppError `INVALID_ARGUMENT` naming `pageToken`.
+ * - Record values are plain data: strings, numbers, booleans, null, Dates, arrays and objects.
+ * - Transient storage failures reject with a retryable AppError.
+ */
+export interface RecordStore<T> {
+  get(id: string): Promise<T | undefined>;
+  create(id: string, value: T): Promise<void>;
+  update<R>(id: string, mutate: (current: T | undefined) => Decision<T, R>): Promise<R>;
+  delete(id: string): Promise<void>;
+  list(query: ListQuery): Promise<Page<T>>;
+}
+
+export type Decision<T, R> =
+  | { readonly kind: 'put'; readonly value: T; readonly result: R }
+  | { readonly kind: 'delete'; readonly result: R }
+  | { readonly kind: 'keep'; readonly result: R };
+
+export const put = <T, R>(value: T, result: R): Decision<T, R> => ({ kind: 'put', value, result });
+export const remove = <T, R>(result: R): Decision<T, R> => ({ kind: 'delete', result });
+export const keep = <T, R>(result: R): Decision<T, R> => ({ kind: 'keep', result });
+
+export type FieldValue = string | number | boolean;
+
+export interface ListQuery {
+  readonly where?: Readonly<Record<string, FieldValue>>;
+  readonly pageSize: number;
+  readonly pageToken?: string;
+}
+
+export interface Page<T> {
+  readonly items: readonly { readonly id: string; readonly value: T }[];
+  /** Absent on the last page. */
+  readonly nextPageToken?: string;
+}
+
+export const MAX_PAGE_SIZE = 500;
+
+/** Page tokens are the last id of the page, base64url-encoded; shared by every implementation. */
+export function encodePageToken(lastId: string): string {
+  return Buffer.from(`p1:${lastId}`, 'utf8').toString('base64url');
+}
+
+export function decodePageToken(token: string): string {
+  const text = /^[A-Za-z0-9_-]{1,2000}$/.test(token) ? Buffer.from(token, 'base64url').toString('utf8') : '';
+  if (!text.startsWith('p1:') || text.length < 4) {
+    throw invalidArgument([{ field: 'pageToken', description: 'is not a page token returned by this API' }]);
+  }
+  return text.slice(3);
+}

@@ -1,0 +1,10 @@
+// Registers each deployable function with the Functions Framework; nothing else lives here.
+import * as ff from '@google-cloud/functions-framework';
+import { api } from './entrypoints/api.js';
+import { deadletter } from './entrypoints/deadletter.js';
+import { createRuntime } from './platform/runtime.js';
+
+const runtime = createRuntime(process.env);
+
+ff.http('api', api(runtime));
+ff.cloudEvent('deadletter', deadletter(runtime));

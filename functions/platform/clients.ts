@@ -1,0 +1,26 @@
+import type { ClientConfig } from '@google-cloud/pubsub';
+import type { Settings } from '@google-cloud/firestore';
+import { OAuth2Client } from 'google-auth-library';
+
+/**
+ * Client options for the Google Cloud SDKs, in production or against the local emulators. With an
+ * emulator, the clients get an empty auth client: the emulators ignore credentials, and without one
+ * the SDKs probe the GCE metadata server on every start (slow, and a MetadataLookupWarning).
+ */
+export function pubsubOptions(projectId: string, emulatorHost: string | undefined): ClientConfig {
+  return emulatorHost ? { projectId, apiEndpoint: emulatorHost, emulatorMode: true, authClient: emulatorAuth() } : { projectId };
+}
+
+export function firestoreOptions(projectId: string, databaseId: string, emulatorHost: string | undefined): Settings {
+  return {
+    projectId,
+    databaseId,
+    ignoreUndefinedProperties: true,
+    ...(emulatorHost ? { host: emulatorHost, ssl: false, authClient: emulatorAuth() } : {}),
+  };
+}
+
+// The SDKs bundle their own copy of google-auth-library; an OAuth2Client of ours is accepted at run time.
+function emulatorAuth(): ClientConfig['authClient'] {
+  return new OAuth2Client() as unknown as ClientConfig['authClient'];
+}

@@ -1,0 +1,42 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { FunctionSpec } from '../topology.js';
+import { freePort, startProcess, waitForHttp, type ManagedProcess } from './processes.js';
+
+const require = createRequire(import.meta.url);
+const FRAMEWORK_MAIN = join(dirname(require.resolve('@google-cloud/functions-framework')), 'main.js');
+export const REPO_ROOT = join(import.meta.dirname, '..', '..');
+
+export interface ServedFunction {
+  readonly name: string;
+  readonly url: string;
+  readonly process: ManagedProcess;
+}
+
+/**
+ * Serves one function exactly as Cloud Functions does: the Functions Framework loading
+ * `functions/index.ts` (TypeScript through tsx) with the function's target and signature type.
+ */
+export async function serveFunction(spec: FunctionSpec, env: NodeJS.ProcessEnv, logDir: string): Promise<ServedFunction> {
+  const port = await freePort();
+  const logFile = join(logDir, `${spec.name}.log`);
+  const proc = startProcess({
+    name: `function ${spec.name}`,
+    command: process.execPath,
+    args: [
+      '--import',
+      'tsx',
+      FRAMEWORK_MAIN,
+      `--target=${spec.name}`,
+      `--signature-type=${spec.trigger === 'http' ? 'http' : 'cloudevent'}`,
+      `--source=${join(REPO_ROOT, 'functions', 'index.ts')}`,
+      `--port=${port}`,
+    ],
+    env: { ...env, NODE_ENV: 'production', PORT: String(port) },
+    logFile,
+    cwd: REPO_ROOT,
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/healthz`, proc, 60_000, () => `See ${logFile}.`);
+  return { name: spec.name, url, process: proc };
+}

@@ -1,0 +1,38 @@
+// `npm start`: the whole local stack, until Ctrl-C.
+import { join } from 'node:path';
+import { REPO_ROOT } from './functions.js';
+import { startStack } from './stack.js';
+
+const dir = join(REPO_ROOT, '.local');
+const started = Date.now();
+console.log('Starting the local stack (emulators, functions)...');
+try {
+  const stack = await startStack({ dir });
+  const { info } = stack;
+  const rows: [string, string][] = [
+    ['Firestore emulator', info.services.firestore.host],
+    ['Pub/Sub emulator', info.services.pubsub.host],
+    ...Object.entries(info.functions).map(([name, f]): [string, string] => [`function ${name}`, f.url]),
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  console.log(`\nLocal stack up in ${((Date.now() - started) / 1000).toFixed(1)} s (project ${info.projectId}):`);
+  for (const [k, v] of rows) console.log(`  ${k.padEnd(width)}  ${v}`);
+  console.log(`\n  Health check:  curl ${info.functions['api']?.url}/healthz`);
+  console.log(`  Details:       ${join(dir, 'stack.json')}`);
+  console.log(`  Logs:          ${info.logDir}`);
+  console.log('\nPress Ctrl-C to stop everything.');
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping the local stack...`);
+    await stack.stop();
+    console.log('Stopped.');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+} catch (error) {
+  console.error(`\nThe local stack could not start: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+}

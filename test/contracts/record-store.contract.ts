@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import { AppError } from '../../functions/core/errors.js';
+import { keep, put, remove, type RecordStore } from '../../functions/core/ports/record-store.js';
+
+interface Doc {
+  readonly owner: string;
+  readonly count: number;
+  readonly at: Date;
+  readonly tags: readonly string[];
+  readonly nested?: { readonly flag: boolean; readonly when?: Date };
+  readonly note?: string;
+}
+
+const doc = (owner: string, count = 0): Doc => ({ owner, count, at: new Date('2026-01-02T03:04:05.678Z'), tags: ['a', 'b'] });
+
+/**
+ * The RecordStore contract, run against every implementation (the in-memory fake and the
+ * Firestore adapter on the emulator) so the fake stays honest.
+ */
+export function recordStoreContract(name: string, makeStore: () => RecordStore<Doc>): void {
+  describe(`RecordStore contract: ${name}`, () => {
+    it('returns undefined for a missing id and the stored value, with Dates, after create', async () => {
+      const store = makeStore();
+      expect(await store.get('missing')).toBeUndefined();
+      const value = { ...doc('ann'), nested: { flag: true, when: new Date('2030-05-06T00:00:00Z') } };
+      await store.create('r1', value);
+      const got = await store.get('r1');
+      expect(got).toEqual(value);
+      expect(got?.at).toBeInstanceOf(Date);
+      expect(got?.nested?.when).toBeInstanceOf(Date);
+    });
+
+    it('drops undefined fields instead of failing', async () => {
+      const store = makeStore();
+      await store.create('u1', { ...doc('ann'), note: undefined });
+      const got = await store.get('u1');
+      expect(got).toBeDefined();
+      expect(Object.keys(got ?? {})).not.toContain('note');
+    });
+
+    it('refuses to create an id twice with ALREADY_EXISTS and keeps the first value', async () => {
+      const store = makeStore();
+      await store.create('r2', doc('ann', 1));
+      const error = await store.create('r2', doc('bob', 2)).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(AppError);
+      expect((error as AppError).code).toBe('ALREADY_EXISTS');
+      expect((await store.get('r2'))?.owner).toBe('ann');
+    });
+
+    it('update puts, keeps and deletes, returning the decision result', async () => {
+      const store = makeStore();
+      expect(await store.update('r3', (cur) => put(doc('ann', cur ? 99 : 1), 'created'))).toBe('created');
+      expect(await store.update('r3', (cur) => put({ ...cur!, count: cur!.count + 1 }, cur!.count + 1))).toBe(2);
+      expect(await store.update('r3', (cur) => keep(cur?.count))).toBe(2);
+      expect((await store.get('r3'))?.count).toBe(2);
+      expect(await store.update('r3', () => remove('gone'))).toBe('gone');
+      expect(await store.get('r3')).toBeUndefined();
+    });
+
+    it('an error thrown by mutate aborts the update unchanged and is rethrown as is', async () => {
+      const store = makeStore();
+      await store.create('r4', doc('ann', 5));
+      const refusal = new AppError('FAILED_PRECONDITION', 'not allowed now');
+      await expect(store.update('r4', () => { throw refusal; })).rejects.toBe(refusal);
+      expect((await store.get('r4'))?.count).toBe(5);
+    });
+
+    it('concurrent updates of one record lose no increment', async () => {
+      const store = makeStore();
+      await store.create('r5', doc('ann', 0));
+      await Promise.all(
+        Array.from({ length: 10 }, () => store.update('r5', (cur) => put({ ...cur!, count: cur!.count + 1 }, null))),
+      );
+      expect((await store.get('r5'))?.count).toBe(10);
+    });
+
+    it('lists by field equality in id order, page by page, and rejects a forged page token', async () => {
+      const store = makeStore();
+      for (let i = 0; i < 7; i++) await store.create(`p${i}`, doc(i % 2 === 0 ? 'even' : 'odd', i));
+      const seen: string[] = [];
+      let pageToken: string | undefined;
+      let pages = 0;
+      do {
+        const page = await store.list({ where: { owner: 'even' }, pageSize: 2, ...(pageToken ? { pageToken } : {}) });
+        seen.push(...page.items.map((i) => i.id));
+        expect(page.items.every((i) => i.value.owner === 'even')).toBe(true);
+        pageToken = page.nextPageToken;
+        pages += 1;
+      } while (pageToken && pages < 10);
+      expect(seen).toEqual(['p0', 'p2', 'p4', 'p6']);
+      expect(pages).toBe(2);
+      const error = await store.list({ pageSize: 2, pageToken: 'not-a-token' }).catch((e: unknown) => e);
+      expect((error as AppError).code).toBe('INVALID_ARGUMENT');
+      expect((error as AppError).violations[0]?.field).toBe('pageToken');
+    });
+
+    it('delete of a missing id is harmless', async () => {
+      const store = makeStore();
+      await expect(store.delete('never-there')).resolves.toBeUndefined();
+    });
+  });
+}

@@ -1,0 +1,75 @@
+import { AppError } from '../../functions/core/errors.js';
+import {
+  decodePageToken,
+  encodePageToken,
+  type Decision,
+  type ListQuery,
+  type Page,
+  type RecordStore,
+} from '../../functions/core/ports/record-store.js';
+
+/**
+ * In-memory RecordStore for fast unit tests. Stores copies (as Firestore does), drops undefined
+ * fields (as the Firestore adapter does), and passes the same contract suite as the adapter.
+ */
+export class MemoryRecordStore<T> implements RecordStore<T> {
+  private readonly records = new Map<string, T>();
+  /** How many times `mutate` ran; tests use it to check that mutations stay pure. */
+  mutateCalls = 0;
+
+  async get(id: string): Promise<T | undefined> {
+    const value = this.records.get(id);
+    return value === undefined ? undefined : copy(value);
+  }
+
+  async create(id: string, value: T): Promise<void> {
+    if (this.records.has(id)) throw new AppError('ALREADY_EXISTS', `${id} already exists`);
+    this.records.set(id, copy(value));
+  }
+
+  async update<R>(id: string, mutate: (current: T | undefined) => Decision<T, R>): Promise<R> {
+    this.mutateCalls += 1;
+    const current = this.records.get(id);
+    const decision = mutate(current === undefined ? undefined : copy(current));
+    if (decision.kind === 'put') this.records.set(id, copy(decision.value));
+    else if (decision.kind === 'delete') this.records.delete(id);
+    return decision.result;
+  }
+
+  async delete(id: string): Promise<void> {
+    this.records.delete(id);
+  }
+
+  async list(query: ListQuery): Promise<Page<T>> {
+    const after = query.pageToken === undefined ? undefined : decodePageToken(query.pageToken);
+    const matching = [...this.records.entries()]
+      .filter(([id]) => after === undefined || id > after)
+      .filter(([, value]) =>
+        Object.entries(query.where ?? {}).every(([field, expected]) => (value as Record<string, unknown>)[field] === expected),
+      )
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const items = matching.slice(0, query.pageSize).map(([id, value]) => ({ id, value: copy(value) }));
+    const last = items.at(-1);
+    return matching.length > query.pageSize && last ? { items, nextPageToken: encodePageToken(last.id) } : { items };
+  }
+
+  size(): number {
+    return this.records.size;
+  }
+}
+
+function copy<T>(value: T): T {
+  return dropUndefined(structuredClone(value)) as T;
+}
+
+function dropUndefined(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(dropUndefined);
+  if (value && typeof value === 'object' && !(value instanceof Date)) {
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => [k, dropUndefined(v)]),
+    );
+  }
+  return value;
+}

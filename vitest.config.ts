@@ -1,0 +1,32 @@
+import { defineConfig } from 'vitest/config';
+
+// Two projects: fast unit tests (no processes, no network) and integration tests that run
+// against real local components (Firestore and Pub/Sub emulators, the Google sandbox, served
+// functions). The integration project's global setup starts the emulators once per run and
+// stops them by process group afterwards.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          environment: 'node',
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/integration/global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          // Two cores: keep the number of test files running at once small so emulator-backed
+          // tests do not starve each other.
+          maxWorkers: 2,
+        },
+      },
+    ],
+  },
+});
