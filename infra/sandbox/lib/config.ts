@@ -1,0 +1,68 @@
+import { z } from 'zod';
+
+/** Behaviour switches of the sandbox; every field can be changed at run time (`PUT /sandbox/v1/config`). */
+export interface SandboxConfig {
+  /** Seconds from initiate (or retry) until a job completes by itself. */
+  jobDurationSeconds: number;
+  /** Per resource group override of `jobDurationSeconds`; a job takes the longest of its groups. */
+  jobDurationSecondsByResource: Record<string, number>;
+  /** Total archive size of a job in bytes (split into parts of `archivePartBytes`). */
+  archiveBytes: number;
+  /** Largest part; a bigger archive gives several URLs. At most 4,000,000,000 (no ZIP64). */
+  archivePartBytes: number;
+  /** Lifetime of signed archive URLs. */
+  urlTtlSeconds: number;
+  /** Lifetime of access tokens (`expires_in`). */
+  accessTokenLifetimeSeconds: number;
+  /** Lifetime of authorization codes. */
+  authCodeLifetimeSeconds: number;
+  /** How a time-based group exported less than 24 h ago is refused. */
+  timeBasedRefusal: 'RESOURCE_EXHAUSTED' | 'FAILED_PRECONDITION';
+  /** Format of the `timestamp_after_24hrs` ErrorInfo metadata value. */
+  timestampAfter24hrsFormat: 'RFC3339' | 'UNIX_SECONDS';
+  /** Groups that stay one-time even under a 30/180-day grant. */
+  oneTimeOnlyResources: string[];
+  /** Retries allowed per job chain (`archiveJobs:retry`). */
+  maxRetries: number;
+}
+
+export const MAX_PART_BYTES = 4_000_000_000;
+
+export const DEFAULT_CONFIG: Readonly<SandboxConfig> = Object.freeze({
+  jobDurationSeconds: 2,
+  jobDurationSecondsByResource: {},
+  archiveBytes: 256 * 1024,
+  archivePartBytes: 2 * 1024 * 1024 * 1024,
+  urlTtlSeconds: 6 * 3600,
+  accessTokenLifetimeSeconds: 3599,
+  authCodeLifetimeSeconds: 600,
+  timeBasedRefusal: 'RESOURCE_EXHAUSTED',
+  timestampAfter24hrsFormat: 'RFC3339',
+  oneTimeOnlyResources: [],
+  maxRetries: 3,
+});
+
+const seconds = z.number().finite().min(0).max(10 * 365 * 86400);
+
+export const configPatchSchema = z
+  .object({
+    jobDurationSeconds: seconds,
+    jobDurationSecondsByResource: z.record(z.string().max(200), seconds),
+    archiveBytes: z.number().int().min(0).max(1024 ** 4),
+    archivePartBytes: z.number().int().min(64 * 1024).max(MAX_PART_BYTES),
+    urlTtlSeconds: z.number().int().min(1).max(7 * 86400),
+    accessTokenLifetimeSeconds: z.number().int().min(1).max(86400 * 365),
+    authCodeLifetimeSeconds: z.number().int().min(1).max(86400),
+    timeBasedRefusal: z.enum(['RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION']),
+    timestampAfter24hrsFormat: z.enum(['RFC3339', 'UNIX_SECONDS']),
+    oneTimeOnlyResources: z.array(z.string().max(200)).max(500),
+    maxRetries: z.number().int().min(0).max(100),
+  })
+  .strict()
+  .partial();
+
+export type SandboxConfigPatch = z.infer<typeof configPatchSchema>;
+
+export function mergeConfig(base: SandboxConfig, patch: SandboxConfigPatch): SandboxConfig {
+  return { ...base, ...patch };
+}

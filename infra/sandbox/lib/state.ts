@@ -1,0 +1,114 @@
+// The sandbox's whole mutable state: plain JSON-serialisable records, saved by StateStore.
+import type { SandboxConfig } from './config.js';
+
+export type GrantDuration = 'ONE_TIME' | 'DAYS_30' | 'DAYS_180';
+export type GroupAccess = 'ONE_TIME' | 'TIME_BASED';
+export type JobState = 'IN_PROGRESS' | 'COMPLETE' | 'FAILED' | 'CANCELLED';
+
+export interface OAuthClientRecord {
+  clientId: string;
+  clientSecret: string;
+  redirectUris: string[];
+}
+
+/** One consent of a user to a client: the groups granted and for how long. */
+export interface Grant {
+  id: string;
+  clientId: string;
+  user: string;
+  groups: string[];
+  access: Record<string, GroupAccess>;
+  duration: GrantDuration;
+  offline: boolean;
+  createdAt: number;
+  /** End of a time-based grant; one-time grants have none. */
+  expiresAt?: number;
+  revokedAt?: number;
+}
+
+export interface AuthCode {
+  code: string;
+  grantId: string;
+  clientId: string;
+  redirectUri: string;
+  codeChallenge: string;
+  expiresAt: number;
+  usedAt?: number;
+}
+
+export interface AccessTokenRecord {
+  token: string;
+  grantId: string;
+  expiresAt: number;
+}
+
+export interface RefreshTokenRecord {
+  token: string;
+  grantId: string;
+}
+
+export interface Job {
+  id: string;
+  /** accountKey(clientId, user) */
+  owner: string;
+  resources: string[];
+  startTime?: number;
+  endTime?: number;
+  exportTime: number;
+  accessType: GroupAccess;
+  state: JobState;
+  createdAt: number;
+  completeAt: number;
+  finishedAt?: number;
+  archiveBytes: number;
+  archivePartBytes: number;
+  /** First job of a retry chain, and how many retries that chain has used. */
+  rootId: string;
+  retryCount: number;
+  retriedBy?: string;
+  /** Set by authorization:reset: the archive can no longer be downloaded. */
+  archiveAccessEnded?: boolean;
+}
+
+/** Per (client, user) export bookkeeping. */
+export interface Account {
+  /** One-time groups already exported → the jobs that did it. Cleared by reset. */
+  exhaustedOneTime: Record<string, string[]>;
+  /** Time-based groups → last initiate time and its jobs (24-hour window). */
+  timeBased: Record<string, { at: number; jobIds: string[] }>;
+}
+
+/** An authorization request shown on the consent page, waiting for the user's decision. */
+export interface PendingConsent {
+  id: string;
+  authorizeQuery: string;
+  expiresAt: number;
+}
+
+export interface OidcKeyRecord {
+  kid: string;
+  privateKeyPem: string;
+  /** PEM served at /oauth2/v1/certs (an X.509 certificate, or the public key). */
+  publicPem: string;
+}
+
+export interface SandboxState {
+  version: 1;
+  clockOffsetMs: number;
+  config: SandboxConfig;
+  clients: Record<string, OAuthClientRecord>;
+  grants: Record<string, Grant>;
+  codes: Record<string, AuthCode>;
+  accessTokens: Record<string, AccessTokenRecord>;
+  refreshTokens: Record<string, RefreshTokenRecord>;
+  jobs: Record<string, Job>;
+  accounts: Record<string, Account>;
+  pendingConsents: Record<string, PendingConsent>;
+  /** HMAC key of the signed archive URLs. */
+  urlSecret: string;
+  oidcKey?: OidcKeyRecord;
+}
+
+export function accountKey(clientId: string, user: string): string {
+  return `${clientId}\n${user}`;
+}

@@ -1,0 +1,55 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SandboxState } from './state.js';
+
+/**
+ * Holds the state in memory and, when given a data folder, saves it as JSON after changes
+ * (coalesced to one write per event-loop turn; temp file + rename so a crash never leaves a
+ * half-written file) and reloads it at start.
+ */
+export class StateStore {
+  private pending = false;
+
+  private constructor(
+    readonly state: SandboxState,
+    private readonly file: string | undefined,
+  ) {}
+
+  static open(dataDir: string | undefined, fresh: () => SandboxState): StateStore {
+    if (!dataDir) return new StateStore(fresh(), undefined);
+    mkdirSync(dataDir, { recursive: true });
+    const file = join(dataDir, 'state.json');
+    let state: SandboxState;
+    try {
+      const loaded = JSON.parse(readFileSync(file, 'utf8')) as SandboxState;
+      state = loaded.version === 1 ? { ...fresh(), ...loaded } : fresh();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new Error(`sandbox: cannot read ${file}: ${(err as Error).message}`);
+      }
+      state = fresh();
+    }
+    const store = new StateStore(state, file);
+    store.flush();
+    return store;
+  }
+
+  get persistent(): boolean {
+    return this.file !== undefined;
+  }
+
+  /** Marks the state changed; it is written at the end of the current turn. */
+  changed(): void {
+    if (!this.file || this.pending) return;
+    this.pending = true;
+    setImmediate(() => this.flush());
+  }
+
+  flush(): void {
+    this.pending = false;
+    if (!this.file) return;
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(this.state));
+    renameSync(tmp, this.file);
+  }
+}

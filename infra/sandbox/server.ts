@@ -1,0 +1,238 @@
+// The sandbox: a local simulator of Google OAuth 2.0, the Data Portability API, signed archive
+// URLs and an OIDC issuer. Route modules are mounted here; shared services (clock, fault
+// injector, call log, persistence) are passed into them.
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ArchiveCache } from './archives/cache.js';
+import { ArchiveService, archiveModule } from './archives/routes.js';
+import { UrlSigner } from './archives/signing.js';
+import { controlModule } from './control/routes.js';
+import { CallLog } from './lib/call-log.js';
+import { Clock, rfc3339 } from './lib/clock.js';
+import { DEFAULT_CONFIG, configPatchSchema, mergeConfig } from './lib/config.js';
+import type { SandboxConfig } from './lib/config.js';
+import { FaultInjector } from './lib/faults.js';
+import type { AppliedFault } from './lib/faults.js';
+import { RequestError, StorageXmlError, ApiError, OAuthError, statusOfHttp } from './lib/errors.js';
+import { renderError } from './lib/http.js';
+import type { ErrorStyle } from './lib/http.js';
+import { matchRoute } from './lib/router.js';
+import type { Route, SandboxModule } from './lib/router.js';
+import type { SandboxState } from './lib/state.js';
+import { StateStore } from './lib/store.js';
+import { OAuthService } from './oauth/grants.js';
+import { oauthModule } from './oauth/routes.js';
+import { OidcIssuer } from './oidc/issuer.js';
+import { oidcModule } from './oidc/routes.js';
+import { JobService } from './portability/jobs.js';
+import { portabilityModule } from './portability/routes.js';
+
+export type { SandboxConfig } from './lib/config.js';
+
+export interface SandboxOptions {
+  /** 0 or absent = a free port. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Folder for state.json; state is in memory only without it. */
+  dataDir?: string;
+  /** Folder of generated archives; default `<dataDir>/archive-cache` or a folder under the OS temp dir. */
+  cacheDir?: string;
+  /** Config applied at start (over the saved or default config). */
+  config?: Partial<SandboxConfig>;
+}
+
+export interface RunningSandbox {
+  baseUrl: string;
+  close(): Promise<void>;
+}
+
+/** Services every route module may use; later modules (Cloud Storage, Scheduler) get the same. */
+export interface SandboxServices {
+  clock: Clock;
+  store: StateStore;
+  faults: FaultInjector;
+  calls: CallLog;
+  baseUrl(): string;
+}
+
+function freshState(): SandboxState {
+  return {
+    version: 1,
+    clockOffsetMs: 0,
+    config: { ...DEFAULT_CONFIG, jobDurationSecondsByResource: {}, oneTimeOnlyResources: [] },
+    clients: {},
+    grants: {},
+    codes: {},
+    accessTokens: {},
+    refreshTokens: {},
+    jobs: {},
+    accounts: {},
+    pendingConsents: {},
+    urlSecret: randomBytes(32).toString('base64url'),
+  };
+}
+
+const CONTROL_PREFIX = '/sandbox/v1/';
+
+function faultResponse(res: ServerResponse, style: ErrorStyle, fault: AppliedFault, status: number): void {
+  const headers: Record<string, string> = fault.retryAfterSeconds !== undefined ? { 'Retry-After': String(fault.retryAfterSeconds) } : {};
+  const message = `Injected fault (${fault.text}).`;
+  const err =
+    style === 'xml'
+      ? new StorageXmlError(status, status === 429 ? 'SlowDown' : status >= 500 ? 'ServiceUnavailable' : 'InvalidArgument', message, '', headers)
+      : style === 'oauth'
+        ? new OAuthError(status, status >= 500 ? 'temporarily_unavailable' : 'invalid_request', message)
+        : new ApiError(status, statusOfHttp(status), message, [], headers);
+  if (err instanceof OAuthError) res.setHeader('Retry-After', headers['Retry-After'] ?? '0');
+  renderError(res, style === 'html' ? 'google' : style, err);
+}
+
+/** Cuts the connection once `limit` body bytes have gone out. */
+function dropAfter(res: ServerResponse, limit: number): void {
+  let sent = 0;
+  const write = res.write.bind(res) as (chunk: unknown, ...rest: unknown[]) => boolean;
+  const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+  const cut = (): void => {
+    res.socket?.destroy();
+  };
+  const take = (chunk: unknown): { part: Buffer; over: boolean } => {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+    const allowed = Math.max(0, limit - sent);
+    sent += Math.min(buf.length, allowed);
+    return { part: buf.subarray(0, allowed), over: buf.length > allowed };
+  };
+  res.write = ((chunk: unknown, ...rest: unknown[]) => {
+    const { part, over } = take(chunk);
+    if (!over) return write(part, ...rest);
+    if (part.length > 0) write(part, cut);
+    else cut();
+    return false;
+  }) as ServerResponse['write'];
+  res.end = ((...args: unknown[]) => {
+    const chunk = args[0];
+    if (chunk === undefined || typeof chunk === 'function') return end(...args);
+    const { part, over } = take(chunk);
+    if (!over) return end(part);
+    if (part.length > 0) write(part, cut);
+    else cut();
+    return res;
+  }) as ServerResponse['end'];
+}
+
+export async function startSandbox(options: SandboxOptions = {}): Promise<RunningSandbox> {
+  const store = StateStore.open(options.dataDir, freshState);
+  if (options.config) {
+    const patch = configPatchSchema.safeParse(options.config);
+    if (!patch.success) throw new Error(`sandbox: invalid config: ${patch.error.issues[0]?.message ?? ''}`);
+    store.state.config = mergeConfig(store.state.config, patch.data);
+    store.changed();
+  }
+  const clock = new Clock(store.state.clockOffsetMs);
+  const faults = new FaultInjector();
+  const calls = new CallLog();
+  let baseUrl = '';
+  const services: SandboxServices = { clock, store, faults, calls, baseUrl: () => baseUrl };
+
+  const cacheDir =
+    options.cacheDir ?? (options.dataDir ? join(options.dataDir, 'archive-cache') : join(tmpdir(), 'dataportability-sandbox-cache'));
+  const oauth = new OAuthService(store, clock);
+  const jobs = new JobService(store, clock);
+  const issuer = new OidcIssuer(store);
+  const signer = new UrlSigner(store.state.urlSecret);
+  const archives = new ArchiveService(store, clock, signer, new ArchiveCache(cacheDir), services.baseUrl);
+
+  const modules: SandboxModule[] = [
+    controlModule({ ...services, oauth, jobs, issuer }),
+    oauthModule({ store, clock, oauth, verifyIdToken: (t) => issuer.verify(t, baseUrl) }),
+    portabilityModule({ oauth, jobs, archiveUrls: (job) => archives.urls(job) }),
+    archiveModule({ store, clock, signer, archives }),
+    oidcModule({ issuer, baseUrl: services.baseUrl }),
+  ];
+  const routes: Route[] = modules.flatMap((m) => m.routes);
+
+  async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const rawUrl = req.url ?? '/';
+    const method = req.method ?? 'GET';
+    const q = rawUrl.indexOf('?');
+    const path = q < 0 ? rawUrl : rawUrl.slice(0, q);
+    const query = new URLSearchParams(q < 0 ? '' : rawUrl.slice(q + 1));
+    const match = path.startsWith('/') ? matchRoute(routes, method, path) : ({ kind: 'bad-path' } as const);
+    const style: ErrorStyle = match.kind === 'ok' || match.kind === 'method' ? match.route.style : 'google';
+
+    if (!path.startsWith(CONTROL_PREFIX)) {
+      const arrived = rfc3339(clock.now());
+      const fault = faults.take(method, path);
+      const record = { method, path: path.slice(0, 2000), time: arrived, ...(fault ? { fault: fault.text } : {}) };
+      res.once('close', () => calls.record({ ...record, status: res.headersSent ? res.statusCode : 0 }));
+      if (fault) {
+        switch (fault.action.kind) {
+          case 'reset':
+            req.socket.destroy();
+            return;
+          case 'status':
+            req.resume();
+            faultResponse(res, style, fault, fault.action.status);
+            return;
+          case 'delayMs':
+            await sleep(fault.action.ms);
+            break;
+          case 'dropAfterBytes':
+            dropAfter(res, fault.action.bytes);
+            break;
+        }
+      }
+    }
+
+    try {
+      if (match.kind === 'bad-path') throw new RequestError(400, 'Malformed request path.');
+      if (match.kind === 'none') throw new RequestError(404, `The requested URL ${path.slice(0, 200)} was not found on this server.`);
+      if (match.kind === 'method') {
+        res.setHeader('Allow', match.allow.join(', '));
+        throw new RequestError(405, `Method ${method} not allowed on ${path.slice(0, 200)}.`);
+      }
+      await match.route.handle({ req, res, method, path, query, params: match.params });
+    } catch (err) {
+      req.resume();
+      renderError(res, style, err);
+    }
+  }
+
+  const server = createServer({ maxHeaderSize: 64 * 1024, requestTimeout: 0 }, (req, res) => {
+    dispatch(req, res).catch((err: unknown) => renderError(res, 'google', err));
+  });
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  baseUrl = `http://${shownHost === '0.0.0.0' ? '127.0.0.1' : shownHost}:${address.port}`;
+
+  return {
+    baseUrl,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => {
+          store.flush();
+          if (err) reject(err);
+          else resolve();
+        });
+        server.closeAllConnections();
+      }),
+  };
+}
