@@ -11,7 +11,8 @@ import type { StateStore } from '../lib/store.js';
 import { callbackUrl, parseAuthorizationRequest } from './authorize-request.js';
 import type { AuthRequest } from './authorize-request.js';
 import { CONSENT_FORM_PATH, consentPage } from './consent-page.js';
-import { DEFAULT_USER, OAuthService } from './grants.js';
+import type { OAuthService } from './grants.js';
+import { DEFAULT_USER } from './grants.js';
 
 export interface OAuthDeps {
   store: StateStore;

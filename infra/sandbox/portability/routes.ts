@@ -5,7 +5,8 @@ import { readJsonObject, sendJson } from '../lib/http.js';
 import type { RequestContext, SandboxModule } from '../lib/router.js';
 import type { Grant, Job } from '../lib/state.js';
 import type { OAuthService } from '../oauth/grants.js';
-import { JobService, accessTypeName } from './jobs.js';
+import type { JobService} from './jobs.js';
+import { accessTypeName } from './jobs.js';
 import { parseEmpty, parseInitiate, parseJobId } from './requests.js';
 
 export interface PortabilityDeps {
