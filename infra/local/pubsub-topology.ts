@@ -26,6 +26,7 @@ export async function provisionTopology(
   options: {
     projectId: string;
     physicalName: (name: string) => string;
+    /** Base URL of a served function, without a trailing slash. */
     functionUrl: (functionName: string) => string;
     retry: RetrySettings;
   },
@@ -41,7 +42,8 @@ export async function provisionTopology(
     const name = options.physicalName(`${fn.name}-push`);
     await ignoreAlreadyExists(
       pubsub.topic(options.physicalName(fn.topic)).createSubscription(name, {
-        pushConfig: { pushEndpoint: options.functionUrl(fn.name) },
+        // The Functions Framework reads the topic from the push path (CloudEvent `source`).
+        pushConfig: { pushEndpoint: `${options.functionUrl(fn.name)}/${topics[fn.topic]}` },
         ackDeadlineSeconds: fn.ackDeadlineSeconds,
         retryPolicy: {
           minimumBackoff: { seconds: options.retry.minimumBackoffSeconds },

@@ -22,6 +22,8 @@ export interface StackInfo {
   /** Environment a script needs to reach the same emulators with the client libraries. */
   readonly env: Readonly<Record<string, string>>;
   readonly logDir: string;
+  /** Process groups the launcher started (each stopped as a group). */
+  readonly processes: readonly { readonly name: string; readonly pid: number }[];
 }
 
 export interface Stack {
@@ -52,10 +54,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     for (const s of stops.reverse()) await s().catch(() => undefined);
   };
   try {
+    const processes: { name: string; pid: number }[] = [];
     let emulators = options.emulators;
     if (!emulators) {
       const own = await startEmulators({ projectId, logDir });
       stops.push(own.stop);
+      processes.push(...own.processes.map((p) => ({ name: p.name, pid: p.pid })));
       emulators = own;
     }
     const env: Record<string, string> = {
@@ -73,12 +77,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     stops.push(async () => {
       await Promise.all(served.map((f) => f.process.stop()));
     });
+    processes.push(...served.map((f) => ({ name: f.process.name, pid: f.process.pid })));
     const byName = new Map<string, ServedFunction>(served.map((f) => [f.name, f]));
     const pubsub = new PubSub(pubsubOptions(projectId, emulators.pubsubHost));
     const topology = await provisionTopology(pubsub, {
       projectId,
       physicalName: (name) => prefixed({ resourcePrefix }, name),
-      functionUrl: (name) => `${byName.get(name)?.url ?? ''}/`,
+      functionUrl: (name) => byName.get(name)?.url ?? '',
       retry: options.retry ?? LOCAL_RETRY,
     }).finally(() => pubsub.close());
     const info: StackInfo = {
@@ -90,6 +95,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       subscriptions: topology.subscriptions,
       env: { GOOGLE_CLOUD_PROJECT: projectId, FIRESTORE_EMULATOR_HOST: emulators.firestoreHost, PUBSUB_EMULATOR_HOST: emulators.pubsubHost },
       logDir,
+      processes,
     };
     writeFileSync(join(options.dir, 'stack.json'), JSON.stringify(info, null, 2) + '\n');
     return { info, stop };

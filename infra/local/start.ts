@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { REPO_ROOT } from './functions.js';
 import { startStack } from './stack.js';
 
-const dir = join(REPO_ROOT, '.local');
+// LOCAL_STACK_DIR: where logs and stack.json go (default .local in the repository).
+const dir = process.env['LOCAL_STACK_DIR'] ?? join(REPO_ROOT, '.local');
 const started = Date.now();
 console.log('Starting the local stack (emulators, functions)...');
 try {

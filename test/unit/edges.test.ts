@@ -1,0 +1,132 @@
+import type { CloudEvent, Request, Response } from '@google-cloud/functions-framework';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { AppError, transient } from '../../functions/core/errors.js';
+import type { RecordStore } from '../../functions/core/ports/record-store.js';
+import { undeliverableId, type UndeliverableMessage } from '../../functions/core/undeliverable.js';
+import { jsonPayload, pubsubFunction, type MessagePublishedData } from '../../functions/platform/events.js';
+import { httpFunction } from '../../functions/platform/http.js';
+import { createRuntime } from '../../functions/platform/runtime.js';
+import { parseWith } from '../../functions/platform/validation.js';
+import { MemoryRecordStore } from '../fakes/memory-record-store.js';
+
+function runtimeWithFakes() {
+  const stores = new Map<string, MemoryRecordStore<unknown>>();
+  const rt = createRuntime(
+    { GOOGLE_CLOUD_PROJECT: 'unit-test', LOG_LEVEL: 'silent' },
+    {
+      store: <T>(name: string) => {
+        if (!stores.has(name)) stores.set(name, new MemoryRecordStore<unknown>());
+        return stores.get(name) as unknown as RecordStore<T>;
+      },
+    },
+  );
+  return { rt, undeliverable: () => rt.store<UndeliverableMessage>('undeliverable') };
+}
+
+function event(data: unknown, messageId = 'm1'): CloudEvent<MessagePublishedData> {
+  const raw = typeof data === 'string' ? data : JSON.stringify(data);
+  return {
+    specversion: '1.0',
+    id: messageId,
+    source: '//pubsub.googleapis.com/projects/p/topics/t',
+    type: 'google.cloud.pubsub.topic.v1.messagePublished',
+    data: { message: { data: Buffer.from(raw).toString('base64'), messageId, publishTime: '2026-11-23T10:00:00Z', attributes: { a: 'b' } } },
+  };
+}
+
+const schema = z.object({ job: z.string().min(1), attempt: z.number().int().nonnegative() }).strict();
+
+describe('pubsubFunction (event edge)', () => {
+  it('runs the handler with the decoded command', async () => {
+    const { rt } = runtimeWithFakes();
+    const seen: unknown[] = [];
+    const fn = pubsubFunction('t', rt, (m) => parseWith(schema, jsonPayload(m)), async (cmd) => void seen.push(cmd));
+    await fn(event({ job: 'j', attempt: 1 }));
+    expect(seen).toEqual([{ job: 'j', attempt: 1 }]);
+  });
+
+  it('acks and records a malformed message once, naming each field, even when redelivered', async () => {
+    const { rt, undeliverable } = runtimeWithFakes();
+    let calls = 0;
+    const fn = pubsubFunction('t', rt, (m) => parseWith(schema, jsonPayload(m)), async () => void calls++);
+    await expect(fn(event({ job: '', attempt: -1, extra: 1 }))).resolves.toBeUndefined();
+    await expect(fn(event({ job: '', attempt: -1, extra: 1 }))).resolves.toBeUndefined();
+    expect(calls).toBe(0);
+    const record = await undeliverable().get(undeliverableId('REJECTED', 't', 'm1'));
+    expect(record?.violations.map((v) => v.field).sort()).toEqual(['attempt', 'extra', 'job']);
+    expect(record?.publishTime).toEqual(new Date('2026-11-23T10:00:00Z'));
+    expect((await undeliverable().list({ pageSize: 10 })).items).toHaveLength(1);
+  });
+
+  it('records a missing or empty envelope as malformed instead of crashing', async () => {
+    const { rt, undeliverable } = runtimeWithFakes();
+    const fn = pubsubFunction('t', rt, (m) => parseWith(schema, jsonPayload(m)), async () => undefined);
+    await fn({ specversion: '1.0', id: 'e9', source: 's', type: 't' } as CloudEvent<MessagePublishedData>);
+    const record = await undeliverable().get(undeliverableId('REJECTED', 't', 'e9'));
+    expect(record?.violations).toEqual([{ field: 'message.data', description: 'is empty' }]);
+  });
+
+  it('acks a permanent error from the use case and records it', async () => {
+    const { rt, undeliverable } = runtimeWithFakes();
+    const fn = pubsubFunction('t', rt, (m) => parseWith(schema, jsonPayload(m)), async () => {
+      throw new AppError('FAILED_PRECONDITION', 'job already finished');
+    });
+    await expect(fn(event({ job: 'j', attempt: 0 }, 'm2'))).resolves.toBeUndefined();
+    expect((await undeliverable().get(undeliverableId('REJECTED', 't', 'm2')))?.errorCode).toBe('FAILED_PRECONDITION');
+  });
+
+  it('throws a transient error so Pub/Sub redelivers, and records nothing', async () => {
+    const { rt, undeliverable } = runtimeWithFakes();
+    const failure = transient('firestore unavailable');
+    const fn = pubsubFunction('t', rt, (m) => parseWith(schema, jsonPayload(m)), async () => {
+      throw failure;
+    });
+    await expect(fn(event({ job: 'j', attempt: 0 }))).rejects.toBe(failure);
+    expect((await undeliverable().list({ pageSize: 10 })).items).toHaveLength(0);
+  });
+});
+
+function fakeResponse() {
+  const res = { statusCode: 0, headers: {} as Record<string, string>, body: undefined as unknown, ended: false };
+  const api = {
+    status(code: number) { res.statusCode = code; return api; },
+    set(k: string, v: string) { res.headers[k.toLowerCase()] = v; return api; },
+    json(body: unknown) { res.body = body; res.ended = true; return api; },
+    end() { res.ended = true; return api; },
+  };
+  return { res, api: api as unknown as Response };
+}
+
+describe('httpFunction (HTTP edge)', () => {
+  const { rt } = runtimeWithFakes();
+  const fn = httpFunction('api', rt, [
+    { method: 'GET', path: /^\/v1\/things\/(?<id>[^/]+)$/, handle: async (_req, ctx) => ({ status: 200, body: { id: ctx.params['id'] } }) },
+    { method: 'POST', path: /^\/v1\/fail$/, handle: async () => { throw new TypeError('boom at /srv/secret.ts'); } },
+  ]);
+  const call = async (method: string, path: string) => {
+    const { res, api } = fakeResponse();
+    await fn({ method, path, headers: {} } as unknown as Request, api);
+    return res;
+  };
+
+  it('routes with decoded path parameters', async () => {
+    expect(await call('GET', '/v1/things/a%20b')).toMatchObject({ statusCode: 200, body: { id: 'a b' } });
+  });
+
+  it('answers 404, 400 for a wrong method, and 400 for bad percent-encoding, all Google-style', async () => {
+    expect(await call('GET', '/nowhere')).toMatchObject({ statusCode: 404, body: { error: { status: 'NOT_FOUND' } } });
+    expect(await call('DELETE', '/v1/things/x')).toMatchObject({ statusCode: 400, body: { error: { details: [{ reason: 'METHOD_NOT_ALLOWED' }] } } });
+    expect(await call('GET', '/v1/things/%E0%A4%A')).toMatchObject({
+      statusCode: 400,
+      body: { error: { status: 'INVALID_ARGUMENT', details: [{ fieldViolations: [{ field: 'id' }] }] } },
+    });
+  });
+
+  it('turns an unexpected error into a generic 500 that leaks nothing', async () => {
+    const res = await call('POST', '/v1/fail');
+    expect(res.statusCode).toBe(500);
+    expect(JSON.stringify(res.body)).not.toContain('secret');
+    expect(res.headers['cache-control']).toBe('no-store');
+  });
+});
