@@ -52,6 +52,11 @@ export function groupFolder(group: string): string {
   return `Takeout/${PRODUCTS[product] ?? title(product)}/${title(group.slice(dot + 1))}`;
 }
 
+/** The JSON file of a group, e.g. `MyActivity.json` for My Activity groups. */
+function dataFileName(group: string): string {
+  return group.startsWith('myactivity.') ? 'MyActivity.json' : `${title(group.split('.').pop() ?? group).replace(/ /g, '')}.json`;
+}
+
 /** Sizes of the parts: `archiveBytes` cut into pieces of at most `archivePartBytes` (at least one part). */
 export function partSizes(spec: Pick<ArchiveSpec, 'archiveBytes' | 'archivePartBytes'>): number[] {
   const sizes: number[] = [];
@@ -132,7 +137,7 @@ export function partEntries(spec: ArchiveSpec, index: number): ZipEntry[] {
   const entries: ZipEntry[] = [];
   if (index === 0) {
     entries.push(fixed('Takeout/archive_browser.html', browserHtml(spec)));
-    for (const r of spec.resources) entries.push(fixed(`${groupFolder(r)}/${title(r.split('.').pop() ?? r)}.json`, recordsJson(r, spec)));
+    for (const r of spec.resources) entries.push(fixed(`${groupFolder(r)}/${dataFileName(r)}`, recordsJson(r, spec)));
   }
   const first = spec.resources[0] ?? 'unknown.unknown';
   const blobName = `${groupFolder(first)}/media/blob-${String(index + 1).padStart(3, '0')}.bin`;
