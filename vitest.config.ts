@@ -12,6 +12,7 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -25,6 +26,7 @@ export default defineConfig({
           // Two cores: keep the number of test files running at once small so emulator-backed
           // tests do not starve each other.
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
     ],
