@@ -30,7 +30,67 @@ const schema = z.object({
     .default('(default)'),
   FIRESTORE_EMULATOR_HOST: hostPort.optional(),
   PUBSUB_EMULATOR_HOST: hostPort.optional(),
+
+  // OAuth client (the secret comes from Secret Manager through --set-secrets in production).
+  OAUTH_CLIENT_ID: z.string({ error: 'is required' }).min(1).max(512),
+  OAUTH_CLIENT_SECRET: z.string({ error: 'is required' }).min(1).max(512),
+  OAUTH_PUBLIC_URL: baseUrl('the public URL of the oauth function'),
+  GOOGLE_ACCOUNTS_URL: baseUrl('the authorization server').default('https://accounts.google.com'),
+  GOOGLE_OAUTH2_URL: baseUrl('the token server').default('https://oauth2.googleapis.com'),
+  PORTABILITY_API_URL: baseUrl('the Data Portability API root').default('https://dataportability.googleapis.com'),
+  RETURN_URL_ALLOWLIST: z
+    .string({ error: 'is required' })
+    .transform((v, ctx) => {
+      const entries = v.split(',').map((e) => e.trim()).filter(Boolean);
+      const parsed: string[] = [];
+      for (const entry of entries) {
+        const url = URL.canParse(entry) ? new URL(entry) : undefined;
+        if (!url || !/^https?:$/.test(url.protocol) || url.username || url.password || url.hash || url.search) {
+          ctx.addIssue({ code: 'custom', message: `entry ${JSON.stringify(entry)} must be an http(s) URL without credentials, query or fragment` });
+          return z.NEVER;
+        }
+        parsed.push(url.href);
+      }
+      if (parsed.length === 0) ctx.addIssue({ code: 'custom', message: 'must list at least one URL' });
+      return parsed;
+    }),
+  CONNECT_SESSION_TTL_SECONDS: z.coerce
+    .number({ error: 'must be a number of seconds' })
+    .int('must be a whole number of seconds')
+    .min(60, 'must be at least 60 seconds')
+    .max(86_400, 'must be at most 86400 seconds')
+    .default(1_800),
+
+  // Callers of the api function: Google ID tokens of allow-listed service accounts.
+  API_AUDIENCE: z.string({ error: 'is required' }).min(1).max(1024),
+  API_ALLOWED_CALLERS: z
+    .string({ error: 'is required' })
+    .transform((v) => v.split(',').map((e) => e.trim().toLowerCase()).filter(Boolean))
+    .refine((list) => list.length > 0 && list.every((e) => /^[^@\s]+@[^@\s]+$/.test(e)), 'must be a comma-separated list of emails'),
+  ID_TOKEN_ISSUERS: z
+    .string()
+    .default('https://accounts.google.com,accounts.google.com')
+    .transform((v) => v.split(',').map((e) => e.trim()).filter(Boolean)),
+  ID_TOKEN_CERTS_URL: baseUrl('the PEM certificates of the ID token issuer').default('https://www.googleapis.com/oauth2/v1/certs'),
+
+  // Envelope encryption of refresh tokens: Cloud KMS in production, a local key in development.
+  TOKEN_KEY_PROVIDER: z.enum(['kms', 'local'], { error: 'must be kms or local' }).default('kms'),
+  KMS_KEY_NAME: z
+    .string()
+    .regex(/^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/, 'must be projects/P/locations/L/keyRings/R/cryptoKeys/K')
+    .optional(),
+  LOCAL_TOKEN_KEY: z
+    .string()
+    .refine((v) => /^[A-Za-z0-9+/_-]+={0,2}$/.test(v) && Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded')
+    .optional(),
 });
+
+function baseUrl(what: string) {
+  return z
+    .string({ error: 'is required' })
+    .refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol) && !new URL(v).search && !new URL(v).hash, `must be an http(s) URL: ${what}`)
+    .transform((v) => v.replace(/\/+$/, ''));
+}
 
 export interface Config {
   readonly projectId: string;
@@ -40,6 +100,28 @@ export interface Config {
   readonly resourcePrefix: string;
   readonly firestore: { readonly databaseId: string; readonly emulatorHost: string | undefined };
   readonly pubsub: { readonly emulatorHost: string | undefined };
+  readonly oauth: {
+    readonly clientId: string;
+    readonly clientSecret: string;
+    /** Public base URL of the oauth function: `/connect/{session}` and `/oauth2/callback` live under it. */
+    readonly publicUrl: string;
+    readonly redirectUri: string;
+    readonly authorizationEndpoint: string;
+    readonly tokenEndpoint: string;
+    readonly revokeEndpoint: string;
+    readonly returnUrlAllowlist: readonly string[];
+    readonly connectSessionTtlSeconds: number;
+  };
+  readonly portabilityApiUrl: string;
+  readonly callers: {
+    readonly audience: string;
+    readonly allowedEmails: readonly string[];
+    readonly issuers: readonly string[];
+    readonly certsUrl: string;
+  };
+  readonly tokenKey:
+    | { readonly provider: 'kms'; readonly keyName: string }
+    | { readonly provider: 'local'; readonly key: Buffer };
 }
 
 export class ConfigError extends Error {
@@ -61,14 +143,21 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     );
   }
   const v = parsed.data;
-  if (v.APP_ENV === 'production' && (v.FIRESTORE_EMULATOR_HOST || v.PUBSUB_EMULATOR_HOST)) {
-    throw new ConfigError([
-      {
-        variable: v.FIRESTORE_EMULATOR_HOST ? 'FIRESTORE_EMULATOR_HOST' : 'PUBSUB_EMULATOR_HOST',
-        message: 'must not be set when APP_ENV is production',
-      },
-    ]);
+  const problems: { variable: string; message: string }[] = [];
+  if (v.APP_ENV === 'production') {
+    for (const name of ['FIRESTORE_EMULATOR_HOST', 'PUBSUB_EMULATOR_HOST'] as const) {
+      if (v[name]) problems.push({ variable: name, message: 'must not be set when APP_ENV is production' });
+    }
+    if (v.TOKEN_KEY_PROVIDER === 'local') {
+      problems.push({ variable: 'TOKEN_KEY_PROVIDER', message: 'must be kms when APP_ENV is production (the local key is for development)' });
+    }
+    if (!v.OAUTH_PUBLIC_URL.startsWith('https://')) {
+      problems.push({ variable: 'OAUTH_PUBLIC_URL', message: 'must be https when APP_ENV is production' });
+    }
   }
+  if (v.TOKEN_KEY_PROVIDER === 'kms' && !v.KMS_KEY_NAME) problems.push({ variable: 'KMS_KEY_NAME', message: 'is required when TOKEN_KEY_PROVIDER is kms' });
+  if (v.TOKEN_KEY_PROVIDER === 'local' && !v.LOCAL_TOKEN_KEY) problems.push({ variable: 'LOCAL_TOKEN_KEY', message: 'is required when TOKEN_KEY_PROVIDER is local' });
+  if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze({
     projectId: v.GOOGLE_CLOUD_PROJECT,
     env: v.APP_ENV,
@@ -76,6 +165,28 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     resourcePrefix: v.RESOURCE_PREFIX,
     firestore: { databaseId: v.FIRESTORE_DATABASE, emulatorHost: v.FIRESTORE_EMULATOR_HOST },
     pubsub: { emulatorHost: v.PUBSUB_EMULATOR_HOST },
+    oauth: {
+      clientId: v.OAUTH_CLIENT_ID,
+      clientSecret: v.OAUTH_CLIENT_SECRET,
+      publicUrl: v.OAUTH_PUBLIC_URL,
+      redirectUri: `${v.OAUTH_PUBLIC_URL}/oauth2/callback`,
+      authorizationEndpoint: `${v.GOOGLE_ACCOUNTS_URL}/o/oauth2/v2/auth`,
+      tokenEndpoint: `${v.GOOGLE_OAUTH2_URL}/token`,
+      revokeEndpoint: `${v.GOOGLE_OAUTH2_URL}/revoke`,
+      returnUrlAllowlist: v.RETURN_URL_ALLOWLIST,
+      connectSessionTtlSeconds: v.CONNECT_SESSION_TTL_SECONDS,
+    },
+    portabilityApiUrl: v.PORTABILITY_API_URL,
+    callers: {
+      audience: v.API_AUDIENCE,
+      allowedEmails: v.API_ALLOWED_CALLERS,
+      issuers: v.ID_TOKEN_ISSUERS,
+      certsUrl: v.ID_TOKEN_CERTS_URL,
+    },
+    tokenKey:
+      v.TOKEN_KEY_PROVIDER === 'local'
+        ? { provider: 'local', key: Buffer.from(v.LOCAL_TOKEN_KEY ?? '', 'base64') }
+        : { provider: 'kms', keyName: v.KMS_KEY_NAME ?? '' },
   });
 }
 
@@ -85,7 +196,7 @@ export function prefixed(config: Pick<Config, 'resourcePrefix'>, name: string): 
 }
 
 function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object') {
+  if (value && typeof value === 'object' && !Buffer.isBuffer(value)) {
     for (const inner of Object.values(value)) deepFreeze(inner);
     Object.freeze(value);
   }

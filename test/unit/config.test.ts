@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig, prefixed } from '../../functions/platform/config.js';
+import { productionEnv } from '../fixtures/env.js';
 
-const base = { GOOGLE_CLOUD_PROJECT: 'my-project-1' };
+const base = productionEnv();
 
 describe('parseConfig', () => {
   it('applies defaults and returns a frozen object', () => {
@@ -13,9 +14,35 @@ describe('parseConfig', () => {
       resourcePrefix: '',
       firestore: { databaseId: '(default)', emulatorHost: undefined },
       pubsub: { emulatorHost: undefined },
+      oauth: {
+        clientId: 'client-123.apps.googleusercontent.com',
+        clientSecret: 'unit-test-secret',
+        publicUrl: 'https://connect.example.com',
+        redirectUri: 'https://connect.example.com/oauth2/callback',
+        authorizationEndpoint: 'https://accounts.google.com/o/oauth2/v2/auth',
+        tokenEndpoint: 'https://oauth2.googleapis.com/token',
+        revokeEndpoint: 'https://oauth2.googleapis.com/revoke',
+        returnUrlAllowlist: ['https://app.example.com/connected'],
+        connectSessionTtlSeconds: 1800,
+      },
+      portabilityApiUrl: 'https://dataportability.googleapis.com',
+      callers: {
+        audience: 'https://api.example.com',
+        allowedEmails: ['backend@my-project-1.iam.gserviceaccount.com'],
+        issuers: ['https://accounts.google.com', 'accounts.google.com'],
+        certsUrl: 'https://www.googleapis.com/oauth2/v1/certs',
+      },
+      tokenKey: { provider: 'kms', keyName: 'projects/my-project-1/locations/europe-west1/keyRings/dp/cryptoKeys/tokens' },
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.log)).toBe(true);
+  });
+
+  it('keeps a local key as 32 bytes and does not break freezing', () => {
+    const key = Buffer.alloc(32, 7).toString('base64');
+    const config = parseConfig({ ...base, APP_ENV: 'development', TOKEN_KEY_PROVIDER: 'local', LOCAL_TOKEN_KEY: key, OAUTH_PUBLIC_URL: 'http://127.0.0.1:1/' });
+    expect(config.tokenKey).toEqual({ provider: 'local', key: Buffer.alloc(32, 7) });
+    expect(config.oauth.redirectUri).toBe('http://127.0.0.1:1/oauth2/callback');
   });
 
   it('reads every variable it knows', () => {
@@ -38,9 +65,24 @@ describe('parseConfig', () => {
   });
 
   const failures: [string, Record<string, string>, string, RegExp][] = [
-    ['missing project', {}, 'GOOGLE_CLOUD_PROJECT', /is required/],
-    ['empty project counts as missing', { GOOGLE_CLOUD_PROJECT: '' }, 'GOOGLE_CLOUD_PROJECT', /is required/],
-    ['malformed project', { GOOGLE_CLOUD_PROJECT: 'My_Project' }, 'GOOGLE_CLOUD_PROJECT', /project id/],
+    ['missing project', { ...base, GOOGLE_CLOUD_PROJECT: undefined } as unknown as Record<string, string>, 'GOOGLE_CLOUD_PROJECT', /is required/],
+    ['empty project counts as missing', { ...base, GOOGLE_CLOUD_PROJECT: '' }, 'GOOGLE_CLOUD_PROJECT', /is required/],
+    ['malformed project', { ...base, GOOGLE_CLOUD_PROJECT: 'My_Project' }, 'GOOGLE_CLOUD_PROJECT', /project id/],
+    ['missing client id', { ...base, OAUTH_CLIENT_ID: '' }, 'OAUTH_CLIENT_ID', /is required/],
+    ['missing client secret', { ...base, OAUTH_CLIENT_SECRET: '' }, 'OAUTH_CLIENT_SECRET', /is required/],
+    ['public URL not a URL', { ...base, OAUTH_PUBLIC_URL: 'connect.example.com' }, 'OAUTH_PUBLIC_URL', /http\(s\) URL/],
+    ['public URL over http in production', { ...base, OAUTH_PUBLIC_URL: 'http://connect.example.com' }, 'OAUTH_PUBLIC_URL', /https when APP_ENV is production/],
+    ['return URL with a query', { ...base, RETURN_URL_ALLOWLIST: 'https://a.example/x?y=1' }, 'RETURN_URL_ALLOWLIST', /without credentials, query or fragment/],
+    ['return URL list empty', { ...base, RETURN_URL_ALLOWLIST: ' , ' }, 'RETURN_URL_ALLOWLIST', /at least one/],
+    ['callers not emails', { ...base, API_ALLOWED_CALLERS: 'backend' }, 'API_ALLOWED_CALLERS', /emails/],
+    ['session TTL not a number', { ...base, CONNECT_SESSION_TTL_SECONDS: 'soon' }, 'CONNECT_SESSION_TTL_SECONDS', /number/],
+    ['session TTL too short', { ...base, CONNECT_SESSION_TTL_SECONDS: '5' }, 'CONNECT_SESSION_TTL_SECONDS', /60/],
+    ['unknown key provider', { ...base, TOKEN_KEY_PROVIDER: 'vault' }, 'TOKEN_KEY_PROVIDER', /kms or local/],
+    ['kms without key name', { ...base, KMS_KEY_NAME: '' }, 'KMS_KEY_NAME', /required when TOKEN_KEY_PROVIDER is kms/],
+    ['malformed kms key name', { ...base, KMS_KEY_NAME: 'keys/1' }, 'KMS_KEY_NAME', /cryptoKeys/],
+    ['local key in production', { ...base, TOKEN_KEY_PROVIDER: 'local', LOCAL_TOKEN_KEY: Buffer.alloc(32).toString('base64') }, 'TOKEN_KEY_PROVIDER', /must be kms when APP_ENV is production/],
+    ['local key of the wrong size', { ...base, APP_ENV: 'test', TOKEN_KEY_PROVIDER: 'local', LOCAL_TOKEN_KEY: 'c2hvcnQ=' }, 'LOCAL_TOKEN_KEY', /32 bytes/],
+    ['local provider without key', { ...base, APP_ENV: 'test', TOKEN_KEY_PROVIDER: 'local' }, 'LOCAL_TOKEN_KEY', /required when TOKEN_KEY_PROVIDER is local/],
     ['unknown APP_ENV', { ...base, APP_ENV: 'staging' }, 'APP_ENV', /production, development or test/],
     ['unknown LOG_LEVEL', { ...base, LOG_LEVEL: 'verbose' }, 'LOG_LEVEL', /one of trace/],
     ['unknown LOG_FORMAT', { ...base, LOG_FORMAT: 'xml' }, 'LOG_FORMAT', /json or pretty/],
@@ -65,7 +107,7 @@ describe('parseConfig', () => {
   });
 
   it('names every bad variable at once', () => {
-    expect(() => parseConfig({ LOG_LEVEL: 'loud', LOG_FORMAT: 'xml' })).toThrow(
+    expect(() => parseConfig({ ...base, GOOGLE_CLOUD_PROJECT: '', LOG_LEVEL: 'loud', LOG_FORMAT: 'xml' })).toThrow(
       expect.objectContaining({ variables: expect.arrayContaining(['GOOGLE_CLOUD_PROJECT', 'LOG_LEVEL', 'LOG_FORMAT']) }),
     );
   });

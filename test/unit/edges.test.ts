@@ -9,11 +9,12 @@ import { httpFunction } from '../../functions/platform/http.js';
 import { createRuntime } from '../../functions/platform/runtime.js';
 import { parseWith } from '../../functions/platform/validation.js';
 import { MemoryRecordStore } from '../fakes/memory-record-store.js';
+import { developmentEnv } from '../fixtures/env.js';
 
 function runtimeWithFakes() {
   const stores = new Map<string, MemoryRecordStore<unknown>>();
   const rt = createRuntime(
-    { GOOGLE_CLOUD_PROJECT: 'unit-test', LOG_LEVEL: 'silent' },
+    developmentEnv(),
     {
       store: <T>(name: string) => {
         if (!stores.has(name)) stores.set(name, new MemoryRecordStore<unknown>());
