@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
-import { CRC32C } from '@google-cloud/storage';
+import { crc32cBase64, crc32cUpdate } from '../lib/crc32c.js';
 
 export interface ZipEntry {
   name: string;
@@ -41,11 +41,11 @@ function dosDateTime(ms: number): { time: number; date: number } {
 /** Writes the entries as a zip to an open file and returns its size and hashes. */
 export async function writeZip(file: FileHandle, entries: readonly ZipEntry[], modifiedMs: number): Promise<WrittenZip> {
   const md5 = createHash('md5');
-  const crc32c = new CRC32C();
+  let crc32c = 0;
   let offset = 0;
   const write = async (buf: Buffer): Promise<void> => {
     md5.update(buf);
-    crc32c.update(buf);
+    crc32c = crc32cUpdate(crc32c, buf);
     let done = 0;
     while (done < buf.length) {
       const { bytesWritten } = await file.write(buf, done, buf.length - done);
@@ -105,5 +105,5 @@ export async function writeZip(file: FileHandle, entries: readonly ZipEntry[], m
   end.writeUInt32LE(cdBytes.length, 12);
   end.writeUInt32LE(cdOffset, 16);
   await write(end);
-  return { size: offset, crc32c: crc32c.toString(), md5: md5.digest('base64') };
+  return { size: offset, crc32c: crc32cBase64(crc32c), md5: md5.digest('base64') };
 }

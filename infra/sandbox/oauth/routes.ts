@@ -167,7 +167,8 @@ export function oauthModule(deps: OAuthDeps): SandboxModule {
       for (const [k, v] of Object.entries(claims)) out[k] = String(v);
       return sendJson(ctx.res, 200, out);
     }
-    const auth = oauth.authenticate(params.get('access_token')?.[0]);
+    const header = /^Bearer\s+(\S+)$/i.exec(ctx.req.headers.authorization ?? '')?.[1];
+    const auth = oauth.authenticate(params.get('access_token')?.[0] ?? header);
     if (!auth.ok) throw new OAuthError(400, 'invalid_token', 'Invalid Value');
     const expiresIn = Math.max(0, Math.floor((auth.token.expiresAt - clock.now()) / 1000));
     sendJson(ctx.res, 200, {
