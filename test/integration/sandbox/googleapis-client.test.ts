@@ -1,6 +1,5 @@
 // Google's own generated client (`googleapis`, dataportability v1) and google-auth-library's
-// OAuth2Client drive the sandbox: proof that the sandbox speaks Google's shapes.
-import { OAuth2Client } from 'google-auth-library';
+// OAuth2Client (googleapis' own copy) drive the sandbox: proof that the sandbox speaks Google's shapes.
 import { google } from 'googleapis';
 import type { dataportability_v1 } from 'googleapis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,8 +15,10 @@ afterAll(async () => {
   await sb.stop();
 });
 
+type OAuth2Client = InstanceType<typeof google.auth.OAuth2>;
+
 function oauthClient(clientId: string, clientSecret: string): OAuth2Client {
-  return new OAuth2Client({
+  return new google.auth.OAuth2({
     clientId,
     clientSecret,
     redirectUri: REDIRECT_URI,
@@ -116,6 +117,8 @@ describe('googleapis dataportability v1 against the sandbox', () => {
     const info = await auth.getTokenInfo(tokens.access_token ?? '');
     expect(info.scopes).toEqual(['https://www.googleapis.com/auth/dataportability.search_ugc.comments']);
     await auth.revokeToken(tokens.refresh_token ?? '');
-    await expect(auth.refreshToken(tokens.refresh_token ?? '')).rejects.toThrow(/invalid_grant/);
+    const revoked = oauthClient(c.client.clientId, c.client.clientSecret);
+    revoked.setCredentials({ refresh_token: tokens.refresh_token ?? '' });
+    await expect(revoked.getAccessToken()).rejects.toThrow(/invalid_grant/);
   });
 });
