@@ -28,7 +28,10 @@ export interface ControlDeps {
 
 const clientSchema = z
   .object({
-    clientId: z.string().min(1).max(300),
+    clientId: z
+      .string()
+      .regex(/^[A-Za-z0-9._@-]{1,300}$/, 'letters, digits and . _ @ - only')
+      .refine((id) => id !== '__proto__', 'reserved'),
     clientSecret: z.string().min(1).max(300),
     redirectUris: z
       .array(
