@@ -2,9 +2,11 @@
 import * as ff from '@google-cloud/functions-framework';
 import { api } from './entrypoints/api.js';
 import { deadletter } from './entrypoints/deadletter.js';
+import { oauth } from './entrypoints/oauth.js';
 import { createRuntime } from './platform/runtime.js';
 
 const runtime = createRuntime(process.env);
 
 ff.http('api', api(runtime));
+ff.http('oauth', oauth(runtime));
 ff.cloudEvent('deadletter', deadletter(runtime));

@@ -26,6 +26,7 @@ export type FunctionSpec = HttpFunctionSpec | EventFunctionSpec;
 
 export const FUNCTIONS: readonly FunctionSpec[] = [
   { name: 'api', trigger: 'http', public: false },
+  { name: 'oauth', trigger: 'http', public: true },
   { name: 'deadletter', trigger: 'topic', topic: 'dead-letter', ackDeadlineSeconds: 60, deadLetter: false },
 ];
 

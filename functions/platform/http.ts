@@ -1,5 +1,6 @@
 import type { Request, Response } from '@google-cloud/functions-framework';
 import { AppError } from '../core/errors.js';
+import type { Caller } from '../core/ports/caller-verifier.js';
 import { toHttpError } from './errors.js';
 import { forInvocation, traceIdFrom, type Logger } from './logger.js';
 import type { Runtime } from './runtime.js';
@@ -9,11 +10,26 @@ export interface HttpResult {
   readonly status: number;
   readonly body?: unknown;
   readonly headers?: Readonly<Record<string, string>>;
+  /** An HTML page instead of a JSON body. */
+  readonly html?: string;
 }
 
 export interface HttpContext {
   readonly logger: Logger;
   readonly params: Readonly<Record<string, string>>;
+  /** The authenticated caller, for functions that authenticate. */
+  readonly caller: Caller | undefined;
+}
+
+export interface HttpFunctionOptions {
+  /** Verifies the caller before any route runs (no side effect happens for a refused caller). */
+  readonly authenticate?: (req: Request) => Promise<Caller>;
+  /** Paths answered without authentication (health checks). */
+  readonly publicPaths?: readonly string[];
+  /** Errors as a small HTML page (for people's browsers) instead of JSON. */
+  readonly htmlErrors?: boolean;
+  /** Headers on every answer. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export interface Route {
@@ -27,29 +43,63 @@ export interface Route {
  * An HTTP function: routes by method and path, binds a per-request logger to the trace, maps any
  * error to a Google-style body in one place, and logs errors once, here.
  */
-export function httpFunction(name: string, rt: Runtime, routes: readonly Route[]) {
+export function httpFunction(name: string, rt: Runtime, routes: readonly Route[], options: HttpFunctionOptions = {}) {
   return async (req: Request, res: Response): Promise<void> => {
     const logger = forInvocation(rt.logger, rt.config.projectId, { function: name, traceId: traceIdFrom(req.headers) });
     const path = req.path;
     let result: HttpResult;
     try {
-      result = await dispatch(routes, req, path, logger);
+      const caller = options.authenticate && !options.publicPaths?.includes(path) ? await options.authenticate(req) : undefined;
+      result = await dispatch(routes, req, path, logger, caller);
     } catch (error) {
       const mapped = toHttpError(error);
       const fields = { status: mapped.status, errorCode: mapped.body.error.status, method: req.method, path };
       if (mapped.status >= 500) logger.error({ ...fields, err: error }, 'request failed');
       else logger.info({ ...fields, detail: mapped.body.error.message }, 'request refused');
-      result = { status: mapped.status, body: mapped.body };
+      result = options.htmlErrors
+        ? { status: mapped.status, html: errorPage(mapped.status, mapped.body.error.message) }
+        : { status: mapped.status, body: mapped.body };
     }
     res.status(result.status);
     res.set('Cache-Control', 'no-store');
-    for (const [k, v] of Object.entries(result.headers ?? {})) res.set(k, v);
-    if (result.body === undefined) res.end();
+    for (const [k, v] of Object.entries({ ...options.headers, ...result.headers })) res.set(k, v);
+    if (result.html !== undefined) res.type('html').send(result.html);
+    else if (result.body === undefined) res.end();
     else res.json(result.body);
   };
 }
 
-async function dispatch(routes: readonly Route[], req: Request, path: string, logger: Logger): Promise<HttpResult> {
+function errorPage(status: number, message: string): string {
+  const text = message.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Error ${status}</title></head>` +
+    `<body><h1>Something went wrong</h1><p>${text}</p><p>Return to the application and start again.</p></body></html>`;
+}
+
+/** Cookies of a request, by name (first occurrence wins). */
+export function cookiesOf(req: Request): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) continue;
+    const name = part.slice(0, eq).trim();
+    if (!(name in out)) out[name] = part.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+/** A single-valued query parameter; repeated or non-string values are refused, naming the parameter. */
+export function queryParam(req: Request, name: string): string | undefined {
+  const value = (req.query as Record<string, unknown>)[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') {
+    throw new AppError('INVALID_ARGUMENT', `query parameter ${name} must be given once`, {
+      violations: [{ field: name, description: 'must be given once, as a plain value' }],
+    });
+  }
+  return value;
+}
+
+async function dispatch(routes: readonly Route[], req: Request, path: string, logger: Logger, caller: Caller | undefined): Promise<HttpResult> {
   let pathMatched = false;
   for (const route of routes) {
     const match = route.path.exec(path);
@@ -66,7 +116,7 @@ async function dispatch(routes: readonly Route[], req: Request, path: string, lo
         });
       }
     }
-    return route.handle(req, { logger, params });
+    return route.handle(req, { logger, params, caller });
   }
   if (pathMatched) throw new AppError('INVALID_ARGUMENT', `method ${req.method} is not allowed on ${path}`, { reason: 'METHOD_NOT_ALLOWED' });
   throw new AppError('NOT_FOUND', `no route for ${req.method} ${path}`);

@@ -2,7 +2,21 @@ import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { FirestoreRecordStore } from '../adapters/firestore-record-store.js';
 import { PubSubWorkQueue } from '../adapters/pubsub-work-queue.js';
+import { GoogleIdTokenVerifier } from '../adapters/google-id-token-verifier.js';
+import { GoogleOAuthProvider } from '../adapters/google-oauth-provider.js';
+import { GooglePortabilityClient } from '../adapters/google-portability-client.js';
+import { GooglePortabilityGrants } from '../adapters/google-portability-grants.js';
+import { KmsKeyWrapper } from '../adapters/kms-key-wrapper.js';
+import { LocalKeyWrapper } from '../adapters/local-key-wrapper.js';
+import { AccessTokens } from '../core/consent/access-tokens.js';
+import type { ConsentDeps } from '../core/consent/deps.js';
+import type { AuditEntry, ConnectSession, Consent, OAuthAttempt } from '../core/consent/model.js';
+import type { CallerVerifier } from '../core/ports/caller-verifier.js';
 import { systemClock, type Clock } from '../core/ports/clock.js';
+import type { KeyWrapper } from '../core/ports/key-wrapper.js';
+import type { OAuthProvider } from '../core/ports/oauth-provider.js';
+import type { PortabilityGrants } from '../core/ports/portability-grants.js';
+import { TokenVault } from '../core/token-vault.js';
 import type { RecordStore } from '../core/ports/record-store.js';
 import type { WorkQueue } from '../core/ports/work-queue.js';
 import type { UndeliverableDeps, UndeliverableMessage } from '../core/undeliverable.js';
@@ -11,7 +25,7 @@ import { parseConfig, prefixed, type Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 
 /** Logical collection names; the physical name carries the deployment's prefix. */
-export const COLLECTIONS = ['undeliverable'] as const;
+export const COLLECTIONS = ['undeliverable', 'connectSessions', 'oauthAttempts', 'consents', 'audit'] as const;
 export type Collection = (typeof COLLECTIONS)[number];
 
 /** Ports a test may replace with fakes; anything not given is built from the SDKs. */
@@ -19,7 +33,14 @@ export interface PortOverrides {
   readonly clock?: Clock;
   readonly queue?: WorkQueue;
   readonly store?: <T>(collection: Collection) => RecordStore<T>;
+  readonly oauth?: OAuthProvider;
+  readonly grants?: PortabilityGrants;
+  readonly keyWrapper?: KeyWrapper;
+  readonly callers?: CallerVerifier;
 }
+
+/** How long one authorization attempt (`state`) stays valid: at most 10 minutes. */
+export const STATE_TTL_SECONDS = 600;
 
 /**
  * The composition root: configuration parsed once, one logger, and SDK clients built once per
@@ -65,6 +86,57 @@ export class Runtime {
       this.stores.set(collection, store);
     }
     return store as RecordStore<T>;
+  }
+
+  private consentDepsInstance: ConsentDeps | undefined;
+  private callerVerifier: CallerVerifier | undefined;
+  private portabilityClient: GooglePortabilityClient | undefined;
+
+  portability(): GooglePortabilityClient {
+    this.portabilityClient ??= new GooglePortabilityClient(this.config.portabilityApiUrl);
+    return this.portabilityClient;
+  }
+
+  callers(): CallerVerifier {
+    this.callerVerifier ??= this.overrides.callers ?? new GoogleIdTokenVerifier(this.config.callers);
+    return this.callerVerifier;
+  }
+
+  keyWrapper(): KeyWrapper {
+    if (this.overrides.keyWrapper) return this.overrides.keyWrapper;
+    const key = this.config.tokenKey;
+    return key.provider === 'local'
+      ? new LocalKeyWrapper(key.key)
+      : new KmsKeyWrapper(this.config.projectId, key.keyName);
+  }
+
+  consentDeps(): ConsentDeps {
+    if (!this.consentDepsInstance) {
+      const { oauth } = this.config;
+      const consents = this.store<Consent>('consents');
+      const vault = new TokenVault(this.keyWrapper());
+      const provider = this.overrides.oauth ?? new GoogleOAuthProvider({ ...oauth }, this.clock);
+      const queue = this.queue();
+      this.consentDepsInstance = {
+        clock: this.clock,
+        sessions: this.store<ConnectSession>('connectSessions'),
+        attempts: this.store<OAuthAttempt>('oauthAttempts'),
+        consents,
+        audit: this.store<AuditEntry>('audit'),
+        oauth: provider,
+        grants: this.overrides.grants ?? new GooglePortabilityGrants(this.portability()),
+        vault,
+        tokens: new AccessTokens({ clock: this.clock, consents, vault, oauth: provider, queue }),
+        queue,
+        settings: {
+          returnUrlAllowlist: oauth.returnUrlAllowlist,
+          connectSessionTtlSeconds: oauth.connectSessionTtlSeconds,
+          stateTtlSeconds: STATE_TTL_SECONDS,
+          connectBaseUrl: oauth.publicUrl,
+        },
+      };
+    }
+    return this.consentDepsInstance;
   }
 
   undeliverableDeps(): UndeliverableDeps {

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { FunctionSpec } from '../topology.js';
-import { freePort, startProcess, waitForHttp, type ManagedProcess } from './processes.js';
+import { startProcess, waitForHttp, type ManagedProcess } from './processes.js';
 
 const require = createRequire(import.meta.url);
 const FRAMEWORK_MAIN = join(dirname(require.resolve('@google-cloud/functions-framework')), 'main.js');
@@ -17,8 +17,7 @@ export interface ServedFunction {
  * Serves one function exactly as Cloud Functions does: the Functions Framework loading
  * `functions/index.ts` (TypeScript through tsx) with the function's target and signature type.
  */
-export async function serveFunction(spec: FunctionSpec, env: NodeJS.ProcessEnv, logDir: string): Promise<ServedFunction> {
-  const port = await freePort();
+export async function serveFunction(spec: FunctionSpec, env: NodeJS.ProcessEnv, logDir: string, port: number): Promise<ServedFunction> {
   const logFile = join(logDir, `${spec.name}.log`);
   const proc = startProcess({
     name: `function ${spec.name}`,

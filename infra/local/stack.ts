@@ -1,12 +1,16 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PubSub } from '@google-cloud/pubsub';
 import { pubsubOptions } from '../../functions/platform/clients.js';
 import { prefixed } from '../../functions/platform/config.js';
 import { FUNCTIONS } from '../topology.js';
+import { startSandbox, type SandboxConfig } from '../sandbox/server.js';
 import { startEmulators, type Emulators } from './emulators.js';
 import { serveFunction, type ServedFunction } from './functions.js';
+import { freePort } from './processes.js';
 import { provisionTopology, type ProvisionedTopology, type RetrySettings } from './pubsub-topology.js';
+import { startReturnPage } from './return-page.js';
 
 /** What runs where; written to `.local/stack.json` (fields documented in the README). */
 export interface StackInfo {
@@ -16,7 +20,15 @@ export interface StackInfo {
   readonly services: {
     readonly firestore: { readonly host: string };
     readonly pubsub: { readonly host: string };
+    /** The Google sandbox: OAuth, Data Portability API, signed archive URLs, OIDC issuer. */
+    readonly sandbox: { readonly url: string };
   };
+  /** The caller the api function accepts locally: mint its ID token with the sandbox's `POST /sandbox/v1/idTokens`. */
+  readonly caller: { readonly email: string; readonly audience: string };
+  /** Allowed `returnUrl`s for connect sessions (a local page that shows the outcome). */
+  readonly returnUrls: readonly string[];
+  /** The OAuth client registered with the sandbox. */
+  readonly oauthClient: { readonly clientId: string; readonly redirectUri: string };
   readonly topics: ProvisionedTopology['topics'];
   readonly subscriptions: ProvisionedTopology['subscriptions'];
   /** Environment a script needs to reach the same emulators with the client libraries. */
@@ -40,6 +52,10 @@ export interface StackOptions {
   readonly retry?: RetrySettings;
   /** Already running emulators to use (the test harness shares one pair per run). */
   readonly emulators?: Pick<Emulators, 'firestoreHost' | 'pubsubHost'>;
+  /** Sandbox settings at start (job duration, archive size, token lifetime…). */
+  readonly sandboxConfig?: Partial<SandboxConfig>;
+  /** `json` to read function logs by machine (tests scan them for secrets). */
+  readonly logFormat?: 'json' | 'pretty';
 }
 
 export const LOCAL_RETRY: RetrySettings = { minimumBackoffSeconds: 1, maximumBackoffSeconds: 10, maxDeliveryAttempts: 5 };
@@ -62,17 +78,47 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       processes.push(...own.processes.map((p) => ({ name: p.name, pid: p.pid })));
       emulators = own;
     }
+    const sandbox = await startSandbox({ port: 0, cacheDir: join(options.dir, 'archive-cache'), ...(options.sandboxConfig ? { config: options.sandboxConfig } : {}) });
+    stops.push(() => sandbox.close());
+    const returnPage = await startReturnPage();
+    stops.push(() => returnPage.close());
+
+    const ports = new Map<string, number>();
+    for (const spec of FUNCTIONS) ports.set(spec.name, await freePort());
+    const urlOf = (name: string) => `http://127.0.0.1:${ports.get(name) ?? 0}`;
+    const oauthClient = { clientId: 'local-pipeline.apps.googleusercontent.com', clientSecret: randomBytes(24).toString('base64url'), redirectUri: `${urlOf('oauth')}/oauth2/callback` };
+    const registered = await fetch(`${sandbox.baseUrl}/sandbox/v1/clients`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ clientId: oauthClient.clientId, clientSecret: oauthClient.clientSecret, redirectUris: [oauthClient.redirectUri] }),
+    });
+    if (!registered.ok) throw new Error(`the sandbox refused the OAuth client: ${registered.status} ${await registered.text()}`);
+    const caller = { email: `local-app@${projectId}.iam.gserviceaccount.com`, audience: urlOf('api') };
+
     const env: Record<string, string> = {
       GOOGLE_CLOUD_PROJECT: projectId,
       APP_ENV: 'development',
-      LOG_FORMAT: 'pretty',
+      LOG_FORMAT: options.logFormat ?? 'pretty',
       LOG_LEVEL: 'debug',
       RESOURCE_PREFIX: resourcePrefix,
       FIRESTORE_EMULATOR_HOST: emulators.firestoreHost,
       PUBSUB_EMULATOR_HOST: emulators.pubsubHost,
+      OAUTH_CLIENT_ID: oauthClient.clientId,
+      OAUTH_CLIENT_SECRET: oauthClient.clientSecret,
+      OAUTH_PUBLIC_URL: urlOf('oauth'),
+      GOOGLE_ACCOUNTS_URL: sandbox.baseUrl,
+      GOOGLE_OAUTH2_URL: sandbox.baseUrl,
+      PORTABILITY_API_URL: sandbox.baseUrl,
+      RETURN_URL_ALLOWLIST: returnPage.url,
+      API_AUDIENCE: caller.audience,
+      API_ALLOWED_CALLERS: caller.email,
+      ID_TOKEN_ISSUERS: sandbox.baseUrl,
+      ID_TOKEN_CERTS_URL: `${sandbox.baseUrl}/oauth2/v1/certs`,
+      TOKEN_KEY_PROVIDER: 'local',
+      LOCAL_TOKEN_KEY: randomBytes(32).toString('base64'),
     };
     const served = await Promise.all(
-      FUNCTIONS.map((spec) => serveFunction(spec, { ...process.env, ...env }, logDir)),
+      FUNCTIONS.map((spec) => serveFunction(spec, { ...process.env, ...env }, logDir, ports.get(spec.name) ?? 0)),
     );
     stops.push(async () => {
       await Promise.all(served.map((f) => f.process.stop()));
@@ -90,7 +136,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       projectId,
       resourcePrefix,
       functions: Object.fromEntries(served.map((f) => [f.name, { url: f.url, pid: f.process.pid }])),
-      services: { firestore: { host: emulators.firestoreHost }, pubsub: { host: emulators.pubsubHost } },
+      services: { firestore: { host: emulators.firestoreHost }, pubsub: { host: emulators.pubsubHost }, sandbox: { url: sandbox.baseUrl } },
+      caller,
+      returnUrls: [returnPage.url],
+      oauthClient: { clientId: oauthClient.clientId, redirectUri: oauthClient.redirectUri },
       topics: topology.topics,
       subscriptions: topology.subscriptions,
       env: { GOOGLE_CLOUD_PROJECT: projectId, FIRESTORE_EMULATOR_HOST: emulators.firestoreHost, PUBSUB_EMULATOR_HOST: emulators.pubsubHost },

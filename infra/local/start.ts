@@ -6,19 +6,22 @@ import { startStack } from './stack.js';
 // LOCAL_STACK_DIR: where logs and stack.json go (default .local in the repository).
 const dir = process.env['LOCAL_STACK_DIR'] ?? join(REPO_ROOT, '.local');
 const started = Date.now();
-console.log('Starting the local stack (emulators, functions)...');
+console.log('Starting the local stack (emulators, Google sandbox, functions)...');
 try {
   const stack = await startStack({ dir });
   const { info } = stack;
   const rows: [string, string][] = [
     ['Firestore emulator', info.services.firestore.host],
     ['Pub/Sub emulator', info.services.pubsub.host],
+    ['Google sandbox', info.services.sandbox.url],
+    ['Return page (app)', info.returnUrls[0] ?? ''],
     ...Object.entries(info.functions).map(([name, f]): [string, string] => [`function ${name}`, f.url]),
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   console.log(`\nLocal stack up in ${((Date.now() - started) / 1000).toFixed(1)} s (project ${info.projectId}):`);
   for (const [k, v] of rows) console.log(`  ${k.padEnd(width)}  ${v}`);
   console.log(`\n  Health check:  curl ${info.functions['api']?.url}/healthz`);
+  console.log(`  Caller token:  curl -s -XPOST ${info.services.sandbox.url}/sandbox/v1/idTokens -d '{"audience":"${info.caller.audience}","email":"${info.caller.email}"}'`);
   console.log(`  Details:       ${join(dir, 'stack.json')}`);
   console.log(`  Logs:          ${info.logDir}`);
   console.log('\nPress Ctrl-C to stop everything.');

@@ -1,0 +1,77 @@
+import { AppError } from '../errors.js';
+import { publishEvent } from '../events.js';
+import { keep, put, type Page } from '../ports/record-store.js';
+import type { ConsentDeps } from './deps.js';
+import { consentName, isTerminal, type AuditEntry, type Consent } from './model.js';
+
+/** The API representation of a consent: never the token, sealed or not. */
+export function consentResource(id: string, c: Consent) {
+  return {
+    name: consentName(id),
+    appUserId: c.appUserId,
+    state: c.status,
+    resources: c.groups.map((g) => ({ resource: g.resource, accessType: g.accessType })),
+    grantTime: c.grantedAt.toISOString(),
+    ...(c.expiresAt ? { expireTime: c.expiresAt.toISOString() } : {}),
+    updateTime: c.updatedAt.toISOString(),
+  };
+}
+
+export async function getConsent(deps: Pick<ConsentDeps, 'consents'>, id: string) {
+  const consent = await deps.consents.get(id);
+  if (!consent) throw new AppError('NOT_FOUND', `${consentName(id)} not found`);
+  return consentResource(id, consent);
+}
+
+export async function listConsents(deps: Pick<ConsentDeps, 'consents'>, query: { appUserId: string; pageSize: number; pageToken?: string }) {
+  const page: Page<Consent> = await deps.consents.list({
+    where: { appUserId: query.appUserId },
+    pageSize: query.pageSize,
+    ...(query.pageToken ? { pageToken: query.pageToken } : {}),
+  });
+  return {
+    consents: page.items.map((i) => consentResource(i.id, i.value)),
+    ...(page.nextPageToken ? { nextPageToken: page.nextPageToken } : {}),
+  };
+}
+
+/**
+ * Disconnect: resets the authorization upstream (revoking every token the app holds for the user),
+ * deletes the sealed token, records an audit entry and publishes `consent.revoked`. Revoking again
+ * is harmless: the record stays REVOKED and the audit entry and event keep their first ids.
+ */
+export async function revokeConsent(deps: ConsentDeps, id: string, actor: string) {
+  const consent = await deps.consents.get(id);
+  if (!consent) throw new AppError('NOT_FOUND', `${consentName(id)} not found`);
+  if (consent.token && consent.status === 'ACTIVE') {
+    let accessToken: string | undefined;
+    try {
+      accessToken = await deps.tokens.get(id);
+    } catch (error) {
+      // A grant that no longer refreshes is already revoked upstream: nothing left to reset.
+      if (!(error instanceof AppError && error.code === 'FAILED_PRECONDITION')) throw error;
+    }
+    if (accessToken) {
+      try {
+        await deps.grants.resetAuthorization(accessToken);
+      } catch (error) {
+        if (!(error instanceof AppError && error.code === 'UNAUTHENTICATED')) throw error;
+      }
+    }
+  }
+  deps.tokens.forget(id);
+  const now = deps.clock.now();
+  const after = await deps.consents.update(id, (c) => {
+    if (!c) throw new AppError('NOT_FOUND', `${consentName(id)} not found`);
+    return isTerminal(c.status) ? keep(c) : put<Consent, Consent>({ ...c, status: 'REVOKED', token: null, updatedAt: now }, { ...c, status: 'REVOKED', token: null, updatedAt: now });
+  });
+  const auditId = `consent.revoked~${id}`;
+  if (after.status === 'REVOKED' && !(await deps.audit.get(auditId))) {
+    // The event goes out before the audit entry marks it done: a crash in between repeats the
+    // event (same id) rather than losing it.
+    await publishEvent(deps, { type: 'consent.revoked', subject: consentName(id), appUserId: after.appUserId, data: {} });
+    const entry: AuditEntry = { action: 'consent.revoked', subject: consentName(id), actor, at: now };
+    await deps.audit.update(auditId, (a) => (a ? keep(null) : put(entry, null)));
+  }
+  return consentResource(id, after);
+}

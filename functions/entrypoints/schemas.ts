@@ -1,0 +1,47 @@
+import type { Request } from '@google-cloud/functions-framework';
+import { z } from 'zod';
+import { invalidArgument } from '../core/errors.js';
+import { parseWith } from '../platform/validation.js';
+
+/** Request schemas of the api function, validated at the boundary. */
+const printable = /^[^\u0000-\u001f\u007f]+$/;
+
+export const connectSessionBody = z
+  .object({
+    appUserId: z.string({ error: 'is required' }).min(1, 'must not be empty').max(256, 'must be at most 256 characters').regex(printable, 'must not contain control characters'),
+    resources: z
+      .array(z.string({ error: 'must be a string' }).max(128, 'is too long'), { error: 'must be a list of resource groups' })
+      .min(1, 'must name at least one resource group')
+      .max(100, 'must name at most 100 resource groups'),
+    returnUrl: z.string({ error: 'is required' }).max(2048, 'must be at most 2048 characters'),
+    autoStart: z.boolean({ error: 'must be true or false' }).default(false),
+  })
+  .strict();
+
+export const revokeBody = z.object({}).strict();
+
+export const consentId = z.string().regex(/^[A-Za-z0-9]{1,64}$/, 'is not a consent id');
+
+export const listConsentsQuery = z
+  .object({
+    appUserId: z.string({ error: 'is required' }).min(1, 'must not be empty').max(256, 'must be at most 256 characters'),
+    pageSize: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(50),
+    pageToken: z.string().max(2048, 'is too long').optional(),
+  })
+  .strict();
+
+/** The JSON body of a request: an object, or `{}` when there is none. */
+export function jsonBody<S extends z.ZodType>(req: Request, schema: S): z.output<S> {
+  const body: unknown = req.body;
+  const empty = body === undefined || (Buffer.isBuffer(body) && body.length === 0) || body === '' || (typeof body === 'object' && body !== null && !Buffer.isBuffer(body) && Object.keys(body).length === 0 && !Array.isArray(body));
+  if (empty) return parseWith(schema, {});
+  if (typeof body !== 'object' || body === null || Array.isArray(body) || Buffer.isBuffer(body)) {
+    throw invalidArgument([{ field: '(body)', description: 'must be a JSON object sent as application/json' }]);
+  }
+  return parseWith(schema, body);
+}
+
+/** The query string as a flat object of single values. */
+export function queryObject(req: Request): Record<string, unknown> {
+  return { ...(req.query as Record<string, unknown>) };
+}
