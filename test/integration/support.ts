@@ -3,6 +3,7 @@ import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { inject } from 'vitest';
 import { firestoreOptions, pubsubOptions } from '../../functions/platform/clients.js';
+import { developmentEnv } from '../fixtures/env.js';
 
 /** A project id of its own for one test file: the emulators keep projects apart. */
 export function testProjectId(label: string): string {
@@ -25,13 +26,11 @@ export function emulatorClients(projectId: string) {
 /** The environment the functions read, pointed at the shared emulators and this file's project. */
 export function testEnv(projectId: string): Record<string, string> {
   const hosts = emulatorHosts();
-  return {
+  return developmentEnv({
     GOOGLE_CLOUD_PROJECT: projectId,
-    APP_ENV: 'test',
-    LOG_LEVEL: 'silent',
     FIRESTORE_EMULATOR_HOST: hosts.firestoreHost,
     PUBSUB_EMULATOR_HOST: hosts.pubsubHost,
-  };
+  });
 }
 
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */

@@ -144,6 +144,26 @@ describe('archive download', () => {
     }
   });
 
+  it('archiveBytesByResource sizes one group differently', async () => {
+    await call(sb.baseUrl, 'PUT', '/sandbox/v1/config', { archiveBytesByResource: { 'youtube.live_chat': 123_456 } });
+    try {
+      const { urls } = await completedUrls('youtube.live_chat');
+      const head = await fetch(urls[0] ?? '', { method: 'HEAD' });
+      expect(head.headers.get('content-length')).toBe('123456');
+    } finally {
+      await call(sb.baseUrl, 'PUT', '/sandbox/v1/config', { archiveBytesByResource: {} });
+    }
+  });
+
+  it('archives are deleted after the retention period (404 NoSuchKey)', async () => {
+    const { token, id } = await completedUrls('youtube.conversations');
+    await advance(sb.baseUrl, 14 * 86400 + 1);
+    const state = await api(sb.baseUrl, token).state(id);
+    const res = await fetch((state.body.urls as string[])[0] ?? '');
+    expect(res.status).toBe(404);
+    expect(await res.text()).toContain('<Code>NoSuchKey</Code>');
+  });
+
   it('after authorization:reset the old archives are gone (403)', async () => {
     const { urls, token } = await completedUrls('youtube.shopping');
     expect((await fetch(urls[0] ?? '')).status).toBe(200);

@@ -201,6 +201,60 @@ describe('token endpoint', () => {
   });
 });
 
+describe('Google behaviours behind the token response', () => {
+  it('no refresh token when the consent screen is skipped (no prompt=consent, scopes already granted offline)', async () => {
+    const c = await registerClient(sb.baseUrl);
+    const first = await connect(sb.baseUrl, ['maps.vehicle_profile'], {}, { client: c });
+    expect(first.refreshToken).toBeDefined();
+    const p = pkce();
+    const noPrompt = new URL(authorizeUrl(sb.baseUrl, c, ['maps.vehicle_profile'], { pkce: p }));
+    noPrompt.searchParams.delete('prompt');
+    const decided = await consent(sb.baseUrl, noPrompt.toString());
+    const code = new URL(String(decided.body.redirectUrl)).searchParams.get('code') ?? '';
+    const res = await token(sb.baseUrl, c, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: p.verifier });
+    expect(res.status).toBe(200);
+    expect(res.body.refresh_token).toBeUndefined();
+    const withPrompt = await connect(sb.baseUrl, ['maps.vehicle_profile'], {}, { client: c });
+    expect(withPrompt.refreshToken).toBeDefined();
+  });
+
+  it('clients in Testing get grants that end after 7 days', async () => {
+    const testing = { clientId: 'testing-client.apps.googleusercontent.com', clientSecret: 'testing-secret' };
+    await call(sb.baseUrl, 'POST', '/sandbox/v1/clients', { ...testing, redirectUris: [REDIRECT_URI], publishingStatus: 'TESTING' });
+    const c = await connect(sb.baseUrl, ['maps.ev_profile'], { duration: 'DAYS_30' }, { client: testing });
+    expect(Number(c.tokenResponse.refresh_token_expires_in)).toBeLessThanOrEqual(7 * 86400);
+    expect(Number(c.tokenResponse.refresh_token_expires_in)).toBeGreaterThan(7 * 86400 - 60);
+    await advance(sb.baseUrl, 7 * 86400 + 1);
+    const res = await token(sb.baseUrl, testing, { grant_type: 'refresh_token', refresh_token: c.refreshToken ?? '' });
+    expect(res.body.error).toBe('invalid_grant');
+  });
+
+  it('refresh_token_expires_in can be switched off (the client must cope with its absence)', async () => {
+    await call(sb.baseUrl, 'PUT', '/sandbox/v1/config', { includeRefreshTokenExpiresIn: false });
+    try {
+      const c = await connect(sb.baseUrl, ['maps.commute_routes'], { duration: 'DAYS_30' }, { client });
+      expect(c.refreshToken).toBeDefined();
+      expect(c.tokenResponse.refresh_token_expires_in).toBeUndefined();
+    } finally {
+      await call(sb.baseUrl, 'PUT', '/sandbox/v1/config', { includeRefreshTokenExpiresIn: true });
+    }
+  });
+
+  it('an authorization URL beyond the URL limit is a 400', async () => {
+    const all = ['chrome.history', 'youtube.music'];
+    const long = url(all, { state: 'x'.repeat(9000) });
+    const res = await page(long);
+    expect(res.status).toBe(400);
+    expect((await consent(sb.baseUrl, long)).status).toBe(400);
+    await call(sb.baseUrl, 'PUT', '/sandbox/v1/config', { maxAuthorizeUrlBytes: 16384 });
+    try {
+      expect((await page(long)).status).toBe(200);
+    } finally {
+      await call(sb.baseUrl, 'PUT', '/sandbox/v1/config', { maxAuthorizeUrlBytes: 8192 });
+    }
+  });
+});
+
 describe('revoke and tokeninfo', () => {
   it('revoke ends the grant; a second revoke is invalid_token', async () => {
     const c = await connect(sb.baseUrl, ['play.devices'], {}, { client });

@@ -1,0 +1,119 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectViaAutomation, startE2EStack, type E2EStack } from './stack.js';
+
+/**
+ * Issue 4 end to end on the local stack: an authenticated connect-session request, the browser
+ * hops (connect URL → consent at the sandbox → callback), and the resulting consent.
+ */
+let stack: E2EStack;
+beforeAll(async () => {
+  stack = await startE2EStack('connect');
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+async function newSession(resources: string[], appUserId = 'user-1') {
+  const res = await stack.api('/v1/connectSessions', { body: { appUserId, resources, returnUrl: stack.info.returnUrls[0] } });
+  expect(res.status).toBe(200);
+  return (await res.json()) as { name: string; connectUrl: string; expireTime: string };
+}
+
+/** Every document of every collection of this project, as JSON text. */
+async function allDocuments(): Promise<string> {
+  const texts: string[] = [];
+  for (const collection of await stack.firestore.listCollections()) {
+    const snap = await collection.get();
+    for (const doc of snap.docs) texts.push(JSON.stringify({ path: doc.ref.path, data: doc.data() }));
+  }
+  return texts.join('\n');
+}
+
+describe('connect (OAuth consent) on the local stack', () => {
+  it('grants every requested group and records their access types', async () => {
+    const session = await newSession(['myactivity.search', 'chrome.history']);
+    expect(session.connectUrl).toMatch(new RegExp(`^${stack.info.functions['oauth']!.url}/connect/[A-Za-z0-9_-]{43}$`));
+    const flow = await connectViaAutomation(stack, session.connectUrl, { duration: 'ONE_TIME' });
+    expect(flow.startStatus).toBe(302);
+    expect(flow.callback.status).toBe(302);
+    expect(flow.callback.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(flow.location.startsWith(stack.info.returnUrls[0]!)).toBe(true);
+    expect(flow.query['outcome']).toBe('granted');
+    const consent = await (await stack.api(`/v1/${flow.query['consent']}`)).json();
+    expect(consent).toMatchObject({
+      name: flow.query['consent'],
+      appUserId: 'user-1',
+      state: 'ACTIVE',
+      resources: [
+        { resource: 'myactivity.search', accessType: 'ONE_TIME' },
+        { resource: 'chrome.history', accessType: 'ONE_TIME' },
+      ],
+    });
+    expect(consent.expireTime).toBeUndefined();
+  });
+
+  it('records a partial, time-based grant with its expiry', async () => {
+    const session = await newSession(['myactivity.search', 'chrome.history', 'youtube.subscriptions'], 'user-2');
+    const flow = await connectViaAutomation(stack, session.connectUrl, { duration: 'DAYS_30', resources: ['chrome.history'] });
+    expect(flow.query['outcome']).toBe('partial');
+    const consent = await (await stack.api(`/v1/${flow.query['consent']}`)).json();
+    expect(consent.resources).toEqual([{ resource: 'chrome.history', accessType: 'TIME_BASED' }]);
+    const days = (Date.parse(consent.expireTime) - Date.parse(consent.grantTime)) / 86_400_000;
+    expect(days).toBeGreaterThan(29.9);
+    expect(days).toBeLessThan(30.1);
+  });
+
+  it('a denied consent stores no consent and tells the application', async () => {
+    const session = await newSession(['chrome.history'], 'user-3');
+    const flow = await connectViaAutomation(stack, session.connectUrl, { duration: 'ONE_TIME', deny: true });
+    expect(flow.query).toEqual({ outcome: 'denied', reason: 'access_denied' });
+    const list = await (await stack.api('/v1/consents?appUserId=user-3')).json();
+    expect(list.consents).toEqual([]);
+  });
+
+  it('lists a user\'s consents page by page', async () => {
+    for (let i = 0; i < 3; i++) {
+      const session = await newSession(['chrome.history'], 'user-pages');
+      await connectViaAutomation(stack, session.connectUrl, { duration: 'ONE_TIME' });
+    }
+    const first = await (await stack.api('/v1/consents?appUserId=user-pages&pageSize=2')).json();
+    expect(first.consents).toHaveLength(2);
+    const second = await (await stack.api(`/v1/consents?appUserId=user-pages&pageSize=2&pageToken=${first.nextPageToken}`)).json();
+    expect(second.consents).toHaveLength(1);
+    expect(second.nextPageToken).toBeUndefined();
+    expect(new Set([...first.consents, ...second.consents].map((c: { name: string }) => c.name)).size).toBe(3);
+  });
+
+  it('stores refresh tokens only as ciphertext: no token, code or verifier in any document or log', async () => {
+    const text = await allDocuments();
+    expect(text.length).toBeGreaterThan(0);
+    expect(text).toContain('ciphertext');
+    // Every token and code the sandbox issues carries one of these prefixes.
+    for (const marker of ['1//sandbox-', 'ya29.sandbox-', '4/0sandbox-']) expect(text).not.toContain(marker);
+    const logs = readdirSync(stack.info.logDir).map((f) => readFileSync(join(stack.info.logDir, f), 'utf8')).join('\n');
+    expect(logs).toContain('consent flow finished');
+    for (const marker of ['1//sandbox-', 'ya29.sandbox-', '4/0sandbox-', 'code_verifier', 'dp_oauth_state=']) expect(logs).not.toContain(marker);
+  });
+
+  it('revokes a consent: resets upstream, deletes the ciphertext, and a second revoke is harmless', async () => {
+    const session = await newSession(['chrome.history'], 'user-revoke');
+    const flow = await connectViaAutomation(stack, session.connectUrl, { duration: 'ONE_TIME' });
+    const name = flow.query['consent']!;
+    await stack.sandbox('/sandbox/v1/calls', { method: 'DELETE' });
+    const first = await stack.api(`/v1/${name}:revoke`, { body: {} });
+    expect(first.status).toBe(200);
+    expect((await first.json()).state).toBe('REVOKED');
+    const second = await stack.api(`/v1/${name}:revoke`, { method: 'POST' });
+    expect(second.status).toBe(200);
+    expect((await second.json()).state).toBe('REVOKED');
+    const calls = ((await (await stack.sandbox('/sandbox/v1/calls')).json()) as { calls: { path: string }[] }).calls;
+    expect(calls.filter((c) => c.path === '/v1/authorization:reset')).toHaveLength(1);
+    const doc = await stack.firestore.collection('consents').doc(name.split('/')[1]!).get();
+    expect(doc.data()?.['token']).toBeNull();
+    const audit = await stack.firestore.collection('audit').where('subject', '==', name).get();
+    expect(audit.size).toBe(1);
+    expect(JSON.stringify(audit.docs[0]!.data())).not.toContain('user-revoke');
+  });
+});
