@@ -65,7 +65,7 @@ function freshState(): SandboxState {
   return {
     version: 1,
     clockOffsetMs: 0,
-    config: { ...DEFAULT_CONFIG, jobDurationSecondsByResource: {}, oneTimeOnlyResources: [] },
+    config: { ...DEFAULT_CONFIG, jobDurationSecondsByResource: {}, archiveBytesByResource: {}, oneTimeOnlyResources: [] },
     clients: {},
     grants: {},
     codes: {},

@@ -73,6 +73,10 @@ export function archiveModule(deps: { store: StateStore; clock: Clock; signer: U
     const job = Object.hasOwn(store.state.jobs, jobId) ? store.state.jobs[jobId] : undefined;
     const index = job && job.state === 'COMPLETE' ? archives.fileNames(job).indexOf(name) : -1;
     if (!job || index < 0) throw new StorageXmlError(404, 'NoSuchKey', 'The specified key does not exist.');
+    const retentionMs = store.state.config.archiveRetentionDays * 86_400_000;
+    if (clock.now() >= (job.finishedAt ?? job.completeAt) + retentionMs) {
+      throw new StorageXmlError(404, 'NoSuchKey', 'The specified key does not exist.', 'The archive was deleted after its retention period.');
+    }
     if (job.archiveAccessEnded) {
       throw new StorageXmlError(403, 'AccessDenied', 'Access denied.', 'The archive is no longer available (authorization was reset).');
     }

@@ -42,6 +42,7 @@ const clientSchema = z
       )
       .min(1)
       .max(50),
+    publishingStatus: z.enum(['TESTING', 'IN_PRODUCTION']).optional(),
   })
   .strict();
 
@@ -89,7 +90,11 @@ export function controlModule(deps: ControlDeps): SandboxModule {
         handle: async (ctx) => {
           const client = await parse(ctx, clientSchema);
           oauth.registerClient(client);
-          sendJson(ctx.res, 200, { clientId: client.clientId, redirectUris: client.redirectUris });
+          sendJson(ctx.res, 200, {
+            clientId: client.clientId,
+            redirectUris: client.redirectUris,
+            publishingStatus: client.publishingStatus ?? 'IN_PRODUCTION',
+          });
         },
       },
       { methods: ['GET'], path: p('config'), style: 'google', handle: (ctx) => sendJson(ctx.res, 200, store.state.config) },

@@ -8,14 +8,22 @@ export interface SandboxConfig {
   jobDurationSecondsByResource: Record<string, number>;
   /** Total archive size of a job in bytes (split into parts of `archivePartBytes`). */
   archiveBytes: number;
+  /** Per resource group override of `archiveBytes`; a job takes the largest of its groups. */
+  archiveBytesByResource: Record<string, number>;
   /** Largest part; a bigger archive gives several URLs. At most 4,000,000,000 (no ZIP64). */
   archivePartBytes: number;
   /** Lifetime of signed archive URLs. */
   urlTtlSeconds: number;
+  /** Days after completion during which an archive can be downloaded (then 404 NoSuchKey). */
+  archiveRetentionDays: number;
   /** Lifetime of access tokens (`expires_in`). */
   accessTokenLifetimeSeconds: number;
   /** Lifetime of authorization codes. */
   authCodeLifetimeSeconds: number;
+  /** Whether token responses of time-based (and Testing) grants carry `refresh_token_expires_in`. */
+  includeRefreshTokenExpiresIn: boolean;
+  /** Longest authorization URL accepted (path + query); longer → 400 like Google's URL limit. */
+  maxAuthorizeUrlBytes: number;
   /** How a time-based group exported less than 24 h ago is refused. */
   timeBasedRefusal: 'RESOURCE_EXHAUSTED' | 'FAILED_PRECONDITION';
   /** Format of the `timestamp_after_24hrs` ErrorInfo metadata value. */
@@ -32,10 +40,14 @@ export const DEFAULT_CONFIG: Readonly<SandboxConfig> = Object.freeze({
   jobDurationSeconds: 2,
   jobDurationSecondsByResource: {},
   archiveBytes: 256 * 1024,
+  archiveBytesByResource: {},
   archivePartBytes: 2 * 1024 * 1024 * 1024,
   urlTtlSeconds: 6 * 3600,
+  archiveRetentionDays: 14,
   accessTokenLifetimeSeconds: 3599,
   authCodeLifetimeSeconds: 600,
+  includeRefreshTokenExpiresIn: true,
+  maxAuthorizeUrlBytes: 8192,
   timeBasedRefusal: 'RESOURCE_EXHAUSTED',
   timestampAfter24hrsFormat: 'RFC3339',
   oneTimeOnlyResources: [],
@@ -49,10 +61,14 @@ export const configPatchSchema = z
     jobDurationSeconds: seconds,
     jobDurationSecondsByResource: z.record(z.string().max(200), seconds),
     archiveBytes: z.number().int().min(0).max(1024 ** 4),
+    archiveBytesByResource: z.record(z.string().max(200), z.number().int().min(0).max(1024 ** 4)),
     archivePartBytes: z.number().int().min(64 * 1024).max(MAX_PART_BYTES),
     urlTtlSeconds: z.number().int().min(1).max(7 * 86400),
+    archiveRetentionDays: z.number().min(0).max(3650),
     accessTokenLifetimeSeconds: z.number().int().min(1).max(86400 * 365),
     authCodeLifetimeSeconds: z.number().int().min(1).max(86400),
+    includeRefreshTokenExpiresIn: z.boolean(),
+    maxAuthorizeUrlBytes: z.number().int().min(256).max(1024 * 1024),
     timeBasedRefusal: z.enum(['RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION']),
     timestampAfter24hrsFormat: z.enum(['RFC3339', 'UNIX_SECONDS']),
     oneTimeOnlyResources: z.array(z.string().max(200)).max(500),

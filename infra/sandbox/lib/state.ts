@@ -9,6 +9,8 @@ export interface OAuthClientRecord {
   clientId: string;
   clientSecret: string;
   redirectUris: string[];
+  /** Testing clients get refresh tokens (grants) that end 7 days after consent. */
+  publishingStatus?: 'TESTING' | 'IN_PRODUCTION';
 }
 
 /** One consent of a user to a client: the groups granted and for how long. */
@@ -34,6 +36,8 @@ export interface AuthCode {
   codeChallenge: string;
   expiresAt: number;
   usedAt?: number;
+  /** False when the consent screen was skipped (no prompt=consent, scopes already granted offline). */
+  issueRefreshToken?: boolean;
 }
 
 export interface AccessTokenRecord {

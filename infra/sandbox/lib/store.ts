@@ -22,7 +22,8 @@ export class StateStore {
     let state: SandboxState;
     try {
       const loaded = JSON.parse(readFileSync(file, 'utf8')) as SandboxState;
-      state = loaded.version === 1 ? { ...fresh(), ...loaded } : fresh();
+      const base = fresh();
+      state = loaded.version === 1 ? { ...base, ...loaded, config: { ...base.config, ...loaded.config } } : base;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
         throw new Error(`sandbox: cannot read ${file}: ${(err as Error).message}`);

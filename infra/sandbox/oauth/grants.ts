@@ -12,6 +12,7 @@ import { callbackUrl } from './authorize-request.js';
 
 export const DEFAULT_USER = 'sandbox-user@example.com';
 const DAY_MS = 86_400_000;
+const TESTING_CLIENT_DAYS = 7;
 const GRANT_DAYS: Readonly<Record<GrantDuration, number | undefined>> = { ONE_TIME: undefined, DAYS_30: 30, DAYS_180: 180 };
 
 export interface ConsentDecision {
@@ -105,6 +106,13 @@ export class OAuthService {
     const oneTimeOnly = new Set(this.state.config.oneTimeOnlyResources);
     const access: Record<string, GroupAccess> = {};
     for (const g of groups) access[g] = days === undefined || oneTimeOnly.has(g) ? 'ONE_TIME' : 'TIME_BASED';
+    // Google shows no consent screen (and so issues no refresh token) when prompt=consent is absent
+    // and this user already granted every requested scope offline.
+    const consentShown = request.prompt?.split(' ').includes('consent') ?? false;
+    const alreadyOffline = Object.values(this.state.grants).some(
+      (g) =>
+        g.clientId === request.clientId && g.user === decision.user && g.offline && this.grantActive(g, now) && groups.every((x) => g.groups.includes(x)),
+    );
     const grant: Grant = {
       id: randomToken(12),
       clientId: request.clientId,
@@ -116,6 +124,9 @@ export class OAuthService {
       createdAt: now,
     };
     if (days !== undefined) grant.expiresAt = now + days * DAY_MS;
+    if (this.state.clients[request.clientId]?.publishingStatus === 'TESTING') {
+      grant.expiresAt = Math.min(grant.expiresAt ?? Infinity, now + TESTING_CLIENT_DAYS * DAY_MS);
+    }
     this.state.grants[grant.id] = grant;
     const code = `4/0sandbox-${randomToken(24)}`;
     this.state.codes[code] = {
@@ -125,6 +136,7 @@ export class OAuthService {
       redirectUri: request.redirectUri,
       codeChallenge: request.codeChallenge,
       expiresAt: now + this.state.config.authCodeLifetimeSeconds * 1000,
+      ...(!consentShown && alreadyOffline ? { issueRefreshToken: false } : {}),
     };
     this.prune(now);
     this.store.changed();
@@ -183,12 +195,12 @@ export class OAuthService {
       throw new OAuthError(400, 'invalid_grant', 'Token has been expired or revoked.');
     }
     const response = this.issueAccessToken(grant, now);
-    if (grant.offline) {
+    if (grant.offline && record.issueRefreshToken !== false) {
       const refresh = `1//sandbox-${randomToken(32)}`;
       this.state.refreshTokens[refresh] = { token: refresh, grantId: grant.id };
       response.refresh_token = refresh;
+      this.addRefreshExpiry(response, grant, now);
     }
-    this.addRefreshExpiry(response, grant, now);
     this.store.changed();
     return response;
   }
@@ -217,7 +229,7 @@ export class OAuthService {
   }
 
   private addRefreshExpiry(response: TokenResponse, grant: Grant, now: number): void {
-    if (grant.offline && grant.expiresAt !== undefined) {
+    if (grant.offline && grant.expiresAt !== undefined && this.state.config.includeRefreshTokenExpiresIn) {
       response.refresh_token_expires_in = Math.max(0, Math.floor((grant.expiresAt - now) / 1000));
     }
   }

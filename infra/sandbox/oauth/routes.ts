@@ -60,7 +60,14 @@ export function oauthModule(deps: OAuthDeps): SandboxModule {
       : undefined;
   }
 
+  function checkLength(pathAndQuery: string): void {
+    if (Buffer.byteLength(pathAndQuery) > store.state.config.maxAuthorizeUrlBytes) {
+      throw new OAuthError(400, 'invalid_request', 'The request URL is too long (too many scopes?).');
+    }
+  }
+
   function authorizePage(ctx: RequestContext): void {
+    checkLength(ctx.req.url ?? '');
     const request = parseAuthorizationRequest(ctx.query, store.state.clients);
     const none = promptNone(request);
     if (none) return redirect(ctx.res, none);
@@ -115,6 +122,7 @@ export function oauthModule(deps: OAuthDeps): SandboxModule {
       throw new ApiError(400, 'INVALID_ARGUMENT', 'authorizeUrl must point at /o/oauth2/v2/auth.');
     }
     try {
+      checkLength(url.pathname + url.search);
       const request = parseAuthorizationRequest(url.searchParams, store.state.clients);
       const none = promptNone(request);
       if (none) return sendJson(ctx.res, 200, { redirectUrl: none });

@@ -142,7 +142,7 @@ export class JobService {
       state: 'IN_PROGRESS',
       createdAt: now,
       completeAt: now + this.durationMs(resources),
-      archiveBytes: cfg.archiveBytes,
+      archiveBytes: Math.max(...resources.map((r) => cfg.archiveBytesByResource[r] ?? cfg.archiveBytes)),
       archivePartBytes: cfg.archivePartBytes,
       rootId: retryOf?.rootId ?? id,
       retryCount: retryOf ? retryOf.retryCount + 1 : 0,

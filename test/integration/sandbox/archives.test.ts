@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CRC32C } from '@google-cloud/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { advance, api, call, connect, startTestSandbox } from './helpers.js';
-import type { TestSandbox } from './helpers.js';
+import { advance, api, call, connect, startTestSandbox, token as tokenCall } from './helpers.js';
+import type { Connected, TestSandbox } from './helpers.js';
 
 let sb: TestSandbox;
 let work: string;
@@ -22,13 +22,13 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-async function completedUrls(group: string, body: Record<string, unknown> = {}, user?: string): Promise<{ urls: string[]; token: string; id: string }> {
+async function completedUrls(group: string, body: Record<string, unknown> = {}, user?: string): Promise<{ urls: string[]; token: string; id: string; conn: Connected }> {
   const c = await connect(sb.baseUrl, [group], {}, user ? { user } : {});
   const dp = api(sb.baseUrl, c.accessToken);
   const id = String((await dp.initiate({ resources: [group], ...body })).body.archiveJobId);
   await call(sb.baseUrl, 'POST', `/sandbox/v1/jobs/${id}:complete`, {});
   const state = await dp.state(id);
-  return { urls: state.body.urls as string[], token: c.accessToken, id };
+  return { urls: state.body.urls as string[], token: c.accessToken, id, conn: c };
 }
 
 function zipListing(bytes: Buffer): string[] {
@@ -156,9 +156,11 @@ describe('archive download', () => {
   });
 
   it('archives are deleted after the retention period (404 NoSuchKey)', async () => {
-    const { token, id } = await completedUrls('youtube.conversations');
+    const { id, conn } = await completedUrls('youtube.conversations');
     await advance(sb.baseUrl, 14 * 86400 + 1);
-    const state = await api(sb.baseUrl, token).state(id);
+    const refreshed = await tokenCall(sb.baseUrl, conn.client, { grant_type: 'refresh_token', refresh_token: conn.refreshToken ?? '' });
+    const state = await api(sb.baseUrl, String(refreshed.body.access_token)).state(id);
+    expect(state.body.state).toBe('COMPLETE');
     const res = await fetch((state.body.urls as string[])[0] ?? '');
     expect(res.status).toBe(404);
     expect(await res.text()).toContain('<Code>NoSuchKey</Code>');
