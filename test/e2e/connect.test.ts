@@ -7,6 +7,19 @@ import { connectViaAutomation, startE2EStack, type E2EStack } from './stack.js';
  * Issue 4 end to end on the local stack: an authenticated connect-session request, the browser
  * hops (connect URL → consent at the sandbox → callback), and the resulting consent.
  */
+interface ConsentJson {
+  name: string;
+  appUserId: string;
+  state: string;
+  resources: { resource: string; accessType: string }[];
+  grantTime: string;
+  expireTime?: string;
+}
+interface ConsentList {
+  consents: ConsentJson[];
+  nextPageToken?: string;
+}
+
 let stack: E2EStack;
 beforeAll(async () => {
   stack = await startE2EStack('connect');
@@ -41,7 +54,7 @@ describe('connect (OAuth consent) on the local stack', () => {
     expect(flow.callback.headers.get('referrer-policy')).toBe('no-referrer');
     expect(flow.location.startsWith(stack.info.returnUrls[0]!)).toBe(true);
     expect(flow.query['outcome']).toBe('granted');
-    const consent = await (await stack.api(`/v1/${flow.query['consent']}`)).json();
+    const consent = (await (await stack.api(`/v1/${flow.query['consent']}`)).json()) as ConsentJson;
     expect(consent).toMatchObject({
       name: flow.query['consent'],
       appUserId: 'user-1',
@@ -58,9 +71,9 @@ describe('connect (OAuth consent) on the local stack', () => {
     const session = await newSession(['myactivity.search', 'chrome.history', 'youtube.subscriptions'], 'user-2');
     const flow = await connectViaAutomation(stack, session.connectUrl, { duration: 'DAYS_30', resources: ['chrome.history'] });
     expect(flow.query['outcome']).toBe('partial');
-    const consent = await (await stack.api(`/v1/${flow.query['consent']}`)).json();
+    const consent = (await (await stack.api(`/v1/${flow.query['consent']}`)).json()) as ConsentJson;
     expect(consent.resources).toEqual([{ resource: 'chrome.history', accessType: 'TIME_BASED' }]);
-    const days = (Date.parse(consent.expireTime) - Date.parse(consent.grantTime)) / 86_400_000;
+    const days = (Date.parse(consent.expireTime ?? '') - Date.parse(consent.grantTime)) / 86_400_000;
     expect(days).toBeGreaterThan(29.9);
     expect(days).toBeLessThan(30.1);
   });
@@ -69,7 +82,7 @@ describe('connect (OAuth consent) on the local stack', () => {
     const session = await newSession(['chrome.history'], 'user-3');
     const flow = await connectViaAutomation(stack, session.connectUrl, { duration: 'ONE_TIME', deny: true });
     expect(flow.query).toEqual({ outcome: 'denied', reason: 'access_denied' });
-    const list = await (await stack.api('/v1/consents?appUserId=user-3')).json();
+    const list = (await (await stack.api('/v1/consents?appUserId=user-3')).json()) as ConsentList;
     expect(list.consents).toEqual([]);
   });
 
@@ -78,12 +91,12 @@ describe('connect (OAuth consent) on the local stack', () => {
       const session = await newSession(['chrome.history'], 'user-pages');
       await connectViaAutomation(stack, session.connectUrl, { duration: 'ONE_TIME' });
     }
-    const first = await (await stack.api('/v1/consents?appUserId=user-pages&pageSize=2')).json();
+    const first = (await (await stack.api('/v1/consents?appUserId=user-pages&pageSize=2')).json()) as ConsentList;
     expect(first.consents).toHaveLength(2);
-    const second = await (await stack.api(`/v1/consents?appUserId=user-pages&pageSize=2&pageToken=${first.nextPageToken}`)).json();
+    const second = (await (await stack.api(`/v1/consents?appUserId=user-pages&pageSize=2&pageToken=${first.nextPageToken}`)).json()) as ConsentList;
     expect(second.consents).toHaveLength(1);
     expect(second.nextPageToken).toBeUndefined();
-    expect(new Set([...first.consents, ...second.consents].map((c: { name: string }) => c.name)).size).toBe(3);
+    expect(new Set([...first.consents, ...second.consents].map((c) => c.name)).size).toBe(3);
   });
 
   it('stores refresh tokens only as ciphertext: no token, code or verifier in any document or log', async () => {
@@ -104,10 +117,10 @@ describe('connect (OAuth consent) on the local stack', () => {
     await stack.sandbox('/sandbox/v1/calls', { method: 'DELETE' });
     const first = await stack.api(`/v1/${name}:revoke`, { body: {} });
     expect(first.status).toBe(200);
-    expect((await first.json()).state).toBe('REVOKED');
+    expect(((await first.json()) as ConsentJson).state).toBe('REVOKED');
     const second = await stack.api(`/v1/${name}:revoke`, { method: 'POST' });
     expect(second.status).toBe(200);
-    expect((await second.json()).state).toBe('REVOKED');
+    expect(((await second.json()) as ConsentJson).state).toBe('REVOKED');
     const calls = ((await (await stack.sandbox('/sandbox/v1/calls')).json()) as { calls: { path: string }[] }).calls;
     expect(calls.filter((c) => c.path === '/v1/authorization:reset')).toHaveLength(1);
     const doc = await stack.firestore.collection('consents').doc(name.split('/')[1]!).get();
