@@ -58,9 +58,12 @@ export async function writeZip(file: FileHandle, entries: readonly ZipEntry[], m
   for (const entry of entries) {
     let crc = 0;
     let counted = 0;
+    let n = 0;
     for (const chunk of entry.chunks()) {
       crc = crc32(chunk, crc);
       counted += chunk.length;
+      // Let the server answer other requests while a multi-GB entry is checksummed.
+      if (++n % 16 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
     if (counted !== entry.size) throw new Error(`zip entry ${entry.name}: ${counted} bytes, expected ${entry.size}`);
     const name = Buffer.from(entry.name, 'utf8');
