@@ -56,6 +56,11 @@ export interface StackOptions {
   readonly sandboxConfig?: Partial<SandboxConfig>;
   /** `json` to read function logs by machine (tests scan them for secrets). */
   readonly logFormat?: 'json' | 'pretty';
+  /**
+   * Fixed secrets instead of fresh random ones (tests that drive core classes against the stack
+   * need the OAuth client secret and the local token key). Default: random per start.
+   */
+  readonly secrets?: { readonly oauthClientSecret?: string; readonly localTokenKey?: string };
 }
 
 export const LOCAL_RETRY: RetrySettings = { minimumBackoffSeconds: 1, maximumBackoffSeconds: 10, maxDeliveryAttempts: 5 };
@@ -86,7 +91,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const ports = new Map<string, number>();
     for (const spec of FUNCTIONS) ports.set(spec.name, await freePort());
     const urlOf = (name: string) => `http://127.0.0.1:${ports.get(name) ?? 0}`;
-    const oauthClient = { clientId: 'local-pipeline.apps.googleusercontent.com', clientSecret: randomBytes(24).toString('base64url'), redirectUri: `${urlOf('oauth')}/oauth2/callback` };
+    const oauthClient = { clientId: 'local-pipeline.apps.googleusercontent.com', clientSecret: options.secrets?.oauthClientSecret ?? randomBytes(24).toString('base64url'), redirectUri: `${urlOf('oauth')}/oauth2/callback` };
     const registered = await fetch(`${sandbox.baseUrl}/sandbox/v1/clients`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
@@ -115,7 +120,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       ID_TOKEN_ISSUERS: sandbox.baseUrl,
       ID_TOKEN_CERTS_URL: `${sandbox.baseUrl}/oauth2/v1/certs`,
       TOKEN_KEY_PROVIDER: 'local',
-      LOCAL_TOKEN_KEY: randomBytes(32).toString('base64'),
+      LOCAL_TOKEN_KEY: options.secrets?.localTokenKey ?? randomBytes(32).toString('base64'),
     };
     const served = await Promise.all(
       FUNCTIONS.map((spec) => serveFunction(spec, { ...process.env, ...env }, logDir, ports.get(spec.name) ?? 0)),

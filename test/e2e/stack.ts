@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,19 +19,34 @@ export interface E2EStack {
   readonly firestore: Firestore;
   readonly pubsub: PubSub;
   readonly dir: string;
+  /** The stack's OAuth client secret and local token key (fresh per stack, known to the test). */
+  readonly secrets: { readonly oauthClientSecret: string; readonly localTokenKey: string };
   /** A fresh Google ID token of the allowed local caller. */
   callerToken(email?: string, audience?: string): Promise<string>;
   /** Calls the api function as the allowed caller. */
   api(path: string, init?: { method?: string; body?: unknown; token?: string | null }): Promise<Response>;
   sandbox(path: string, init?: { method?: string; body?: unknown }): Promise<Response>;
+  /** The sandbox's call log (upstream calls the pipeline made; control routes excluded). */
+  calls(): Promise<SandboxCall[]>;
+  clearCalls(): Promise<void>;
+  /** Number of documents in a collection of this stack's project. */
+  count(collection: string): Promise<number>;
   stop(): Promise<void>;
+}
+
+export interface SandboxCall {
+  readonly method: string;
+  readonly path: string;
+  readonly status: number;
+  readonly time: string;
 }
 
 export async function startE2EStack(label: string, sandboxConfig?: Partial<SandboxConfig>): Promise<E2EStack> {
   const dir = mkdtempSync(join(tmpdir(), `dp-e2e-${label}-`));
   const emulators = inject('emulators');
   const projectId = `e2e-${label}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 20) + `-${Math.random().toString(16).slice(2, 8)}`;
-  const stack: Stack = await startStack({ dir, projectId, emulators, logFormat: 'json', ...(sandboxConfig ? { sandboxConfig } : {}) });
+  const secrets = { oauthClientSecret: randomBytes(24).toString('base64url'), localTokenKey: randomBytes(32).toString('base64') };
+  const stack: Stack = await startStack({ dir, projectId, emulators, logFormat: 'json', secrets, ...(sandboxConfig ? { sandboxConfig } : {}) });
   const { info } = stack;
   const firestore = new Firestore(firestoreOptions(projectId, '(default)', emulators.firestoreHost));
   const pubsub = new PubSub(pubsubOptions(projectId, emulators.pubsubHost));
@@ -49,8 +65,21 @@ export async function startE2EStack(label: string, sandboxConfig?: Partial<Sandb
     firestore,
     pubsub,
     dir,
+    secrets,
     callerToken,
     sandbox,
+    async calls() {
+      const res = await sandbox('/sandbox/v1/calls');
+      if (res.status !== 200) throw new Error(`sandbox call log: HTTP ${res.status}`);
+      return ((await res.json()) as { calls: SandboxCall[] }).calls;
+    },
+    async clearCalls() {
+      const res = await sandbox('/sandbox/v1/calls', { method: 'DELETE' });
+      if (res.status !== 200) throw new Error(`sandbox call log: HTTP ${res.status}`);
+    },
+    async count(collection) {
+      return (await firestore.collection(collection).count().get()).data().count;
+    },
     async api(path, init = {}) {
       const token = init.token === undefined ? await callerToken() : init.token;
       return fetch(`${info.functions['api']!.url}${path}`, {
@@ -94,4 +123,34 @@ export async function connectViaAutomation(
   const location = callback.headers.get('location') ?? '';
   const query = location ? Object.fromEntries(new URL(location).searchParams) : {};
   return { startStatus: start.status, authorizeUrl, cookie, callbackUrl, callback, location, query };
+}
+
+/** Creates a connect session as the allowed caller; throws unless the API answers 200. */
+export async function newConnectSession(stack: E2EStack, appUserId: string, resources: string[], returnUrl = stack.info.returnUrls[0]) {
+  const res = await stack.api('/v1/connectSessions', { body: { appUserId, resources, returnUrl } });
+  if (res.status !== 200) throw new Error(`connectSessions: HTTP ${res.status} ${await res.text()}`);
+  return (await res.json()) as { name: string; connectUrl: string; expireTime: string };
+}
+
+/**
+ * The first two browser hops without the callback: GET the connect URL (state cookie kept), then
+ * approve at the sandbox's automation endpoint. Returns the callback URL the browser would follow
+ * (carrying `code` and `state`) and the cookie that binds it.
+ */
+export async function approveWithoutCallback(
+  stack: E2EStack,
+  connectUrl: string,
+  grant: { resources?: string[]; duration: 'ONE_TIME' | 'DAYS_30' | 'DAYS_180' } = { duration: 'ONE_TIME' },
+) {
+  const start = await fetch(connectUrl, { redirect: 'manual' });
+  if (start.status !== 302) throw new Error(`connect URL: HTTP ${start.status}`);
+  const authorizeUrl = start.headers.get('location') ?? '';
+  const cookie = (start.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  const state = new URL(authorizeUrl).searchParams.get('state') ?? '';
+  const consent = await stack.sandbox('/sandbox/v1/consent', {
+    body: { authorizeUrl, grant: { duration: grant.duration, ...(grant.resources ? { resources: grant.resources } : {}) } },
+  });
+  if (consent.status !== 200) throw new Error(`sandbox consent: HTTP ${consent.status} ${await consent.text()}`);
+  const { redirectUrl: callbackUrl } = (await consent.json()) as { redirectUrl: string };
+  return { authorizeUrl, cookie, state, callbackUrl };
 }
