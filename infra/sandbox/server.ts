@@ -59,6 +59,8 @@ export interface SandboxServices {
   faults: FaultInjector;
   calls: CallLog;
   baseUrl(): string;
+  /** Mints a Google-style ID token from the sandbox issuer (for OIDC-authenticated pushes). */
+  mintIdToken(audience: string, email: string): string;
 }
 
 function freshState(): SandboxState {
@@ -137,13 +139,20 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
   const faults = new FaultInjector();
   const calls = new CallLog();
   let baseUrl = '';
-  const services: SandboxServices = { clock, store, faults, calls, baseUrl: () => baseUrl };
+  const issuer = new OidcIssuer(store);
+  const services: SandboxServices = {
+    clock,
+    store,
+    faults,
+    calls,
+    baseUrl: () => baseUrl,
+    mintIdToken: (audience, email) => issuer.mint(baseUrl, audience, email),
+  };
 
   const cacheDir =
     options.cacheDir ?? (options.dataDir ? join(options.dataDir, 'archive-cache') : join(tmpdir(), 'dataportability-sandbox-cache'));
   const oauth = new OAuthService(store, clock);
   const jobs = new JobService(store, clock);
-  const issuer = new OidcIssuer(store);
   const signer = new UrlSigner(store.state.urlSecret);
   const archives = new ArchiveService(store, clock, signer, new ArchiveCache(cacheDir), services.baseUrl);
 

@@ -48,7 +48,14 @@ const clientSchema = z
 
 const advanceSchema = z.object({ seconds: z.number().finite().min(0).max(20 * 365 * 86400) }).strict();
 const idTokenSchema = z
-  .object({ audience: z.string().min(1).max(2000), email: z.string().regex(/^[^\s@]{1,200}@[^\s@]{1,200}$/) })
+  .object({
+    audience: z.string().min(1).max(2000),
+    email: z.string().regex(/^[^\s@]{1,200}@[^\s@]{1,200}$/),
+    /** For negative tests: another issue time (Unix seconds), lifetime, or email_verified: false. */
+    issuedAtSeconds: z.number().int().min(0).max(4_102_444_800).optional(),
+    lifetimeSeconds: z.number().int().min(1).max(86400).optional(),
+    emailVerified: z.boolean().optional(),
+  })
   .strict();
 
 async function parse<T>(ctx: RequestContext, schema: z.ZodType<T>): Promise<T> {
@@ -188,8 +195,8 @@ export function controlModule(deps: ControlDeps): SandboxModule {
         path: p('idTokens'),
         style: 'google',
         handle: async (ctx) => {
-          const { audience, email } = await parse(ctx, idTokenSchema);
-          sendJson(ctx.res, 200, { idToken: deps.issuer.mint(deps.baseUrl(), audience, email) });
+          const { audience, email, ...options } = await parse(ctx, idTokenSchema);
+          sendJson(ctx.res, 200, { idToken: deps.issuer.mint(deps.baseUrl(), audience, email, options) });
         },
       },
     ],

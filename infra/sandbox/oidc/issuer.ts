@@ -52,16 +52,22 @@ export class OidcIssuer {
     return { [this.kid]: this.publicPem };
   }
 
-  mint(issuer: string, audience: string, email: string, nowSeconds = Math.floor(Date.now() / 1000)): string {
+  mint(
+    issuer: string,
+    audience: string,
+    email: string,
+    options: { issuedAtSeconds?: number; lifetimeSeconds?: number; emailVerified?: boolean } = {},
+  ): string {
+    const iat = options.issuedAtSeconds ?? Math.floor(Date.now() / 1000);
     const header = { alg: 'RS256', kid: this.kid, typ: 'JWT' };
     const sub = subjectOf(email);
     const payload = {
       aud: audience,
       azp: sub,
       email,
-      email_verified: true,
-      exp: nowSeconds + ID_TOKEN_LIFETIME_SECONDS,
-      iat: nowSeconds,
+      email_verified: options.emailVerified ?? true,
+      exp: iat + (options.lifetimeSeconds ?? ID_TOKEN_LIFETIME_SECONDS),
+      iat,
       iss: issuer,
       sub,
     };

@@ -73,6 +73,21 @@ describe('OIDC issuer', () => {
     await expect(client.verifySignedJwtWithCertsAsync(forged, certs, AUDIENCE, [sb.baseUrl])).rejects.toThrow();
   });
 
+  it('can mint expired or unverified tokens for negative tests; verification refuses them', async () => {
+    const client = verifier();
+    const { certs } = await client.getFederatedSignonCertsAsync();
+    const old = await call(sb.baseUrl, 'POST', '/sandbox/v1/idTokens', {
+      audience: AUDIENCE,
+      email: SA,
+      issuedAtSeconds: Math.floor(Date.now() / 1000) - 7200,
+      lifetimeSeconds: 600,
+    });
+    await expect(client.verifySignedJwtWithCertsAsync(String(old.body.idToken), certs, AUDIENCE, [sb.baseUrl])).rejects.toThrow(/Token used too late/);
+    const unverified = await call(sb.baseUrl, 'POST', '/sandbox/v1/idTokens', { audience: AUDIENCE, email: SA, emailVerified: false });
+    const ticket = await client.verifySignedJwtWithCertsAsync(String(unverified.body.idToken), certs, AUDIENCE, [sb.baseUrl]);
+    expect(ticket.getPayload()?.email_verified).toBe(false);
+  });
+
   it('tokeninfo?id_token= answers the claims of a valid token only', async () => {
     const ok = await call(sb.baseUrl, 'GET', `/tokeninfo?id_token=${await mint(AUDIENCE)}`);
     expect(ok.status).toBe(200);
