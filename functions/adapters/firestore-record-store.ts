@@ -4,6 +4,7 @@ import {
   decodePageToken,
   encodePageToken,
   type Decision,
+  type DueQuery,
   type ListQuery,
   type Page,
   type RecordStore,
@@ -75,6 +76,17 @@ export class FirestoreRecordStore<T> implements RecordStore<T> {
       return snap.docs.length > query.pageSize && last ? { items, nextPageToken: encodePageToken(last.id) } : { items };
     } catch (error) {
       throw fromGrpcError(error, `listing ${this.collection}`);
+    }
+  }
+
+  async listDue(query: DueQuery): Promise<readonly { id: string; value: T }[]> {
+    let q = this.db.collection(this.collection).where(query.field, '<=', query.before);
+    for (const [field, value] of Object.entries(query.where ?? {})) q = q.where(field, '==', value);
+    try {
+      const snap = await q.orderBy(query.field).limit(query.limit).get();
+      return snap.docs.map((d) => ({ id: d.id, value: fromDocument<T>(d.data()) }));
+    } catch (error) {
+      throw fromGrpcError(error, `listing due ${this.collection}`);
     }
   }
 

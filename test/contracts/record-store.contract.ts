@@ -94,6 +94,19 @@ export function recordStoreContract(name: string, makeStore: () => RecordStore<D
       expect((error as AppError).violations[0]?.field).toBe('pageToken');
     });
 
+    it('lists records due by a Date field, oldest first, within the limit', async () => {
+      const store = makeStore();
+      const base = Date.parse('2026-03-01T00:00:00Z');
+      for (let i = 0; i < 6; i++) {
+        await store.create(`d${i}`, { ...doc(i < 4 ? 'due' : 'other', i), at: new Date(base + (5 - i) * 60_000) });
+      }
+      const due = await store.listDue({ where: { owner: 'due' }, field: 'at', before: new Date(base + 3 * 60_000), limit: 10 });
+      expect(due.map((d) => d.id)).toEqual(['d3', 'd2']);
+      expect(due[0]?.value.at).toBeInstanceOf(Date);
+      const limited = await store.listDue({ field: 'at', before: new Date(base + 10 * 60_000), limit: 2 });
+      expect(limited.map((d) => d.id)).toEqual(['d5', 'd4']);
+    });
+
     it('delete of a missing id is harmless', async () => {
       const store = makeStore();
       await expect(store.delete('never-there')).resolves.toBeUndefined();

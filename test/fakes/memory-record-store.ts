@@ -3,6 +3,7 @@ import {
   decodePageToken,
   encodePageToken,
   type Decision,
+  type DueQuery,
   type ListQuery,
   type Page,
   type RecordStore,
@@ -51,6 +52,24 @@ export class MemoryRecordStore<T> implements RecordStore<T> {
     const items = matching.slice(0, query.pageSize).map(([id, value]) => ({ id, value: copy(value) }));
     const last = items.at(-1);
     return matching.length > query.pageSize && last ? { items, nextPageToken: encodePageToken(last.id) } : { items };
+  }
+
+  async listDue(query: DueQuery): Promise<readonly { id: string; value: T }[]> {
+    const at = (value: T) => (value as Record<string, unknown>)[query.field];
+    return [...this.records.entries()]
+      .filter(([, value]) => {
+        const when = at(value);
+        return when instanceof Date && when.getTime() <= query.before.getTime();
+      })
+      .filter(([, value]) => Object.entries(query.where ?? {}).every(([f, v]) => (value as Record<string, unknown>)[f] === v))
+      .sort(([, a], [, b]) => (at(a) as Date).getTime() - (at(b) as Date).getTime())
+      .slice(0, query.limit)
+      .map(([id, value]) => ({ id, value: copy(value) }));
+  }
+
+  /** Every record, for assertions. */
+  all(): { id: string; value: T }[] {
+    return [...this.records.entries()].map(([id, value]) => ({ id, value: copy(value) }));
   }
 
   size(): number {

@@ -20,6 +20,15 @@ export interface RecordStore<T> {
   update<R>(id: string, mutate: (current: T | undefined) => Decision<T, R>): Promise<R>;
   delete(id: string): Promise<void>;
   list(query: ListQuery): Promise<Page<T>>;
+  /** Records matching `where` whose Date field `field` is at or before `before`, oldest first. */
+  listDue(query: DueQuery): Promise<readonly { readonly id: string; readonly value: T }[]>;
+}
+
+export interface DueQuery {
+  readonly where?: Readonly<Record<string, FieldValue>>;
+  readonly field: string;
+  readonly before: Date;
+  readonly limit: number;
 }
 
 export type Decision<T, R> =
