@@ -143,6 +143,43 @@ describe('initiate: rules', () => {
   });
 });
 
+describe('service surface', () => {
+  it('has no list or delete method', async () => {
+    const c = await connect(sb.baseUrl, ['chrome.history']);
+    const auth = { Authorization: `Bearer ${c.accessToken}` };
+    const id = String((await api(sb.baseUrl, c.accessToken).initiate({ resources: ['chrome.history'] })).body.archiveJobId);
+    expect((await call(sb.baseUrl, 'GET', '/v1/archiveJobs', undefined, auth)).status).toBe(404);
+    const del = await call(sb.baseUrl, 'DELETE', `/v1/archiveJobs/${id}/portabilityArchiveState`, undefined, auth);
+    expect(del.status).toBe(405);
+    expect(errorStatus(del.body)).toBeDefined();
+  });
+
+  it('accepts the two legacy groups (scope and initiate)', async () => {
+    const c = await connect(sb.baseUrl, ['businessmessaging.conversations', 'maps.post_trip_feedback']);
+    const dp = api(sb.baseUrl, c.accessToken);
+    expect((await dp.initiate({ resources: ['maps.post_trip_feedback'] })).status).toBe(200);
+    expect((await dp.check()).body).toEqual({ oneTimeResources: ['businessmessaging.conversations', 'maps.post_trip_feedback'] });
+  });
+
+  it('checks in the documented order: 401 > 400 > 403 > 409 > 429', async () => {
+    const c = await connect(sb.baseUrl, ['shopping.addresses', 'play.redemptions']);
+    const dp = api(sb.baseUrl, c.accessToken);
+    // 400 before 403: an unknown group next to a group that is not granted.
+    expect((await dp.initiate({ resources: ['nope.nope', 'youtube.music'] })).status).toBe(400);
+    const first = await dp.initiate({ resources: ['shopping.addresses'] });
+    // 403 before 409/429: a group not granted next to the running, exhausted one.
+    expect((await dp.initiate({ resources: ['shopping.addresses', 'youtube.music'] })).status).toBe(403);
+    // 409 before 429: the identical job is running and its group is also exhausted.
+    const dup = await dp.initiate({ resources: ['shopping.addresses'] });
+    expect(dup.status).toBe(409);
+    await call(sb.baseUrl, 'POST', `/sandbox/v1/jobs/${String(first.body.archiveJobId)}:complete`, {});
+    expect((await dp.initiate({ resources: ['shopping.addresses'] })).status).toBe(429);
+    await dp.reset();
+    // 401 before everything else.
+    expect((await dp.initiate({ resources: ['nope.nope'] })).status).toBe(401);
+  });
+});
+
 describe('state, time fields and job duration', () => {
   it('startTime echoed only when given (snake_case accepted); exportTime = endTime, else request time', async () => {
     const c = await connect(sb.baseUrl, ['myactivity.youtube', 'myactivity.play', 'myactivity.maps']);
