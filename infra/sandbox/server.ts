@@ -91,7 +91,7 @@ function faultResponse(res: ServerResponse, style: ErrorStyle, fault: AppliedFau
       : style === 'oauth'
         ? new OAuthError(status, status >= 500 ? 'temporarily_unavailable' : 'invalid_request', message)
         : new ApiError(status, statusOfHttp(status), message, [], headers);
-  if (err instanceof OAuthError) res.setHeader('Retry-After', headers['Retry-After'] ?? '0');
+  if (err instanceof OAuthError && headers['Retry-After'] !== undefined) res.setHeader('Retry-After', headers['Retry-After']);
   renderError(res, style === 'html' ? 'google' : style, err);
 }
 
@@ -132,7 +132,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
   if (options.config) {
     const patch = configPatchSchema.safeParse(options.config);
     if (!patch.success) throw new Error(`sandbox: invalid config: ${patch.error.issues[0]?.message ?? ''}`);
-    store.state.config = mergeConfig(store.state.config, patch.data);
+    const merged = mergeConfig(store.state.config, patch.data);
+    if (!merged) throw new Error('sandbox: invalid config: an archive would have more than 1000 parts');
+    store.state.config = merged;
     store.changed();
   }
   const clock = new Clock(store.state.clockOffsetMs);

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { CallLog } from '../lib/call-log.js';
 import type { Clock } from '../lib/clock.js';
 import { rfc3339 } from '../lib/clock.js';
-import { configPatchSchema, mergeConfig } from '../lib/config.js';
+import { MAX_PARTS, configPatchSchema, mergeConfig } from '../lib/config.js';
 import { invalidArgument } from '../lib/errors.js';
 import { faultRulesSchema } from '../lib/faults.js';
 import type { FaultInjector } from '../lib/faults.js';
@@ -111,7 +111,9 @@ export function controlModule(deps: ControlDeps): SandboxModule {
         style: 'google',
         handle: async (ctx) => {
           const patch = await parse(ctx, configPatchSchema);
-          store.state.config = mergeConfig(store.state.config, patch);
+          const merged = mergeConfig(store.state.config, patch);
+          if (!merged) throw invalidArgument(`Invalid config: an archive would have more than ${MAX_PARTS} parts.`);
+          store.state.config = merged;
           store.changed();
           sendJson(ctx.res, 200, store.state.config);
         },

@@ -79,6 +79,11 @@ export const configPatchSchema = z
 
 export type SandboxConfigPatch = z.infer<typeof configPatchSchema>;
 
-export function mergeConfig(base: SandboxConfig, patch: SandboxConfigPatch): SandboxConfig {
-  return { ...base, ...patch };
+export const MAX_PARTS = 1000;
+
+/** Merges a validated patch; undefined when the result is inconsistent (too many archive parts). */
+export function mergeConfig(base: SandboxConfig, patch: SandboxConfigPatch): SandboxConfig | undefined {
+  const merged = { ...base, ...patch };
+  const sizes = [merged.archiveBytes, ...Object.values(merged.archiveBytesByResource)];
+  return sizes.every((b) => Math.ceil(b / merged.archivePartBytes) <= MAX_PARTS) ? merged : undefined;
 }

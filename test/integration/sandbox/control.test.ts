@@ -107,6 +107,9 @@ describe('config, clock, jobs, clients', () => {
     expect((await call(sb.baseUrl, 'PUT', '/sandbox/v1/config', { nope: 1 })).status).toBe(400);
     expect((await call(sb.baseUrl, 'PUT', '/sandbox/v1/config', { timeBasedRefusal: 'MAYBE' })).status).toBe(400);
     expect((await call(sb.baseUrl, 'PUT', '/sandbox/v1/config', { archiveBytes: -1 })).status).toBe(400);
+    const before = (await call(sb.baseUrl, 'GET', '/sandbox/v1/config')).body;
+    expect((await call(sb.baseUrl, 'PUT', '/sandbox/v1/config', { archiveBytes: 1024 ** 4, archivePartBytes: 65536 })).status).toBe(400);
+    expect((await call(sb.baseUrl, 'GET', '/sandbox/v1/config')).body).toEqual(before);
     await call(sb.baseUrl, 'PUT', '/sandbox/v1/config', { urlTtlSeconds: 21600 });
   });
 
