@@ -1,7 +1,6 @@
 // The sandbox: a local simulator of Google OAuth 2.0, the Data Portability API, signed archive
 // URLs and an OIDC issuer. Route modules are mounted here; shared services (clock, fault
 // injector, call log, persistence) are passed into them.
-import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,16 +13,16 @@ import { UrlSigner } from './archives/signing.js';
 import { controlModule } from './control/routes.js';
 import { CallLog } from './lib/call-log.js';
 import { Clock, rfc3339 } from './lib/clock.js';
-import { DEFAULT_CONFIG, configPatchSchema, mergeConfig } from './lib/config.js';
+import { configPatchSchema, mergeConfig } from './lib/config.js';
 import type { SandboxConfig } from './lib/config.js';
 import { FaultInjector } from './lib/faults.js';
-import type { AppliedFault } from './lib/faults.js';
-import { RequestError, StorageXmlError, ApiError, OAuthError, statusOfHttp } from './lib/errors.js';
+import { RequestError } from './lib/errors.js';
+import { dropAfter, faultResponse } from './lib/fault-effects.js';
 import { renderError } from './lib/http.js';
 import type { ErrorStyle } from './lib/http.js';
 import { matchRoute } from './lib/router.js';
 import type { Route, SandboxModule } from './lib/router.js';
-import type { SandboxState } from './lib/state.js';
+import { freshState } from './lib/state.js';
 import { StateStore } from './lib/store.js';
 import { OAuthService } from './oauth/grants.js';
 import { oauthModule } from './oauth/routes.js';
@@ -63,69 +62,7 @@ export interface SandboxServices {
   mintIdToken(audience: string, email: string): string;
 }
 
-function freshState(): SandboxState {
-  return {
-    version: 1,
-    clockOffsetMs: 0,
-    config: { ...DEFAULT_CONFIG, jobDurationSecondsByResource: {}, archiveBytesByResource: {}, oneTimeOnlyResources: [] },
-    clients: {},
-    grants: {},
-    codes: {},
-    accessTokens: {},
-    refreshTokens: {},
-    jobs: {},
-    accounts: {},
-    pendingConsents: {},
-    urlSecret: randomBytes(32).toString('base64url'),
-  };
-}
-
 const CONTROL_PREFIX = '/sandbox/v1/';
-
-function faultResponse(res: ServerResponse, style: ErrorStyle, fault: AppliedFault, status: number): void {
-  const headers: Record<string, string> = fault.retryAfterSeconds !== undefined ? { 'Retry-After': String(fault.retryAfterSeconds) } : {};
-  const message = `Injected fault (${fault.text}).`;
-  const err =
-    style === 'xml'
-      ? new StorageXmlError(status, status === 429 ? 'SlowDown' : status >= 500 ? 'ServiceUnavailable' : 'InvalidArgument', message, '', headers)
-      : style === 'oauth'
-        ? new OAuthError(status, status >= 500 ? 'temporarily_unavailable' : 'invalid_request', message)
-        : new ApiError(status, statusOfHttp(status), message, [], headers);
-  if (err instanceof OAuthError && headers['Retry-After'] !== undefined) res.setHeader('Retry-After', headers['Retry-After']);
-  renderError(res, style === 'html' ? 'google' : style, err);
-}
-
-/** Cuts the connection once `limit` body bytes have gone out. */
-function dropAfter(res: ServerResponse, limit: number): void {
-  let sent = 0;
-  const write = res.write.bind(res) as (chunk: unknown, ...rest: unknown[]) => boolean;
-  const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
-  const cut = (): void => {
-    res.socket?.destroy();
-  };
-  const take = (chunk: unknown): { part: Buffer; over: boolean } => {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-    const allowed = Math.max(0, limit - sent);
-    sent += Math.min(buf.length, allowed);
-    return { part: buf.subarray(0, allowed), over: buf.length > allowed };
-  };
-  res.write = ((chunk: unknown, ...rest: unknown[]) => {
-    const { part, over } = take(chunk);
-    if (!over) return write(part, ...rest);
-    if (part.length > 0) write(part, cut);
-    else cut();
-    return false;
-  }) as ServerResponse['write'];
-  res.end = ((...args: unknown[]) => {
-    const chunk = args[0];
-    if (chunk === undefined || typeof chunk === 'function') return end(...args);
-    const { part, over } = take(chunk);
-    if (!over) return end(part);
-    if (part.length > 0) write(part, cut);
-    else cut();
-    return res;
-  }) as ServerResponse['end'];
-}
 
 export async function startSandbox(options: SandboxOptions = {}): Promise<RunningSandbox> {
   const store = StateStore.open(options.dataDir, freshState);

@@ -1,4 +1,6 @@
 // The sandbox's whole mutable state: plain JSON-serialisable records, saved by StateStore.
+import { randomBytes } from 'node:crypto';
+import { DEFAULT_CONFIG } from './config.js';
 import type { SandboxConfig } from './config.js';
 
 export type GrantDuration = 'ONE_TIME' | 'DAYS_30' | 'DAYS_180';
@@ -115,4 +117,22 @@ export interface SandboxState {
 
 export function accountKey(clientId: string, user: string): string {
   return `${clientId}\n${user}`;
+}
+
+/** The state of a sandbox that has never run: default config, a new URL-signing secret. */
+export function freshState(): SandboxState {
+  return {
+    version: 1,
+    clockOffsetMs: 0,
+    config: { ...DEFAULT_CONFIG, jobDurationSecondsByResource: {}, archiveBytesByResource: {}, oneTimeOnlyResources: [] },
+    clients: {},
+    grants: {},
+    codes: {},
+    accessTokens: {},
+    refreshTokens: {},
+    jobs: {},
+    accounts: {},
+    pendingConsents: {},
+    urlSecret: randomBytes(32).toString('base64url'),
+  };
 }
