@@ -6,6 +6,11 @@ export interface SandboxConfig {
   jobDurationSeconds: number;
   /** Per resource group override of `jobDurationSeconds`; a job takes the longest of its groups. */
   jobDurationSecondsByResource: Record<string, number>;
+  /**
+   * Groups whose jobs end FAILED instead of COMPLETE, with how many attempts fail: `{"youtube.music": 2}`
+   * makes the first job and its first retry fail and the second retry complete.
+   */
+  failingResources: Record<string, number>;
   /** Total archive size of a job in bytes (split into parts of `archivePartBytes`). */
   archiveBytes: number;
   /** Per resource group override of `archiveBytes`; a job takes the largest of its groups. */
@@ -39,6 +44,7 @@ export const MAX_PART_BYTES = 4_000_000_000;
 export const DEFAULT_CONFIG: Readonly<SandboxConfig> = Object.freeze({
   jobDurationSeconds: 2,
   jobDurationSecondsByResource: {},
+  failingResources: {},
   archiveBytes: 256 * 1024,
   archiveBytesByResource: {},
   archivePartBytes: 2 * 1024 * 1024 * 1024,
@@ -60,6 +66,7 @@ export const configPatchSchema = z
   .object({
     jobDurationSeconds: seconds,
     jobDurationSecondsByResource: z.record(z.string().max(200), seconds),
+    failingResources: z.record(z.string().max(200), z.number().int().min(0).max(1000)),
     archiveBytes: z.number().int().min(0).max(1024 ** 4),
     archiveBytesByResource: z.record(z.string().max(200), z.number().int().min(0).max(1024 ** 4)),
     archivePartBytes: z.number().int().min(64 * 1024).max(MAX_PART_BYTES),

@@ -124,7 +124,7 @@ export function freshState(): SandboxState {
   return {
     version: 1,
     clockOffsetMs: 0,
-    config: { ...DEFAULT_CONFIG, jobDurationSecondsByResource: {}, archiveBytesByResource: {}, oneTimeOnlyResources: [] },
+    config: { ...DEFAULT_CONFIG, jobDurationSecondsByResource: {}, failingResources: {}, archiveBytesByResource: {}, oneTimeOnlyResources: [] },
     clients: {},
     grants: {},
     codes: {},

@@ -34,10 +34,11 @@ export class JobService {
     return created;
   }
 
-  /** Moves a job whose time has come from IN_PROGRESS to COMPLETE (sandbox clock). */
+  /** Moves a job whose time has come from IN_PROGRESS to COMPLETE, or FAILED per `failingResources`. */
   settle(job: Job): Job {
     if (job.state === 'IN_PROGRESS' && this.clock.now() >= job.completeAt) {
-      job.state = 'COMPLETE';
+      const failing = this.state.config.failingResources;
+      job.state = job.resources.some((r) => (failing[r] ?? 0) > job.retryCount) ? 'FAILED' : 'COMPLETE';
       job.finishedAt = job.completeAt;
       this.store.changed();
     }

@@ -8,7 +8,7 @@
 // atomically with respect to other requests.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Hash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -492,15 +492,4 @@ export class StorageStore {
     }
   }
 
-  /** Reads `length` bytes at `position` of a part file (tests and diagnostics). */
-  readPart(id: string, position: number, length: number): Buffer {
-    const fd = openSync(this.partPath(id), 'r');
-    try {
-      const buf = Buffer.alloc(length);
-      const n = readSync(fd, buf, 0, length, position);
-      return buf.subarray(0, n);
-    } finally {
-      closeSync(fd);
-    }
-  }
 }

@@ -13,7 +13,7 @@ afterAll(async () => {
   await sb.stop();
 });
 afterEach(async () => {
-  await put({ jobDurationSeconds: 600, timeBasedRefusal: 'RESOURCE_EXHAUSTED', timestampAfter24hrsFormat: 'RFC3339', oneTimeOnlyResources: [], jobDurationSecondsByResource: {} });
+  await put({ jobDurationSeconds: 600, timeBasedRefusal: 'RESOURCE_EXHAUSTED', timestampAfter24hrsFormat: 'RFC3339', oneTimeOnlyResources: [], jobDurationSecondsByResource: {}, failingResources: {} });
 });
 
 describe('authentication (401)', () => {
@@ -245,6 +245,21 @@ describe('retry, cancel, reset, accessType.check', () => {
     const fourth = await dp.retry(id);
     expect(fourth.status).toBe(400);
     expect(errorStatus(fourth.body)).toBe('FAILED_PRECONDITION');
+  });
+
+  it('failingResources makes the first attempts of a group fail by themselves', async () => {
+    await put({ jobDurationSeconds: 5, failingResources: { 'chrome.reading_list': 2 } });
+    const c = await connect(sb.baseUrl, ['chrome.reading_list']);
+    const dp = api(sb.baseUrl, c.accessToken);
+    let id = String((await dp.initiate({ resources: ['chrome.reading_list'] })).body.archiveJobId);
+    const states: string[] = [];
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      await advance(sb.baseUrl, 6);
+      const state = String((await dp.state(id)).body.state);
+      states.push(state);
+      if (state === 'FAILED') id = String((await dp.retry(id)).body.archiveJobId);
+    }
+    expect(states).toEqual(['FAILED', 'FAILED', 'COMPLETE']);
   });
 
   it('cancel only from IN_PROGRESS', async () => {
