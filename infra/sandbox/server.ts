@@ -30,6 +30,7 @@ import { OidcIssuer } from './oidc/issuer.js';
 import { oidcModule } from './oidc/routes.js';
 import { JobService } from './portability/jobs.js';
 import { portabilityModule } from './portability/routes.js';
+import { storageModule } from './storage/routes.js';
 
 export type { SandboxConfig } from './lib/config.js';
 
@@ -101,6 +102,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
     portabilityModule({ oauth, jobs, archiveUrls: (job) => archives.urls(job) }),
     archiveModule({ store, clock, signer, archives }),
     oidcModule({ issuer, baseUrl: services.baseUrl }),
+    storageModule({ clock, baseUrl: services.baseUrl, dataDir: options.dataDir, cacheDir }),
   ];
   const routes: Route[] = modules.flatMap((m) => m.routes);
 

@@ -38,9 +38,9 @@ export async function readMultipart(body: AsyncIterable<unknown>, boundary: stri
   const between = Buffer.from(`\r\n--${boundary}\r\n`);
   const close = Buffer.from(`\r\n--${boundary}--`);
   const hold = close.length + 64;
-  let head: Buffer | undefined = Buffer.alloc(0);
+  let head: Buffer | undefined = Buffer.alloc(0) as Buffer;
   let result: MultipartHead | undefined;
-  let pending = Buffer.alloc(0);
+  let pending: Buffer = Buffer.alloc(0);
 
   const parseHead = (buf: Buffer): { head: MultipartHead; rest: Buffer } | undefined => {
     const first = buf.indexOf(open);
