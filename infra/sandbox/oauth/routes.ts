@@ -182,7 +182,7 @@ export function oauthModule(deps: OAuthDeps): SandboxModule {
     sendJson(ctx.res, 200, {
       azp: auth.grant.clientId,
       aud: auth.grant.clientId,
-      scope: auth.grant.groups.map((g) => `https://www.googleapis.com/auth/dataportability.${g}`).join(' '),
+      scope: scopeString(auth.grant.groups),
       exp: String(Math.floor(auth.token.expiresAt / 1000)),
       expires_in: String(expiresIn),
       access_type: auth.grant.offline ? 'offline' : 'online',
