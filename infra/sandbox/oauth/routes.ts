@@ -12,7 +12,7 @@ import { callbackUrl, parseAuthorizationRequest } from './authorize-request.js';
 import type { AuthRequest } from './authorize-request.js';
 import { CONSENT_FORM_PATH, consentPage } from './consent-page.js';
 import type { OAuthService } from './grants.js';
-import { DEFAULT_USER } from './grants.js';
+import { DEFAULT_USER, scopeString } from './grants.js';
 
 export interface OAuthDeps {
   store: StateStore;
