@@ -1,0 +1,461 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodePageToken } from '../../functions/core/ports/record-store.js';
+import { startE2EStack, type E2EStack } from './stack.js';
+
+/**
+ * Scenario 11 for the api and oauth functions: a few hundred hostile requests (bodies, query
+ * strings, path segments, headers, unknown routes, wrong methods) generated from a fixed seed, so a
+ * failure is reproducible. Pass = zero 5xx; every 4xx of the api function is a Google-style JSON
+ * error, and every 400 about a body, query or path value names the field; the oauth function
+ * answers people's browsers with an HTML page and `Referrer-Policy: no-referrer`.
+ */
+const SEED = 0x5eed_2026;
+
+let stack: E2EStack;
+let token: string;
+beforeAll(async () => {
+  stack = await startE2EStack('fuzz-http');
+  token = await stack.callerToken();
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+/** mulberry32: small, fast, good enough to pick cases reproducibly. */
+function prng(seed: number) {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+  const int = (min: number, max: number) => min + Math.floor(next() * (max - min + 1));
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T;
+  return { next, int, pick, chance: (p: number) => next() < p };
+}
+type Rng = ReturnType<typeof prng>;
+
+type Fn = 'api' | 'oauth';
+type Kind = 'body' | 'query' | 'path' | 'auth' | 'route' | 'cookie';
+interface Case {
+  readonly fn: Fn;
+  readonly kind: Kind;
+  readonly method: string;
+  /** Path and query exactly as sent (may hold invalid percent-encoding). */
+  readonly target: string;
+  readonly headers: Record<string, string>;
+  readonly body?: string;
+  /**
+   * The Functions Framework refuses this request before our code runs: a JSON body that is not an
+   * object or array (its strict parser), or a path with invalid percent-encoding (its router).
+   */
+  readonly frameworkParses?: boolean;
+}
+
+const HOSTILE_STRINGS = [
+  '',
+  ' ',
+  'a',
+  '0',
+  '-1',
+  'null',
+  'true',
+  '[]',
+  '{}',
+  '__proto__',
+  'constructor',
+  'toString',
+  '../../etc/passwd',
+  '<script>alert(1)</script>',
+  "' OR '1'='1",
+  '%00',
+  '%',
+  '%E0%A4%A',
+  '\u0000',
+  '\u0007bell',
+  '\u202eevil',
+  '€𝄞ü',
+  '\ud800',
+  'chrome.history',
+  'consents/abc',
+  'http://127.0.0.1:1/connected',
+  'javascript:alert(1)',
+];
+
+function randomString(r: Rng): string {
+  const roll = r.int(0, 9);
+  if (roll <= 5) return r.pick(HOSTILE_STRINGS);
+  if (roll <= 7) return Array.from({ length: r.int(1, 64) }, () => String.fromCharCode(r.int(0, 0x2fff))).join('');
+  return r.pick(['x', 'é', '\u0001', 'ab']).repeat(r.pick([257, 2049, 20_000, 300_000]));
+}
+
+function randomJson(r: Rng, depth = 0): unknown {
+  const roll = r.int(0, depth > 3 ? 4 : 7);
+  switch (roll) {
+    case 0:
+      return randomString(r);
+    case 1:
+      return r.pick([0, -1, 1.5, 1e308, -1e308, 2 ** 53 + 1, 42]);
+    case 2:
+      return r.chance(0.5);
+    case 3:
+      return null;
+    case 4:
+      return r.pick(['chrome.history', 'myactivity.search', 'nope']);
+    case 5:
+      return Array.from({ length: r.int(0, 5) }, () => randomJson(r, depth + 1));
+    default: {
+      const out: Record<string, unknown> = {};
+      for (let i = r.int(0, 4); i > 0; i--) out[r.pick(['appUserId', 'resources', 'returnUrl', 'autoStart', '__proto__', 'constructor', 'x', '', '$where'])] = randomJson(r, depth + 1);
+      return out;
+    }
+  }
+}
+
+/** Percent-encodes every byte of the UTF-8 form (lone surrogates become U+FFFD first). */
+function pct(value: string): string {
+  return [...Buffer.from(value, 'utf8')].map((b) => (/[A-Za-z0-9._~-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+}
+
+const JSON_HEADERS = { 'Content-Type': 'application/json' };
+
+/** Bodies for a JSON route: mutated valid bodies, junk, invalid JSON, other content types. */
+function bodyCase(r: Rng, valid: () => Record<string, unknown>, fields: readonly string[]): Pick<Case, 'headers' | 'body' | 'frameworkParses'> {
+  const roll = r.int(0, 11);
+  if (roll <= 2) {
+    const body = valid();
+    body[r.pick(fields)] = randomJson(r);
+    return { headers: JSON_HEADERS, body: JSON.stringify(body) };
+  }
+  if (roll === 3) {
+    const body = valid();
+    body[r.pick(['extra', 'unknownField', 'returnURL', 'app_user_id', 'name'])] = randomJson(r);
+    return { headers: JSON_HEADERS, body: JSON.stringify(body) };
+  }
+  if (roll === 4) {
+    const body = valid();
+    delete body[r.pick(fields)];
+    return { headers: JSON_HEADERS, body: JSON.stringify(body) };
+  }
+  if (roll === 5) {
+    const value = r.pick<unknown>([[], [valid()], { nested: { deeper: [valid()] } }, randomJson(r), Object.fromEntries(fields.map((f) => [f, randomJson(r)]))]);
+    // The framework's strict JSON parser refuses top-level primitives itself.
+    return { headers: JSON_HEADERS, body: JSON.stringify(value), ...(typeof value === 'object' && value !== null ? {} : { frameworkParses: true }) };
+  }
+  if (roll === 6) {
+    // JSON text that is not an object or array: the framework's strict JSON parser refuses it.
+    return { headers: JSON_HEADERS, body: r.pick(['"text"', '42', 'null', 'true', '"\\u0000"']), frameworkParses: true };
+  }
+  if (roll === 7) {
+    const invalid = [
+      '{',
+      '{"appUserId":}',
+      "{'appUserId':'a'}",
+      '{"appUserId":"a",}',
+      '[1,2',
+      'NaN',
+      '{"a":1}garbage',
+      '\u0000',
+      '{"appUserId":"\\x41"}',
+      '['.repeat(100_000),
+      '<xml/>',
+    ];
+    return { headers: JSON_HEADERS, body: r.pick(invalid), frameworkParses: true };
+  }
+  if (roll === 8) {
+    // Valid JSON nested deeply in a field.
+    const body = valid();
+    body[r.pick(fields)] = JSON.parse('['.repeat(500) + ']'.repeat(500));
+    return { headers: JSON_HEADERS, body: JSON.stringify(body) };
+  }
+  if (roll === 9) {
+    const type = r.pick(['text/plain', 'application/xml', 'application/octet-stream', 'multipart/form-data; boundary=x', 'image/png', 'application/json-patch+json']);
+    return { headers: { 'Content-Type': type }, body: r.pick([JSON.stringify(valid()), '--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--x--', '<a/>', 'plain text']) };
+  }
+  if (roll === 10) {
+    const form = new URLSearchParams();
+    for (const f of fields) if (r.chance(0.7)) form.append(f, randomString(r).slice(0, 200));
+    if (r.chance(0.5)) form.append('resources[]', 'chrome.history');
+    if (r.chance(0.3)) form.append('resources[0][x]', 'y');
+    return { headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: form.toString() };
+  }
+  return { headers: r.pick([JSON_HEADERS, {}]), body: '' };
+}
+
+function randomQueryValue(r: Rng): string {
+  return r.pick([
+    pct(randomString(r).slice(0, 500)),
+    '%E0%A4%A',
+    '%',
+    '%%',
+    '%zz',
+    '%00',
+    '%C0%AF',
+    '',
+    'x'.repeat(r.pick([10, 3000, 6000])),
+  ]);
+}
+
+function queryString(r: Rng, keys: readonly string[]): string {
+  const parts: string[] = [];
+  for (let i = r.int(0, 5); i > 0; i--) {
+    const key = r.chance(0.75) ? r.pick(keys) : r.pick(['unknown', '__proto__', 'constructor', 'a[]', 'a[b]', '', '%ZZ', 'key with space']);
+    const form = r.int(0, 5);
+    if (form === 0) parts.push(key);
+    else if (form === 1) parts.push(`${key}[]=${randomQueryValue(r)}`);
+    else if (form === 2) parts.push(`${key}=${randomQueryValue(r)}`, `${key}=${randomQueryValue(r)}`);
+    else parts.push(`${key}=${randomQueryValue(r)}`);
+  }
+  if (r.chance(0.1)) parts.push('&&&', '=', '==');
+  return parts.length ? `?${parts.join('&')}` : r.pick(['', '?', '?&']);
+}
+
+function garbageHeader(r: Rng): string {
+  const printable = () => String.fromCharCode(r.int(0x20, 0x7e));
+  return r.pick([
+    '',
+    'Bearer',
+    'Bearer ',
+    'Bearer null',
+    `Bearer ${'A'.repeat(r.pick([10, 4000]))}`,
+    'Bearer a.b.c',
+    'Bearer e30.e30.',
+    `Bearer ${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"email":"x@y"}').toString('base64url')}.`,
+    `Basic ${Buffer.from('user:pass').toString('base64')}`,
+    Array.from({ length: r.int(1, 200) }, printable).join(''),
+    'Bearer é\u00ff',
+  ]);
+}
+
+function garbageCookie(r: Rng, state?: string): string {
+  const printable = () => String.fromCharCode(r.int(0x21, 0x7e));
+  return r.pick([
+    '',
+    ';;;',
+    '=',
+    'dp_oauth_state',
+    'dp_oauth_state=',
+    `dp_oauth_state=${state ?? 'x'}`,
+    `dp_oauth_state=${'x'.repeat(4000)}`,
+    `a=b; dp_oauth_state=${state ?? 'y'}; dp_oauth_state=z`,
+    `dp_oauth_state="${state ?? 'q'}"`,
+    Array.from({ length: r.int(1, 300) }, printable).join(''),
+    '__proto__=1; constructor=2',
+  ]);
+}
+
+function generateCases(r: Rng): Case[] {
+  const cases: Case[] = [];
+  const authed = () => ({ Authorization: `Bearer ${token}` });
+  const validSession = () => ({ appUserId: 'fuzz-user', resources: ['chrome.history'], returnUrl: stack.info.returnUrls[0] ?? '' });
+  const consentIds = () =>
+    r.pick([
+      'abcDEF123',
+      'A'.repeat(64),
+      'A'.repeat(65),
+      '%ZZ',
+      '%E0%A4%A',
+      '%2F..%2F',
+      '..',
+      '.',
+      '%00',
+      encodeURIComponent('ü'),
+      'a%3Ab',
+      'x'.repeat(3000),
+      pct(randomString(r).slice(0, 100)) || 'y',
+      '__name__',
+    ]);
+
+  // POST /v1/connectSessions: bodies.
+  for (let i = 0; i < 90; i++) {
+    cases.push({ fn: 'api', kind: 'body', method: 'POST', target: '/v1/connectSessions', ...mergeHeaders(bodyCase(r, validSession, ['appUserId', 'resources', 'returnUrl', 'autoStart']), authed()) });
+  }
+  // GET /v1/consents: query strings.
+  for (let i = 0; i < 70; i++) {
+    let target = `/v1/consents${queryString(r, ['appUserId', 'pageSize', 'pageToken'])}`;
+    if (i % 5 === 0) target = `/v1/consents?appUserId=fuzz-user&pageToken=${r.pick(['', 'x', 'cDE6', '!!!', 'p1:abc', 'cDE6YWJj', 'A'.repeat(2001), encodePageToken('zzz')])}`;
+    if (i % 7 === 0) target = `/v1/consents?appUserId=fuzz-user&pageSize=${r.pick(['abc', '-1', '0', '101', '1.5', '1e3', 'Infinity', '0x10', '%20', ''])}`;
+    cases.push({ fn: 'api', kind: 'query', method: 'GET', target, headers: authed() });
+  }
+  // GET /v1/consents/{id} and POST /v1/consents/{id}:revoke: path segments, bodies.
+  for (let i = 0; i < 50; i++) {
+    const id = consentIds();
+    if (r.chance(0.5)) {
+      cases.push({ fn: 'api', kind: 'path', method: 'GET', target: `/v1/consents/${id}${r.chance(0.2) ? queryString(r, ['x']) : ''}`, headers: authed() });
+    } else {
+      cases.push({ fn: 'api', kind: 'path', method: 'POST', target: `/v1/consents/${id}:revoke`, ...mergeHeaders(bodyCase(r, () => ({}), ['reason', 'etag']), authed()) });
+    }
+  }
+  // Garbage Authorization on every api route.
+  for (let i = 0; i < 30; i++) {
+    const route = r.pick<[string, string]>([
+      ['POST', '/v1/connectSessions'],
+      ['GET', '/v1/consents?appUserId=a'],
+      ['GET', '/v1/consents/abc'],
+      ['POST', '/v1/consents/abc:revoke'],
+      ['GET', '/v1/nothing'],
+    ]);
+    const authorization = garbageHeader(r);
+    cases.push({
+      fn: 'api',
+      kind: 'auth',
+      method: route[0],
+      target: route[1],
+      headers: { ...(authorization === '' && r.chance(0.5) ? {} : { Authorization: authorization }), ...JSON_HEADERS, Cookie: garbageCookie(r) },
+      ...(route[0] === 'POST' ? { body: JSON.stringify(validSession()) } : {}),
+    });
+  }
+  // Unknown paths and wrong methods on the api function.
+  const apiRoutes = ['/v1/connectSessions', '/v1/consents', '/v1/consents/abc', '/v1/consents/abc:revoke', '/healthz'];
+  for (let i = 0; i < 30; i++) {
+    const unknown = r.chance(0.5);
+    const target = unknown
+      ? r.pick(['/', '/v1', '/v2/consents', '/v1/consents/abc/def', '/v1/consents/abc:delete', '/v1/consents:revoke', '/v1/connectSessions/x', '/%ZZ', '/v1/consents/', '/admin', '/.env', '//v1/consents'])
+      : r.pick(apiRoutes);
+    const method = unknown ? r.pick(['GET', 'POST', 'DELETE']) : r.pick(['PUT', 'PATCH', 'DELETE', 'OPTIONS', 'POST', 'GET']);
+    cases.push({ fn: 'api', kind: 'route', method, target, headers: { ...authed(), ...JSON_HEADERS }, ...(method === 'GET' || method === 'OPTIONS' ? {} : { body: '{}' }) });
+  }
+  // GET /connect/{session} on the oauth function.
+  for (let i = 0; i < 30; i++) {
+    const session = r.pick([
+      'A'.repeat(43),
+      'A'.repeat(128),
+      'A'.repeat(129),
+      '%ZZ',
+      '..',
+      '%2e%2e',
+      'a%2Fb',
+      pct(randomString(r).slice(0, 200)) || 'z',
+      Array.from({ length: 43 }, () => r.pick([...'abcXYZ019_-'])).join(''),
+    ]);
+    cases.push({ fn: 'oauth', kind: 'path', method: r.pick(['GET', 'GET', 'GET', 'POST', 'HEAD']), target: `/connect/${session}${r.chance(0.3) ? queryString(r, ['state', 'x']) : ''}`, headers: { Cookie: garbageCookie(r) } });
+  }
+  // GET /oauth2/callback: query strings and cookies.
+  for (let i = 0; i < 70; i++) {
+    const state = r.pick(['A'.repeat(43), 'x', '', randomString(r).slice(0, 100)]);
+    const target = r.chance(0.5)
+      ? `/oauth2/callback${queryString(r, ['state', 'code', 'error', 'scope', 'error_description'])}`
+      : `/oauth2/callback?state=${pct(state)}&${r.pick(['code=4/0sandbox-x', 'error=access_denied', 'error=%E0%A4%A', `error=${'e'.repeat(3000)}`, 'code=', 'code=a&code=b', 'error[]=x'])}`;
+    cases.push({ fn: 'oauth', kind: 'cookie', method: r.pick(['GET', 'GET', 'GET', 'POST']), target, headers: { Cookie: garbageCookie(r, pct(state)) } });
+  }
+  // Unknown paths on the oauth function.
+  for (let i = 0; i < 15; i++) {
+    cases.push({ fn: 'oauth', kind: 'route', method: r.pick(['GET', 'POST', 'PUT', 'DELETE']), target: r.pick(['/', '/connect', '/connect/', '/oauth2', '/oauth2/callback/x', '/%ZZ', '/v1/consents', '/.git/config']), headers: {} });
+  }
+  return cases;
+}
+
+function mergeHeaders(part: Pick<Case, 'headers' | 'body' | 'frameworkParses'>, extra: Record<string, string>) {
+  return { ...part, headers: { ...part.headers, ...extra } };
+}
+
+/** True when the path (not the query) holds percent-encoding that does not decode. */
+function badPathEncoding(target: string): boolean {
+  try {
+    decodeURIComponent(target.split('?')[0] ?? '');
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+interface Answer {
+  readonly status: number;
+  readonly contentType: string;
+  readonly referrerPolicy: string | null;
+  readonly text: string;
+}
+
+async function send(c: Case): Promise<Answer> {
+  const base = stack.info.functions[c.fn]!.url;
+  const res = await fetch(base + c.target, { method: c.method, headers: c.headers, redirect: 'manual', ...(c.body === undefined ? {} : { body: c.body }) });
+  return { status: res.status, contentType: res.headers.get('content-type') ?? '', referrerPolicy: res.headers.get('referrer-policy'), text: await res.text() };
+}
+
+interface GoogleError {
+  error?: { code?: unknown; status?: unknown; message?: unknown; details?: { '@type'?: string; fieldViolations?: { field?: unknown; description?: unknown }[]; reason?: string }[] };
+}
+
+/** What is wrong with one answer, or undefined. */
+function check(c: Case, a: Answer, framework: string[]): string | undefined {
+  if (a.status >= 500) return `5xx: ${a.status} ${a.text.slice(0, 300)}`;
+  if (a.status < 400) return undefined;
+  if (c.frameworkParses || badPathEncoding(c.target)) {
+    if (a.status === 400 || a.status === 413 || a.status === 415) {
+      framework.push(`${c.fn} ${a.status} ${a.contentType || 'no content type'}${c.fn === 'oauth' && a.referrerPolicy !== 'no-referrer' ? ' without Referrer-Policy' : ''} (${c.frameworkParses ? 'body' : 'path encoding'})`);
+      return undefined;
+    }
+  }
+  if (c.fn === 'oauth') {
+    if (a.referrerPolicy !== 'no-referrer') return `oauth ${a.status} without Referrer-Policy: no-referrer`;
+    if (c.method !== 'HEAD' && !a.contentType.startsWith('text/html')) return `oauth ${a.status} answered ${a.contentType || 'no content type'}, not an HTML page`;
+    return undefined;
+  }
+  if (!a.contentType.startsWith('application/json')) {
+    return `api ${a.status} answered ${a.contentType || 'no content type'}: ${a.text.slice(0, 200)}`;
+  }
+  let body: GoogleError;
+  try {
+    body = JSON.parse(a.text) as GoogleError;
+  } catch {
+    return `api ${a.status}: JSON content type but unparsable body`;
+  }
+  const e = body.error;
+  if (!e || e.code !== a.status || typeof e.status !== 'string' || typeof e.message !== 'string' || e.message === '' || !Array.isArray(e.details)) {
+    return `api ${a.status}: not a Google-style error body: ${a.text.slice(0, 200)}`;
+  }
+  if (a.status === 400 && e.status === 'INVALID_ARGUMENT' && (c.kind === 'body' || c.kind === 'query' || c.kind === 'path')) {
+    const violations = e.details.filter((d) => d['@type'] === 'type.googleapis.com/google.rpc.BadRequest').flatMap((d) => d.fieldViolations ?? []);
+    const named = violations.length > 0 && violations.every((v) => typeof v.field === 'string' && typeof v.description === 'string' && v.description !== '');
+    const methodRefusal = e.details.some((d) => d.reason === 'METHOD_NOT_ALLOWED');
+    if (!named && !methodRefusal) return `api 400 without a named field: ${a.text.slice(0, 300)}`;
+  }
+  return undefined;
+}
+
+describe('fuzzed HTTP requests to the api and oauth functions', () => {
+  it(`a few hundred hostile requests (seed ${SEED.toString(16)}) → zero 5xx, Google-style 4xx naming the field`, async () => {
+    const cases = generateCases(prng(SEED));
+    expect(cases.length).toBeGreaterThanOrEqual(300);
+    const violations: string[] = [];
+    const framework: string[] = [];
+    const statuses = new Map<number, number>();
+    let namedFieldErrors = 0;
+    for (const [i, c] of cases.entries()) {
+      let answer: Answer;
+      try {
+        answer = await send(c);
+      } catch (error) {
+        violations.push(`#${i} ${c.fn} ${c.method} ${c.target.slice(0, 120)}: no answer (${String(error)})`);
+        continue;
+      }
+      statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
+      if (answer.text.includes('fieldViolations')) namedFieldErrors++;
+      const problem = check(c, answer, framework);
+      if (problem) {
+        violations.push(`#${i} ${c.fn} ${c.kind} ${c.method} ${c.target.slice(0, 160)} ${JSON.stringify(c.headers).slice(0, 120)} body=${JSON.stringify(c.body?.slice(0, 120))}: ${problem}`);
+      }
+    }
+    // Still alive and serving after the barrage.
+    expect((await stack.api('/healthz', { token: null })).status).toBe(200);
+    expect((await stack.api('/v1/consents?appUserId=fuzz-user')).status).toBe(200);
+    console.info(`fuzz-http: ${cases.length} requests; statuses ${JSON.stringify(Object.fromEntries(statuses))}; refused by the Functions Framework before our code (not Google-style): ${framework.length} [${[...new Set(framework)].join('; ')}]`);
+    expect(violations).toEqual([]);
+    // The barrage reached our validation, not only the edges.
+    expect(namedFieldErrors).toBeGreaterThan(50);
+    expect(statuses.get(401) ?? 0).toBeGreaterThan(10);
+  });
+
+  it('page tokens that decode to ids Firestore cannot use as a cursor → 400 naming pageToken (not 5xx)', async () => {
+    const problems: string[] = [];
+    for (const id of ['a/b', '../x', '__x__', '__name__', 'a'.repeat(1600)]) {
+      const pageToken = encodePageToken(id);
+      const res = await stack.api(`/v1/consents?appUserId=fuzz-user&pageToken=${pageToken}`);
+      const text = await res.text();
+      if (res.status !== 400 || !text.includes('"field":"pageToken"')) problems.push(`pageToken=${pageToken} (p1:${JSON.stringify(id).slice(0, 20)}) → ${res.status} ${text.slice(0, 200)}`);
+    }
+    expect(problems).toEqual([]);
+  });
+});
