@@ -55,7 +55,7 @@ describe('consent in headless Chromium on the local stack', () => {
       expect(stateCookie?.path).toBe('/oauth2/callback');
       expect(stateCookie?.value).toBe(new URL(page.url()).searchParams.get('state'));
       // Not readable by page scripts.
-      expect(await page.evaluate(() => document.cookie)).not.toContain('dp_oauth_state');
+      expect(String(await page.evaluate('document.cookie'))).not.toContain('dp_oauth_state');
 
       expect(await page.locator('input[name="resource"]').count()).toBe(3);
       await page.locator('input[data-resource="youtube.subscriptions"]').uncheck();
