@@ -133,6 +133,11 @@ function guard(handler: Handler): Handler {
       await handler(ctx);
     } catch (err) {
       ctx.req.resume();
+      // The client went away mid-body: nobody to answer (and not a sandbox error).
+      if (ctx.req.errored && (ctx.res.socket === null || ctx.res.socket.destroyed)) {
+        ctx.res.destroy();
+        return;
+      }
       renderStorageError(ctx.res, err);
     }
   };
