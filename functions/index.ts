@@ -3,10 +3,16 @@ import * as ff from '@google-cloud/functions-framework';
 import { api } from './entrypoints/api.js';
 import { deadletter } from './entrypoints/deadletter.js';
 import { oauth } from './entrypoints/oauth.js';
+import { scheduler } from './entrypoints/scheduler.js';
+import { initiate, poll, transfer } from './entrypoints/workers.js';
 import { createRuntime } from './platform/runtime.js';
 
 const runtime = createRuntime(process.env);
 
 ff.http('api', api(runtime));
 ff.http('oauth', oauth(runtime));
+ff.http('scheduler', scheduler(runtime));
+ff.cloudEvent('initiate', initiate(runtime));
+ff.cloudEvent('poll', poll(runtime));
+ff.cloudEvent('transfer', transfer(runtime));
 ff.cloudEvent('deadletter', deadletter(runtime));

@@ -27,6 +27,10 @@ export type FunctionSpec = HttpFunctionSpec | EventFunctionSpec;
 export const FUNCTIONS: readonly FunctionSpec[] = [
   { name: 'api', trigger: 'http', public: false },
   { name: 'oauth', trigger: 'http', public: true },
+  { name: 'scheduler', trigger: 'http', public: false },
+  { name: 'initiate', trigger: 'topic', topic: 'export-requested', ackDeadlineSeconds: 120, deadLetter: true },
+  { name: 'poll', trigger: 'topic', topic: 'job-poll', ackDeadlineSeconds: 120, deadLetter: true },
+  { name: 'transfer', trigger: 'topic', topic: 'archive-transfer', ackDeadlineSeconds: 600, deadLetter: true },
   { name: 'deadletter', trigger: 'topic', topic: 'dead-letter', ackDeadlineSeconds: 60, deadLetter: false },
 ];
 

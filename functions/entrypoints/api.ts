@@ -1,9 +1,22 @@
 import { createConnectSession } from '../core/consent/connect.js';
 import { getConsent, listConsents, revokeConsent } from '../core/consent/consents.js';
+import { cancelExport, getExport, listExports, retryExport } from '../core/exports/manage.js';
+import { requestExports } from '../core/exports/request.js';
 import { httpFunction, type Route } from '../platform/http.js';
 import type { Runtime } from '../platform/runtime.js';
 import { parseWith } from '../platform/validation.js';
-import { connectSessionBody, consentId, jsonBody, listConsentsQuery, queryObject, revokeBody } from './schemas.js';
+import {
+  connectSessionBody,
+  consentId,
+  createExportsBody,
+  emptyBody,
+  exportId,
+  jsonBody,
+  listConsentsQuery,
+  listExportsQuery,
+  queryObject,
+  revokeBody,
+} from './schemas.js';
 
 /** The application's REST API; every route but /healthz needs an allow-listed caller's ID token. */
 export function api(rt: Runtime) {
@@ -32,6 +45,55 @@ export function api(rt: Runtime) {
         jsonBody(req, revokeBody);
         const id = parseWith(consentId, ctx.params['id'], 'name');
         return { status: 200, body: await revokeConsent(deps(), id, ctx.caller?.email ?? 'unknown') };
+      },
+    },
+    {
+      method: 'POST',
+      path: /^\/v1\/exports$/,
+      handle: async (req) => {
+        const body = jsonBody(req, createExportsBody);
+        const day = rt.clock.now().toISOString().slice(0, 10);
+        const window = `${body.startTime?.toISOString() ?? ''}/${body.endTime?.toISOString() ?? ''}`;
+        return {
+          status: 200,
+          body: await requestExports(rt.exportDeps(), {
+            consentId: body.consent.slice('consents/'.length),
+            ...(body.resources ? { resources: body.resources } : {}),
+            ...(body.startTime ? { startTime: body.startTime } : {}),
+            ...(body.endTime ? { endTime: body.endTime } : {}),
+            // Without a request id, identical requests on the same day find the same jobs.
+            slot: body.requestId ? `request:${body.requestId}` : `day:${day}:${window}`,
+          }),
+        };
+      },
+    },
+    {
+      method: 'GET',
+      path: /^\/v1\/exports$/,
+      handle: async (req) => {
+        const q = parseWith(listExportsQuery, queryObject(req));
+        return { status: 200, body: await listExports(rt.exportDeps(), { consentId: q.consent.slice('consents/'.length), pageSize: q.pageSize, ...(q.pageToken ? { pageToken: q.pageToken } : {}) }) };
+      },
+    },
+    {
+      method: 'GET',
+      path: /^\/v1\/exports\/(?<id>[^/:]+)$/,
+      handle: async (_req, ctx) => ({ status: 200, body: await getExport(rt.exportDeps(), parseWith(exportId, ctx.params['id'], 'name')) }),
+    },
+    {
+      method: 'POST',
+      path: /^\/v1\/exports\/(?<id>[^/:]+):cancel$/,
+      handle: async (req, ctx) => {
+        jsonBody(req, emptyBody);
+        return { status: 200, body: await cancelExport(rt.exportDeps(), parseWith(exportId, ctx.params['id'], 'name')) };
+      },
+    },
+    {
+      method: 'POST',
+      path: /^\/v1\/exports\/(?<id>[^/:]+):retry$/,
+      handle: async (req, ctx) => {
+        jsonBody(req, emptyBody);
+        return { status: 200, body: await retryExport(rt.exportDeps(), parseWith(exportId, ctx.params['id'], 'name')) };
       },
     },
   ];

@@ -45,3 +45,31 @@ export function jsonBody<S extends z.ZodType>(req: Request, schema: S): z.output
 export function queryObject(req: Request): Record<string, unknown> {
   return { ...(req.query as Record<string, unknown>) };
 }
+
+const rfc3339 = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/, 'must be an RFC 3339 timestamp')
+  .refine((v) => !Number.isNaN(Date.parse(v)), 'must be a valid date')
+  .transform((v) => new Date(v));
+
+export const createExportsBody = z
+  .object({
+    consent: z.string({ error: 'is required' }).regex(/^consents\/[A-Za-z0-9]{1,64}$/, 'must be a consent name: consents/{id}'),
+    resources: z.array(z.string({ error: 'must be a string' }).max(128, 'is too long'), { error: 'must be a list of resource groups' }).min(1, 'must name at least one resource group').max(100, 'must name at most 100 resource groups').optional(),
+    startTime: rfc3339.optional(),
+    endTime: rfc3339.optional(),
+    requestId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, - or _').optional(),
+  })
+  .strict();
+
+export const exportId = z.string().regex(/^[0-9a-f]{32}$/, 'is not an export id');
+
+export const listExportsQuery = z
+  .object({
+    consent: z.string({ error: 'is required' }).regex(/^consents\/[A-Za-z0-9]{1,64}$/, 'must be a consent name: consents/{id}'),
+    pageSize: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(50),
+    pageToken: z.string().max(2048, 'is too long').optional(),
+  })
+  .strict();
+
+export const emptyBody = z.object({}).strict();

@@ -1,5 +1,7 @@
 import type { ClientConfig } from '@google-cloud/pubsub';
 import type { Settings } from '@google-cloud/firestore';
+import type { StorageOptions } from '@google-cloud/storage';
+import { crc32c } from '@node-rs/crc32';
 import { OAuth2Client } from 'google-auth-library';
 
 /**
@@ -23,4 +25,26 @@ export function firestoreOptions(projectId: string, databaseId: string, emulator
 // The SDKs bundle their own copy of google-auth-library; an OAuth2Client of ours is accepted at run time.
 function emulatorAuth(): ClientConfig['authClient'] {
   return new OAuth2Client() as unknown as ClientConfig['authClient'];
+}
+
+/** Cloud Storage: locally the sandbox's JSON-API subset (a custom endpoint, no Google credentials). */
+export function storageOptions(projectId: string, emulatorHost: string | undefined): StorageOptions {
+  // The client's own CRC32C (for the manifest and downloads) on the fast implementation.
+  const crc32cGenerator = () => {
+    let state = 0;
+    return {
+      update: (data: Buffer) => {
+        state = crc32c(data, state);
+      },
+      toString: () => {
+        const out = Buffer.alloc(4);
+        out.writeUInt32BE(state >>> 0);
+        return out.toString('base64');
+      },
+      validate(value: string) {
+        return this.toString() === value;
+      },
+    };
+  };
+  return emulatorHost ? { projectId, apiEndpoint: emulatorHost, crc32cGenerator } : { projectId, crc32cGenerator };
 }

@@ -79,6 +79,25 @@ const schema = z.object({
     .string()
     .regex(/^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/, 'must be projects/P/locations/L/keyRings/R/cryptoKeys/K')
     .optional(),
+  // Archives.
+  ARCHIVE_BUCKET: z.string({ error: 'is required' }).regex(/^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/, 'must be a Cloud Storage bucket name'),
+  ARCHIVE_PREFIX: z.string().regex(/^([A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*)?$/, 'must be empty or path segments without leading or trailing slash').default(''),
+  STORAGE_EMULATOR_HOST: baseUrl('the local Cloud Storage endpoint').optional(),
+  TRANSFER_CHUNK_BYTES: z.coerce
+    .number({ error: 'must be a number of bytes' })
+    .int('must be a whole number')
+    .refine((n) => n >= 262_144 && n % 262_144 === 0 && n <= 268_435_456, 'must be a multiple of 262144 between 256 KiB and 256 MiB')
+    .default(16 * 1024 * 1024),
+  TRANSFER_BUDGET_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).int('must be whole seconds').min(5, 'must be at least 5').max(540, 'must be at most 540 (the function limit is 9 minutes)').default(420),
+  LEASE_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).int('must be whole seconds').min(10, 'must be at least 10').max(3600, 'must be at most 3600').default(600),
+
+  // Callers of the scheduler function (Cloud Scheduler's OIDC tokens).
+  SCHEDULER_AUDIENCE: z.string({ error: 'is required' }).min(1).max(1024),
+  SCHEDULER_ALLOWED_CALLERS: z
+    .string({ error: 'is required' })
+    .transform((v) => v.split(',').map((e) => e.trim().toLowerCase()).filter(Boolean))
+    .refine((list) => list.length > 0 && list.every((e) => /^[^@\s]+@[^@\s]+$/.test(e)), 'must be a comma-separated list of emails'),
+
   LOCAL_TOKEN_KEY: z
     .string()
     .refine((v) => /^[A-Za-z0-9+/_-]+={0,2}$/.test(v) && Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded')
@@ -119,6 +138,15 @@ export interface Config {
     readonly issuers: readonly string[];
     readonly certsUrl: string;
   };
+  readonly archive: {
+    readonly bucket: string;
+    readonly prefix: string;
+    readonly storageEmulatorHost: string | undefined;
+    readonly chunkBytes: number;
+    readonly transferBudgetSeconds: number;
+    readonly leaseSeconds: number;
+  };
+  readonly scheduler: { readonly audience: string; readonly allowedEmails: readonly string[] };
   readonly tokenKey:
     | { readonly provider: 'kms'; readonly keyName: string }
     | { readonly provider: 'local'; readonly key: Buffer };
@@ -145,7 +173,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
   const v = parsed.data;
   const problems: { variable: string; message: string }[] = [];
   if (v.APP_ENV === 'production') {
-    for (const name of ['FIRESTORE_EMULATOR_HOST', 'PUBSUB_EMULATOR_HOST'] as const) {
+    for (const name of ['FIRESTORE_EMULATOR_HOST', 'PUBSUB_EMULATOR_HOST', 'STORAGE_EMULATOR_HOST'] as const) {
       if (v[name]) problems.push({ variable: name, message: 'must not be set when APP_ENV is production' });
     }
     if (v.TOKEN_KEY_PROVIDER === 'local') {
@@ -155,6 +183,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       problems.push({ variable: 'OAUTH_PUBLIC_URL', message: 'must be https when APP_ENV is production' });
     }
   }
+  if (v.LEASE_SECONDS <= v.TRANSFER_BUDGET_SECONDS) problems.push({ variable: 'LEASE_SECONDS', message: 'must be longer than TRANSFER_BUDGET_SECONDS' });
   if (v.TOKEN_KEY_PROVIDER === 'kms' && !v.KMS_KEY_NAME) problems.push({ variable: 'KMS_KEY_NAME', message: 'is required when TOKEN_KEY_PROVIDER is kms' });
   if (v.TOKEN_KEY_PROVIDER === 'local' && !v.LOCAL_TOKEN_KEY) problems.push({ variable: 'LOCAL_TOKEN_KEY', message: 'is required when TOKEN_KEY_PROVIDER is local' });
   if (problems.length > 0) throw new ConfigError(problems);
@@ -183,6 +212,15 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       issuers: v.ID_TOKEN_ISSUERS,
       certsUrl: v.ID_TOKEN_CERTS_URL,
     },
+    archive: {
+      bucket: v.ARCHIVE_BUCKET,
+      prefix: v.ARCHIVE_PREFIX,
+      storageEmulatorHost: v.STORAGE_EMULATOR_HOST,
+      chunkBytes: v.TRANSFER_CHUNK_BYTES,
+      transferBudgetSeconds: v.TRANSFER_BUDGET_SECONDS,
+      leaseSeconds: v.LEASE_SECONDS,
+    },
+    scheduler: { audience: v.SCHEDULER_AUDIENCE, allowedEmails: v.SCHEDULER_ALLOWED_CALLERS },
     tokenKey:
       v.TOKEN_KEY_PROVIDER === 'local'
         ? { provider: 'local', key: Buffer.from(v.LOCAL_TOKEN_KEY ?? '', 'base64') }

@@ -1,4 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import { Firestore } from '@google-cloud/firestore';
+import { Storage } from '@google-cloud/storage';
+import { GcsArchiveStore } from '../adapters/gcs-archive-store.js';
+import { GoogleExportSource } from '../adapters/google-export-source.js';
+import { HttpArchiveDownloader } from '../adapters/http-archive-downloader.js';
+import { NodeRsCrc32c } from '../adapters/node-rs-crc32c.js';
+import type { ExportDeps } from '../core/exports/deps.js';
+import type { ExportJob } from '../core/exports/model.js';
+import type { ArchiveDownloader } from '../core/ports/archive-download.js';
+import type { ArchiveStore } from '../core/ports/archive-store.js';
+import type { ExportSource } from '../core/ports/export-source.js';
 import { PubSub } from '@google-cloud/pubsub';
 import { FirestoreRecordStore } from '../adapters/firestore-record-store.js';
 import { PubSubWorkQueue } from '../adapters/pubsub-work-queue.js';
@@ -20,12 +31,12 @@ import { TokenVault } from '../core/token-vault.js';
 import type { RecordStore } from '../core/ports/record-store.js';
 import type { WorkQueue } from '../core/ports/work-queue.js';
 import type { UndeliverableDeps, UndeliverableMessage } from '../core/undeliverable.js';
-import { firestoreOptions, pubsubOptions } from './clients.js';
+import { firestoreOptions, pubsubOptions, storageOptions } from './clients.js';
 import { parseConfig, prefixed, type Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 
 /** Logical collection names; the physical name carries the deployment's prefix. */
-export const COLLECTIONS = ['undeliverable', 'connectSessions', 'oauthAttempts', 'consents', 'audit'] as const;
+export const COLLECTIONS = ['undeliverable', 'connectSessions', 'oauthAttempts', 'consents', 'audit', 'jobs'] as const;
 export type Collection = (typeof COLLECTIONS)[number];
 
 /** Ports a test may replace with fakes; anything not given is built from the SDKs. */
@@ -37,6 +48,10 @@ export interface PortOverrides {
   readonly grants?: PortabilityGrants;
   readonly keyWrapper?: KeyWrapper;
   readonly callers?: CallerVerifier;
+  readonly schedulerCallers?: CallerVerifier;
+  readonly source?: ExportSource;
+  readonly archive?: ArchiveStore;
+  readonly downloader?: ArchiveDownloader;
 }
 
 /** How long one authorization attempt (`state`) stays valid: at most 10 minutes. */
@@ -137,6 +152,45 @@ export class Runtime {
       };
     }
     return this.consentDepsInstance;
+  }
+
+  private exportDepsInstance: ExportDeps | undefined;
+  private schedulerVerifier: CallerVerifier | undefined;
+
+  schedulerCallers(): CallerVerifier {
+    this.schedulerVerifier ??=
+      this.overrides.schedulerCallers ??
+      new GoogleIdTokenVerifier({ ...this.config.callers, audience: this.config.scheduler.audience, allowedEmails: this.config.scheduler.allowedEmails });
+    return this.schedulerVerifier;
+  }
+
+  exportDeps(): ExportDeps {
+    if (!this.exportDepsInstance) {
+      const consent = this.consentDeps();
+      const { archive, projectId } = this.config;
+      this.exportDepsInstance = {
+        clock: this.clock,
+        jobs: this.store<ExportJob>('jobs'),
+        consents: consent.consents,
+        source: this.overrides.source ?? new GoogleExportSource(this.portability(), consent.tokens),
+        queue: this.queue(),
+        archive:
+          this.overrides.archive ??
+          new GcsArchiveStore(new Storage(storageOptions(projectId, archive.storageEmulatorHost)), archive.bucket, archive.chunkBytes, !archive.storageEmulatorHost),
+        downloader: this.overrides.downloader ?? new HttpArchiveDownloader(),
+        crc32c: new NodeRsCrc32c(),
+        vault: consent.vault,
+        settings: {
+          objectPrefix: archive.prefix,
+          leaseSeconds: archive.leaseSeconds,
+          transferBudgetSeconds: archive.transferBudgetSeconds,
+          checkpointBytes: archive.chunkBytes,
+          sweepLimit: 500,
+        },
+        newOwner: () => randomUUID(),
+      };
+    }
+    return this.exportDepsInstance;
   }
 
   undeliverableDeps(): UndeliverableDeps {

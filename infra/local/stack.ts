@@ -27,6 +27,10 @@ export interface StackInfo {
   readonly caller: { readonly email: string; readonly audience: string };
   /** Allowed `returnUrl`s for connect sessions (a local page that shows the outcome). */
   readonly returnUrls: readonly string[];
+  /** The archive bucket (in the sandbox's Cloud Storage). */
+  readonly bucket: string;
+  /** The identity the local ticker uses to call the scheduler function (Cloud Scheduler's, in production). */
+  readonly scheduler: { readonly email: string; readonly audience: string; readonly sweepIntervalMs: number };
   /** The OAuth client registered with the sandbox. */
   readonly oauthClient: { readonly clientId: string; readonly redirectUri: string };
   readonly topics: ProvisionedTopology['topics'];
@@ -56,6 +60,10 @@ export interface StackOptions {
   readonly sandboxConfig?: Partial<SandboxConfig>;
   /** `json` to read function logs by machine (tests scan them for secrets). */
   readonly logFormat?: 'json' | 'pretty';
+  /** How often the local ticker runs the poll sweep (Cloud Scheduler runs it every minute); 0 = never. */
+  readonly sweepIntervalMs?: number;
+  /** Extra environment for the functions (e.g. a small TRANSFER_CHUNK_BYTES in tests). */
+  readonly functionEnv?: Readonly<Record<string, string>>;
   /**
    * Fixed secrets instead of fresh random ones (tests that drive core classes against the stack
    * need the OAuth client secret and the local token key). Default: random per start.
@@ -99,6 +107,15 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     });
     if (!registered.ok) throw new Error(`the sandbox refused the OAuth client: ${registered.status} ${await registered.text()}`);
     const caller = { email: `local-app@${projectId}.iam.gserviceaccount.com`, audience: urlOf('api') };
+    const sweepIntervalMs = options.sweepIntervalMs ?? 5_000;
+    const schedulerCaller = { email: `local-scheduler@${projectId}.iam.gserviceaccount.com`, audience: urlOf('scheduler'), sweepIntervalMs };
+    const bucket = `${projectId}-archives`;
+    const created = await fetch(`${sandbox.baseUrl}/storage/v1/b?project=${projectId}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: bucket }),
+    });
+    if (!created.ok && created.status !== 409) throw new Error(`the sandbox refused the bucket: ${created.status} ${await created.text()}`);
 
     const env: Record<string, string> = {
       GOOGLE_CLOUD_PROJECT: projectId,
@@ -121,6 +138,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       ID_TOKEN_CERTS_URL: `${sandbox.baseUrl}/oauth2/v1/certs`,
       TOKEN_KEY_PROVIDER: 'local',
       LOCAL_TOKEN_KEY: options.secrets?.localTokenKey ?? randomBytes(32).toString('base64'),
+      ARCHIVE_BUCKET: bucket,
+      STORAGE_EMULATOR_HOST: sandbox.baseUrl,
+      SCHEDULER_AUDIENCE: schedulerCaller.audience,
+      SCHEDULER_ALLOWED_CALLERS: schedulerCaller.email,
+      ...options.functionEnv,
     };
     const served = await Promise.all(
       FUNCTIONS.map((spec) => serveFunction(spec, { ...process.env, ...env }, logDir, ports.get(spec.name) ?? 0)),
@@ -130,6 +152,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     });
     processes.push(...served.map((f) => ({ name: f.process.name, pid: f.process.pid })));
     const byName = new Map<string, ServedFunction>(served.map((f) => [f.name, f]));
+    if (sweepIntervalMs > 0) {
+      const ticker = startTicker(sandbox.baseUrl, schedulerCaller, `${urlOf('scheduler')}/ticks/poll-sweep`);
+      stops.push(async () => ticker.stop());
+    }
     const pubsub = new PubSub(pubsubOptions(projectId, emulators.pubsubHost));
     const topology = await provisionTopology(pubsub, {
       projectId,
@@ -144,6 +170,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       services: { firestore: { host: emulators.firestoreHost }, pubsub: { host: emulators.pubsubHost }, sandbox: { url: sandbox.baseUrl } },
       caller,
       returnUrls: [returnPage.url],
+      bucket,
+      scheduler: schedulerCaller,
       oauthClient: { clientId: oauthClient.clientId, redirectUri: oauthClient.redirectUri },
       topics: topology.topics,
       subscriptions: topology.subscriptions,
@@ -157,4 +185,35 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     await stop();
     throw error;
   }
+}
+
+/**
+ * The local stand-in for Cloud Scheduler's `poll-sweep` job: POSTs the sweep with an OIDC token of
+ * the scheduler identity, as Scheduler does, every `sweepIntervalMs`. One tick at a time.
+ */
+function startTicker(sandboxUrl: string, caller: { email: string; audience: string; sweepIntervalMs: number }, url: string) {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const tick = async () => {
+    try {
+      const minted = await fetch(`${sandboxUrl}/sandbox/v1/idTokens`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ audience: caller.audience, email: caller.email }),
+      });
+      const { idToken } = (await minted.json()) as { idToken: string };
+      await fetch(url, { method: 'POST', headers: { Authorization: `Bearer ${idToken}`, 'X-CloudScheduler': 'true' }, signal: AbortSignal.timeout(30_000) });
+    } catch {
+      // A failed tick is retried by the next one, as with Cloud Scheduler.
+    } finally {
+      if (!stopped) timer = setTimeout(() => void tick(), caller.sweepIntervalMs);
+    }
+  };
+  timer = setTimeout(() => void tick(), caller.sweepIntervalMs);
+  return {
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
 }

@@ -15,6 +15,7 @@ try {
     ['Pub/Sub emulator', info.services.pubsub.host],
     ['Google sandbox', info.services.sandbox.url],
     ['Return page (app)', info.returnUrls[0] ?? ''],
+    ['Archive bucket', `${info.bucket} (sandbox Cloud Storage)`],
     ...Object.entries(info.functions).map(([name, f]): [string, string] => [`function ${name}`, f.url]),
   ];
   const width = Math.max(...rows.map(([k]) => k.length));

@@ -32,6 +32,8 @@ describe('parseConfig', () => {
         issuers: ['https://accounts.google.com', 'accounts.google.com'],
         certsUrl: 'https://www.googleapis.com/oauth2/v1/certs',
       },
+      archive: { bucket: 'my-archives', prefix: '', storageEmulatorHost: undefined, chunkBytes: 16 * 1024 * 1024, transferBudgetSeconds: 420, leaseSeconds: 600 },
+      scheduler: { audience: 'https://scheduler.example.com', allowedEmails: ['scheduler@my-project-1.iam.gserviceaccount.com'] },
       tokenKey: { provider: 'kms', keyName: 'projects/my-project-1/locations/europe-west1/keyRings/dp/cryptoKeys/tokens' },
     });
     expect(Object.isFrozen(config)).toBe(true);
@@ -77,6 +79,13 @@ describe('parseConfig', () => {
     ['callers not emails', { ...base, API_ALLOWED_CALLERS: 'backend' }, 'API_ALLOWED_CALLERS', /emails/],
     ['session TTL not a number', { ...base, CONNECT_SESSION_TTL_SECONDS: 'soon' }, 'CONNECT_SESSION_TTL_SECONDS', /number/],
     ['session TTL too short', { ...base, CONNECT_SESSION_TTL_SECONDS: '5' }, 'CONNECT_SESSION_TTL_SECONDS', /60/],
+    ['bucket name', { ...base, ARCHIVE_BUCKET: 'Bad_Bucket' }, 'ARCHIVE_BUCKET', /bucket name/],
+    ['prefix with a leading slash', { ...base, ARCHIVE_PREFIX: '/exports' }, 'ARCHIVE_PREFIX', /leading or trailing slash/],
+    ['chunk not a multiple of 256 KiB', { ...base, TRANSFER_CHUNK_BYTES: '1000000' }, 'TRANSFER_CHUNK_BYTES', /multiple of 262144/],
+    ['budget over the function limit', { ...base, TRANSFER_BUDGET_SECONDS: '600' }, 'TRANSFER_BUDGET_SECONDS', /at most 540/],
+    ['lease shorter than the budget', { ...base, LEASE_SECONDS: '300' }, 'LEASE_SECONDS', /longer than TRANSFER_BUDGET_SECONDS/],
+    ['storage emulator in production', { ...base, STORAGE_EMULATOR_HOST: 'http://127.0.0.1:1' }, 'STORAGE_EMULATOR_HOST', /not be set when APP_ENV is production/],
+    ['scheduler callers missing', { ...base, SCHEDULER_ALLOWED_CALLERS: '' }, 'SCHEDULER_ALLOWED_CALLERS', /is required/],
     ['unknown key provider', { ...base, TOKEN_KEY_PROVIDER: 'vault' }, 'TOKEN_KEY_PROVIDER', /kms or local/],
     ['kms without key name', { ...base, KMS_KEY_NAME: '' }, 'KMS_KEY_NAME', /required when TOKEN_KEY_PROVIDER is kms/],
     ['malformed kms key name', { ...base, KMS_KEY_NAME: 'keys/1' }, 'KMS_KEY_NAME', /cryptoKeys/],

@@ -5,18 +5,22 @@ import type { Writable } from 'node:stream';
  * duplicate or late finalisation fails instead of overwriting.
  *
  * Resumable uploads: `beginUpload` returns a session (a secret: store it sealed); `persisted`
- * asks how far it got; `continueUpload` writes from that offset on, given the CRC32C of what is
- * already there, and validates the whole object's CRC32C when it finalises.
+ * asks how far it got; `continueUpload` writes from that offset on and resolves with the
+ * finalised object's metadata (size, CRC32C computed by the store), which the caller compares
+ * with the CRC32C it computed over the bytes it sent.
  *
  * Errors: AppError `ALREADY_EXISTS` when the object exists, retryable AppErrors for transient
- * failures, `INTERNAL` reason `CHECKSUM_MISMATCH` when validation fails.
+ * failures, `FAILED_PRECONDITION` reason `UPLOAD_SESSION_GONE` when a session can no longer be
+ * continued.
  */
 export interface ArchiveStore {
   beginUpload(object: string, contentType: string): Promise<string>;
   persisted(session: string, object: string): Promise<{ readonly kind: 'partial'; readonly offset: number } | { readonly kind: 'complete'; readonly object: StoredObject }>;
-  continueUpload(request: { session: string; object: string; offset: number; crc32cSoFar: string }): UploadSink;
+  continueUpload(request: { session: string; object: string; offset: number }): UploadSink;
   writeJson(object: string, value: unknown): Promise<StoredObject>;
   stat(object: string): Promise<StoredObject | undefined>;
+  /** Deletes one object; absent is fine. */
+  delete(object: string): Promise<void>;
   /** Deletes every object under `prefix`; returns how many. */
   deletePrefix(prefix: string): Promise<number>;
 }

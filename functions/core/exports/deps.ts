@@ -1,0 +1,38 @@
+import type { Consent } from '../consent/model.js';
+import type { ArchiveDownloader } from '../ports/archive-download.js';
+import type { ArchiveStore } from '../ports/archive-store.js';
+import type { Crc32cFactory } from '../ports/checksum.js';
+import type { Clock } from '../ports/clock.js';
+import type { ExportSource } from '../ports/export-source.js';
+import type { RecordStore } from '../ports/record-store.js';
+import type { WorkQueue } from '../ports/work-queue.js';
+import type { TokenVault } from '../token-vault.js';
+import type { ExportJob } from './model.js';
+
+export interface ExportSettings {
+  /** Object names start with this prefix (no trailing slash; may be empty). */
+  readonly objectPrefix: string;
+  /** How long a claim or a transfer lease holds before another worker may take over. */
+  readonly leaseSeconds: number;
+  /** A transfer hands over to a new invocation after this long (the function's limit is 9 min). */
+  readonly transferBudgetSeconds: number;
+  /** A running checksum mark is recorded (and the checkpoint saved) every this many bytes. */
+  readonly checkpointBytes: number;
+  /** How many due records one sweep handles per kind. */
+  readonly sweepLimit: number;
+}
+
+export interface ExportDeps {
+  readonly clock: Clock;
+  readonly jobs: RecordStore<ExportJob>;
+  readonly consents: RecordStore<Consent>;
+  readonly source: ExportSource;
+  readonly queue: WorkQueue;
+  readonly archive: ArchiveStore;
+  readonly downloader: ArchiveDownloader;
+  readonly crc32c: Crc32cFactory;
+  readonly vault: TokenVault;
+  readonly settings: ExportSettings;
+  /** A unique id for one worker's claim or lease. */
+  readonly newOwner: () => string;
+}

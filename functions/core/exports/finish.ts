@@ -1,0 +1,77 @@
+import { consentName, type Consent } from '../consent/model.js';
+import { AppError } from '../errors.js';
+import { publishEvent } from '../events.js';
+import { keep, put } from '../ports/record-store.js';
+import type { ExportDeps } from './deps.js';
+import { isTerminalJob, jobName, type ExportJob } from './model.js';
+
+/**
+ * Follow-ups once a job reached a terminal state: the application's event, then — for a one-time
+ * consent whose every granted group has a job and every job is terminal — the grant's release.
+ * Safe to run more than once (event ids are deterministic; the consent closes once).
+ */
+export async function afterTerminal(deps: ExportDeps, id: string, job: ExportJob): Promise<void> {
+  if (!isTerminalJob(job.state)) return;
+  if (job.state === 'DELIVERED') {
+    await publishEvent(deps, {
+      type: 'export.delivered',
+      subject: jobName(id),
+      appUserId: job.appUserId,
+      data: {
+        consent: consentName(job.consentId),
+        resource: job.resource,
+        exportTime: job.exportTime?.toISOString() ?? null,
+        manifest: job.manifestObject,
+        objects: job.files.map((f) => ({ object: f.object, bytes: String(f.bytes ?? 0), crc32c: f.crc32c ?? '' })),
+      },
+    });
+  } else {
+    await publishEvent(deps, {
+      type: 'export.failed',
+      subject: jobName(id),
+      appUserId: job.appUserId,
+      data: { consent: consentName(job.consentId), resource: job.resource, state: job.state, detail: job.detail },
+    });
+  }
+  await closeConsentIfDone(deps, job.consentId);
+}
+
+/**
+ * Resets a one-time grant upstream and closes the consent, only when every granted group has a
+ * job and every job is terminal (so every archive that will ever come has been delivered).
+ */
+export async function closeConsentIfDone(deps: ExportDeps, consentId: string): Promise<boolean> {
+  const consent = await deps.consents.get(consentId);
+  if (!consent || consent.status !== 'ACTIVE' || consent.groups.some((g) => g.accessType === 'TIME_BASED')) return false;
+  const jobs = await jobsOfConsent(deps, consentId);
+  const covered = new Set(jobs.map((j) => j.resource));
+  if (!consent.groups.every((g) => covered.has(g.resource))) return false;
+  if (!jobs.every((j) => isTerminalJob(j.state))) return false;
+
+  try {
+    await deps.source.release({ consentId });
+  } catch (error) {
+    // Already released upstream (a concurrent closer, or the user revoked): nothing left to reset.
+    if (!(error instanceof AppError && (error.code === 'UNAUTHENTICATED' || error.reason?.startsWith('CONSENT_')))) throw error;
+  }
+  const now = deps.clock.now();
+  const closed = await deps.consents.update(consentId, (c) =>
+    c && c.status === 'ACTIVE' ? put<Consent, Consent | null>({ ...c, status: 'CLOSED', token: null, updatedAt: now }, c) : keep(null),
+  );
+  if (closed) {
+    await publishEvent(deps, { type: 'consent.closed', subject: consentName(consentId), appUserId: closed.appUserId, data: { reason: 'all exports finished' } });
+  }
+  return closed !== null;
+}
+
+export async function jobsOfConsent(deps: Pick<ExportDeps, 'jobs'>, consentId: string): Promise<ExportJob[]> {
+  const out: ExportJob[] = [];
+  let pageToken: string | undefined;
+  for (let page = 0; page < 1000; page++) {
+    const result = await deps.jobs.list({ where: { consentId }, pageSize: 500, ...(pageToken ? { pageToken } : {}) });
+    out.push(...result.items.map((i) => i.value));
+    pageToken = result.nextPageToken;
+    if (!pageToken) break;
+  }
+  return out;
+}

@@ -1,0 +1,119 @@
+import { isAppError } from '../errors.js';
+import type { UpstreamState } from '../ports/export-source.js';
+import { keep, put } from '../ports/record-store.js';
+import type { ExportDeps } from './deps.js';
+import { afterTerminal } from './finish.js';
+import { MAX_UPSTREAM_RETRIES, leaseFree, type ExportJob, type JobFile } from './model.js';
+import { nextCheckAt } from './poll-policy.js';
+
+export type PollResult = 'ignored' | 'in_progress' | 'complete' | 'retried' | 'ended';
+
+/** Tolerance for a check that arrives a little before its time (clock skew between instances). */
+const EARLY_TOLERANCE_MS = 2_000;
+
+/**
+ * Checks one job upstream when its timer is due. Every transition is guarded on the state that was
+ * read (job IN_PROGRESS with the same upstream id and timer), so duplicate and stale checks change
+ * nothing; only the worker whose transition committed publishes the follow-up messages.
+ */
+export async function pollExport(deps: ExportDeps, id: string): Promise<PollResult> {
+  const job = await deps.jobs.get(id);
+  const now = deps.clock.now();
+  if (!job || job.state !== 'IN_PROGRESS' || !job.upstreamId || !job.nextPollAt) return 'ignored';
+  if (job.nextPollAt.getTime() > now.getTime() + EARLY_TOLERANCE_MS) return 'ignored';
+  if (!leaseFree(job.claim, now)) return 'ignored';
+
+  const consent = await deps.consents.get(job.consentId);
+  if (!consent || consent.status !== 'ACTIVE') return end(deps, id, job, 'ABORTED', `consent is ${consent?.status ?? 'gone'}`);
+
+  const grant = { consentId: job.consentId };
+  let upstream: UpstreamState;
+  try {
+    upstream = await deps.source.state(grant, job.upstreamId);
+  } catch (error) {
+    if (isAppError(error) && error.code === 'FAILED_PRECONDITION' && error.reason?.startsWith('CONSENT_')) return end(deps, id, job, 'ABORTED', error.reason);
+    throw error;
+  }
+  const same = (j: ExportJob | undefined): j is ExportJob =>
+    !!j && j.state === 'IN_PROGRESS' && j.upstreamId === job.upstreamId && j.nextPollAt?.getTime() === job.nextPollAt?.getTime() && leaseFree(j.claim, now);
+
+  switch (upstream.state) {
+    case 'IN_PROGRESS': {
+      const next = nextCheckAt(job.upstreamStartedAt ?? job.createdAt, now);
+      await deps.jobs.update(id, (j) => (same(j) ? put({ ...j, nextPollAt: next, polls: j.polls + 1, updatedAt: now }, null) : keep(null)));
+      return 'in_progress';
+    }
+    case 'COMPLETE': {
+      const exportTime = upstream.exportTime ?? now;
+      const files: JobFile[] = upstream.files.map((f, index) => ({
+        index,
+        name: f.name,
+        object: objectName(deps.settings.objectPrefix, job, exportTime, f.name),
+        state: 'PENDING',
+        bytes: null,
+        crc32c: null,
+        md5: null,
+        lease: null,
+        checkpoint: null,
+        attempts: 0,
+      }));
+      const moved = await deps.jobs.update(id, (j) =>
+        same(j) ? put({ ...j, state: 'TRANSFERRING' as const, exportTime, files, nextPollAt: null, polls: j.polls + 1, updatedAt: now }, true) : keep(false),
+      );
+      if (!moved) return 'ignored';
+      for (const file of files) await deps.queue.publish('archive-transfer', { job: id, file: file.index });
+      return 'complete';
+    }
+    case 'FAILED': {
+      if (job.retries >= MAX_UPSTREAM_RETRIES) return end(deps, id, job, 'FAILED', `upstream job failed after ${job.retries} retries`);
+      const owner = deps.newOwner();
+      const claimed = await deps.jobs.update(id, (j) =>
+        same(j) ? put({ ...j, claim: { owner, until: new Date(now.getTime() + deps.settings.leaseSeconds * 1000) }, updatedAt: now }, true) : keep(false),
+      );
+      if (!claimed) return 'ignored';
+      const newId = await deps.source.retry(grant, job.upstreamId).catch(async (error: unknown) => {
+        await deps.jobs.update(id, (j) => (j && j.claim?.owner === owner ? put({ ...j, claim: null }, null) : keep(null)));
+        throw error;
+      });
+      const at = deps.clock.now();
+      await deps.jobs.update(id, (j) =>
+        j && j.claim?.owner === owner
+          ? put(
+              {
+                ...j,
+                claim: null,
+                upstreamHistory: [...j.upstreamHistory, j.upstreamId ?? ''],
+                upstreamId: newId,
+                retries: j.retries + 1,
+                upstreamStartedAt: at,
+                nextPollAt: nextCheckAt(at, at),
+                polls: j.polls + 1,
+                updatedAt: at,
+              },
+              null,
+            )
+          : keep(null),
+      );
+      return 'retried';
+    }
+    case 'CANCELLED':
+      return end(deps, id, job, 'CANCELLED', 'cancelled upstream');
+  }
+}
+
+async function end(deps: ExportDeps, id: string, seen: ExportJob, state: 'FAILED' | 'CANCELLED' | 'ABORTED', detail: string): Promise<PollResult> {
+  const now = deps.clock.now();
+  const after = await deps.jobs.update(id, (j) => {
+    if (!j || j.state !== seen.state || j.upstreamId !== seen.upstreamId) return keep(null);
+    const next: ExportJob = { ...j, state, detail, nextPollAt: null, claim: null, updatedAt: now };
+    return put<ExportJob, ExportJob | null>(next, next);
+  });
+  if (after) await afterTerminal(deps, id, after);
+  return after ? 'ended' : 'ignored';
+}
+
+/** `{prefix}/{appUserId}/{consentId}/{resource}/{exportTime}/{file}`; the user id is percent-encoded. */
+export function objectName(prefix: string, job: Pick<ExportJob, 'appUserId' | 'consentId' | 'resource'>, exportTime: Date, file: string): string {
+  const parts = [encodeURIComponent(job.appUserId), job.consentId, job.resource, exportTime.toISOString().replace(/\.\d{3}Z$/, 'Z'), file];
+  return [prefix, ...parts].filter(Boolean).join('/');
+}

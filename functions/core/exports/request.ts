@@ -1,0 +1,59 @@
+import { consentName, type Consent } from '../consent/model.js';
+import { AppError, invalidArgument, type FieldViolation } from '../errors.js';
+import { keep, put } from '../ports/record-store.js';
+import type { ExportDeps } from './deps.js';
+import { jobId, newJob, type ExportJob } from './model.js';
+import { jobResource } from './views.js';
+
+export interface ExportRequest {
+  readonly consentId: string;
+  /** Defaults to every granted group. */
+  readonly resources?: readonly string[];
+  readonly startTime?: Date;
+  readonly endTime?: Date;
+  /** What makes this request distinct: a client's request id, a schedule time, `connect`… */
+  readonly slot: string;
+}
+
+/**
+ * Turns a request into one job per resource group (deterministic ids: the same request finds the
+ * same jobs) and asks `initiate` to start each. Only granted groups of an ACTIVE consent.
+ */
+export async function requestExports(deps: ExportDeps, request: ExportRequest) {
+  const consent = await deps.consents.get(request.consentId);
+  if (!consent) throw new AppError('NOT_FOUND', `${consentName(request.consentId)} not found`, { violations: [{ field: 'consent', description: 'does not exist' }] });
+  if (consent.status !== 'ACTIVE') {
+    throw new AppError('FAILED_PRECONDITION', `${consentName(request.consentId)} is ${consent.status}`, { reason: `CONSENT_${consent.status}` });
+  }
+  const resources = validateResources(consent, request);
+  const now = deps.clock.now();
+  const jobs: { id: string; job: ExportJob; created: boolean }[] = [];
+  for (const resource of resources) {
+    const id = jobId(request.consentId, resource, request.slot);
+    const fresh = newJob(
+      { consentId: request.consentId, appUserId: consent.appUserId, resource, slot: request.slot, startTime: request.startTime ?? null, endTime: request.endTime ?? null },
+      now,
+    );
+    const result = await deps.jobs.update(id, (current) => (current ? keep({ job: current, created: false }) : put(fresh, { job: fresh, created: true })));
+    jobs.push({ id, ...result });
+  }
+  for (const { id, created, job } of jobs) {
+    if (created || job.state === 'PENDING') await deps.queue.publish('export-requested', { job: id });
+  }
+  return { exports: jobs.map(({ id, job }) => jobResource(id, job)) };
+}
+
+function validateResources(consent: Consent, request: ExportRequest): string[] {
+  const granted = new Set<string>(consent.groups.map((g) => g.resource));
+  const violations: FieldViolation[] = [];
+  const asked = request.resources ?? [...granted];
+  asked.forEach((r, i) => {
+    if (!granted.has(r)) violations.push({ field: `resources[${i}]`, description: `${JSON.stringify(r)} is not granted by this consent` });
+  });
+  if (asked.length === 0) violations.push({ field: 'resources', description: 'must name at least one resource group' });
+  if (request.startTime && request.endTime && request.startTime.getTime() >= request.endTime.getTime()) {
+    violations.push({ field: 'startTime', description: 'must be before endTime' });
+  }
+  if (violations.length > 0) throw invalidArgument(violations);
+  return [...new Set(asked)];
+}

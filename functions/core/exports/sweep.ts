@@ -1,0 +1,54 @@
+import { put, keep } from '../ports/record-store.js';
+import type { ExportDeps } from './deps.js';
+
+/** A PENDING job whose start message got lost is started again after this long. */
+const STALE_PENDING_MS = 2 * 60_000;
+
+export interface SweepReport {
+  readonly polls: number;
+  readonly starts: number;
+  readonly transfers: number;
+}
+
+/**
+ * The durable timers: publishes what is due, so a lost message delays work but never strands it.
+ * Run by the `poll-sweep` scheduler tick (every minute in production). Idempotent: publishing a
+ * check or a transfer twice is harmless, the handlers are guarded.
+ */
+export async function sweep(deps: ExportDeps): Promise<SweepReport> {
+  const now = deps.clock.now();
+  const limit = deps.settings.sweepLimit;
+  let polls = 0;
+  let starts = 0;
+  let transfers = 0;
+
+  for (const { id } of await deps.jobs.listDue({ where: { state: 'IN_PROGRESS' }, field: 'nextPollAt', before: now, limit })) {
+    await deps.queue.publish('job-poll', { job: id });
+    polls++;
+  }
+  for (const { id } of await deps.jobs.listDue({ where: { state: 'WAITING' }, field: 'notBefore', before: now, limit })) {
+    const woke = await deps.jobs.update(id, (j) => (j && j.state === 'WAITING' ? put({ ...j, state: 'PENDING' as const, notBefore: null, updatedAt: now }, true) : keep(false)));
+    if (woke) {
+      await deps.queue.publish('export-requested', { job: id });
+      starts++;
+    }
+  }
+  const stale = new Date(now.getTime() - STALE_PENDING_MS);
+  for (const state of ['PENDING', 'STARTING'] as const) {
+    for (const { id, value } of await deps.jobs.listDue({ where: { state }, field: 'updatedAt', before: stale, limit })) {
+      if (state === 'STARTING' && value.claim && value.claim.until.getTime() > now.getTime()) continue;
+      await deps.queue.publish('export-requested', { job: id });
+      starts++;
+    }
+  }
+  const leaseAge = new Date(now.getTime() - deps.settings.leaseSeconds * 1000);
+  for (const { id, value } of await deps.jobs.listDue({ where: { state: 'TRANSFERRING' }, field: 'updatedAt', before: leaseAge, limit })) {
+    for (const file of value.files) {
+      if (file.state === 'PENDING' && (!file.lease || file.lease.until.getTime() <= now.getTime())) {
+        await deps.queue.publish('archive-transfer', { job: id, file: file.index });
+        transfers++;
+      }
+    }
+  }
+  return { polls, starts, transfers };
+}

@@ -1,0 +1,251 @@
+import { once } from 'node:events';
+import { AppError, isAppError } from '../errors.js';
+import type { ArchiveDownload } from '../ports/archive-download.js';
+import type { StoredObject, UploadSink } from '../ports/archive-store.js';
+import { keep, put } from '../ports/record-store.js';
+import type { ExportDeps } from './deps.js';
+import { afterTerminal } from './finish.js';
+import { leaseFree, type ExportJob, type JobFile, type TransferCheckpoint } from './model.js';
+import { objectName } from './poll.js';
+
+export type TransferResult = 'ignored' | 'file_done' | 'continued' | 'delivered' | 'ended';
+
+/** Marks kept in a checkpoint besides offset 0: enough to reach back past a chunk lost in flight. */
+const KEPT_MARKS = 6;
+/** A file that failed this many times ends the job as FAILED instead of looping. */
+const MAX_FILE_ATTEMPTS = 8;
+
+class Handover extends Error {}
+
+/**
+ * Copies one archive file into the bucket: leased to one worker at a time, resumable across
+ * crashes and invocations (the upload session, sealed, and running-CRC32C marks are checkpointed
+ * in the job), fed from a fresh signed URL each time (`Range: bytes=<offset>-` when resuming), and
+ * verified (size and CRC32C) before the file counts. The last file in writes the manifest.
+ */
+export async function transferFile(deps: ExportDeps, id: string, index: number): Promise<TransferResult> {
+  const started = deps.clock.now();
+  const owner = deps.newOwner();
+  const leased = await deps.jobs.update(id, (j) => {
+    const f = j?.files[index];
+    if (!j || j.state !== 'TRANSFERRING' || !f || f.state !== 'PENDING' || !leaseFree(f.lease, started)) return keep(null);
+    const next = withFile(j, index, { ...f, lease: { owner, until: new Date(started.getTime() + deps.settings.leaseSeconds * 1000) }, attempts: f.attempts + 1 });
+    return put<ExportJob, ExportJob | null>(next, next);
+  });
+  if (!leased) {
+    // A repeated message after the last file: make sure the job was finished (a crash may have stopped it).
+    await finishJob(deps, id);
+    return 'ignored';
+  }
+  const file = leased.files[index] as JobFile;
+  const release = () => deps.jobs.update(id, (j) => (j?.files[index]?.lease?.owner === owner ? put(withFile(j, index, { ...(j.files[index] as JobFile), lease: null }), null) : keep(null)));
+
+  try {
+    if (file.attempts > MAX_FILE_ATTEMPTS) return await endJob(deps, id, 'FAILED', `file ${file.name} failed ${file.attempts - 1} times`);
+    const consent = await deps.consents.get(leased.consentId);
+    if (!consent || consent.status !== 'ACTIVE') return await endJob(deps, id, 'ABORTED', `consent is ${consent?.status ?? 'gone'}`);
+
+    const upstream = await deps.source.state({ consentId: leased.consentId }, leased.upstreamId ?? '');
+    const current = upstream.files.find((f) => f.name === file.name);
+    if (upstream.state !== 'COMPLETE' || !current) return await endJob(deps, id, 'FAILED', `archive ${file.name} is no longer available upstream`);
+
+    const secretId = `${id}/${index}`;
+    let session: string;
+    let checkpoint = file.checkpoint;
+    if (checkpoint) {
+      session = await deps.vault.open(checkpoint.session, secretId);
+    } else {
+      session = await deps.archive.beginUpload(file.object, 'application/zip');
+      checkpoint = { session: await deps.vault.seal(session, secretId), marks: [{ offset: 0, crc32c: deps.crc32c.start().value() }], totalBytes: null };
+      await saveCheckpoint(deps, id, index, owner, checkpoint);
+    }
+
+    const persisted = await deps.archive.persisted(session, file.object);
+    if (persisted.kind === 'complete') return await completeFile(deps, id, index, owner, persisted.object, checkpoint.totalBytes, null);
+
+    const offset = persisted.offset;
+    const mark = [...checkpoint.marks].reverse().find((m) => m.offset <= offset) ?? { offset: 0, crc32c: deps.crc32c.start().value() };
+    const download = await deps.downloader.open(current.url, mark.offset);
+    const outcome = await stream(deps, { id, index, owner, session, file, checkpoint, download, from: mark, offset, started });
+    if (outcome === 'handover') {
+      await release();
+      await deps.queue.publish('archive-transfer', { job: id, file: index });
+      return 'continued';
+    }
+    return await completeFile(deps, id, index, owner, outcome.stored, outcome.totalBytes, download);
+  } catch (error) {
+    if (isAppError(error) && (error.reason === 'CHECKSUM_MISMATCH' || error.reason === 'UPLOAD_SESSION_GONE')) {
+      // The session cannot continue: start this file again from byte 0 on the next delivery.
+      await deps.archive.delete(file.object).catch(() => undefined);
+      await deps.jobs.update(id, (j) => (j?.files[index]?.lease?.owner === owner ? put(withFile(j, index, { ...(j.files[index] as JobFile), checkpoint: null, lease: null }), null) : keep(null)));
+      throw new AppError('UNAVAILABLE', `file ${index}: ${error.message}; starting it again`);
+    }
+    await release().catch(() => undefined);
+    if (isAppError(error) && error.code === 'FAILED_PRECONDITION' && error.reason?.startsWith('CONSENT_')) return endJob(deps, id, 'ABORTED', error.reason);
+    throw error;
+  }
+}
+
+interface StreamInput {
+  id: string;
+  index: number;
+  owner: string;
+  session: string;
+  file: JobFile;
+  checkpoint: TransferCheckpoint;
+  download: ArchiveDownload;
+  from: { offset: number; crc32c: string };
+  offset: number;
+  started: Date;
+}
+
+/**
+ * Streams the download into the upload: bytes between the mark and the persisted offset only feed
+ * the checksum; the rest are written with backpressure. Before the time budget runs out the upload
+ * is abandoned unfinalised (the session keeps what was persisted) and the transfer hands over.
+ */
+async function stream(deps: ExportDeps, input: StreamInput): Promise<'handover' | { stored: StoredObject; totalBytes: number | null }> {
+  const crc = deps.crc32c.start(input.from.crc32c);
+  let position = input.from.offset;
+  let sink: UploadSink | undefined;
+  let marks = [...input.checkpoint.marks];
+  let nextMark = (Math.floor(input.offset / deps.settings.checkpointBytes) + 1) * deps.settings.checkpointBytes;
+  const deadline = input.started.getTime() + deps.settings.transferBudgetSeconds * 1000;
+  const totalBytes = input.download.totalBytes;
+  try {
+    for await (const raw of input.download.body) {
+      let chunk = raw as Buffer;
+      if (position < input.offset) {
+        const skip = Math.min(chunk.length, input.offset - position);
+        crc.update(chunk.subarray(0, skip));
+        position += skip;
+        chunk = chunk.subarray(skip);
+        if (chunk.length === 0) continue;
+      }
+      sink ??= deps.archive.continueUpload({ session: input.session, object: input.file.object, offset: input.offset });
+      while (chunk.length > 0) {
+        const room = nextMark - position;
+        const piece = chunk.subarray(0, Math.min(room, chunk.length));
+        crc.update(piece);
+        position += piece.length;
+        chunk = chunk.subarray(piece.length);
+        if (!sink.stream.write(piece)) await Promise.race([once(sink.stream, 'drain'), sink.done]);
+        if (position === nextMark) {
+          marks = [marks[0] ?? { offset: 0, crc32c: deps.crc32c.start().value() }, ...marks.slice(1), { offset: position, crc32c: crc.value() }];
+          if (marks.length > KEPT_MARKS + 1) marks = [marks[0]!, ...marks.slice(marks.length - KEPT_MARKS)];
+          nextMark += deps.settings.checkpointBytes;
+          await saveCheckpoint(deps, input.id, input.index, input.owner, { ...input.checkpoint, marks, totalBytes });
+          if (deps.clock.now().getTime() > deadline) throw new Handover();
+        }
+      }
+    }
+    if (totalBytes !== null && position !== totalBytes) throw new AppError('UNAVAILABLE', `download ended at byte ${position} of ${totalBytes}`);
+    sink ??= deps.archive.continueUpload({ session: input.session, object: input.file.object, offset: input.offset });
+    sink.stream.end();
+    const stored = await sink.done;
+    if (stored.crc32c !== crc.value()) {
+      throw new AppError('INTERNAL', 'the stored object does not match the downloaded bytes', { reason: 'CHECKSUM_MISMATCH' });
+    }
+    return { stored, totalBytes: totalBytes ?? position };
+  } catch (error) {
+    input.download.body.destroy();
+    if (sink) {
+      sink.stream.destroy(error instanceof Error ? error : new Error(String(error)));
+      await sink.done.catch(() => undefined);
+    }
+    if (error instanceof Handover) return 'handover';
+    throw error;
+  }
+}
+
+async function completeFile(
+  deps: ExportDeps,
+  id: string,
+  index: number,
+  owner: string,
+  stored: StoredObject,
+  totalBytes: number | null,
+  download: ArchiveDownload | null,
+): Promise<TransferResult> {
+  const sizeOk = totalBytes === null || stored.bytes === totalBytes;
+  const crcOk = !download?.crc32c || download.crc32c === stored.crc32c;
+  if (!sizeOk || !crcOk) {
+    // Never count a short or corrupt copy: remove it and start this file again from scratch.
+    await deps.archive.delete(stored.name);
+    await deps.jobs.update(id, (j) => (j?.files[index]?.lease?.owner === owner ? put(withFile(j, index, { ...(j.files[index] as JobFile), checkpoint: null, lease: null }), null) : keep(null)));
+    throw new AppError('UNAVAILABLE', `copy of file ${index} failed verification (${sizeOk ? 'checksum' : 'size'}); starting again`);
+  }
+  const now = deps.clock.now();
+  const allDone = await deps.jobs.update(id, (j) => {
+    const f = j?.files[index];
+    if (!j || j.state !== 'TRANSFERRING' || !f || f.state !== 'PENDING' || f.lease?.owner !== owner) return keep(false);
+    const next = withFile(j, index, { ...f, state: 'DONE', bytes: stored.bytes, crc32c: stored.crc32c, md5: stored.md5, lease: null, checkpoint: null });
+    return put({ ...next, updatedAt: now }, next.files.every((x) => x.state === 'DONE'));
+  });
+  if (allDone) return (await finishJob(deps, id)) ? 'delivered' : 'file_done';
+  return 'file_done';
+}
+
+/** Writes the manifest beside the files and marks the job DELIVERED (once). */
+export async function finishJob(deps: ExportDeps, id: string): Promise<boolean> {
+  const job = await deps.jobs.get(id);
+  if (!job || job.state !== 'TRANSFERRING' || job.files.length === 0 || !job.files.every((f) => f.state === 'DONE') || !job.exportTime) return false;
+  const consent = await deps.consents.get(job.consentId);
+  if (!consent || (consent.status !== 'ACTIVE' && consent.status !== 'CLOSED')) {
+    await endJob(deps, id, 'ABORTED', `consent is ${consent?.status ?? 'gone'}`);
+    return false;
+  }
+  const manifestObject = objectName(deps.settings.objectPrefix, job, job.exportTime, 'manifest.json');
+  const manifest = {
+    manifestVersion: 1,
+    export: `exports/${id}`,
+    consent: `consents/${job.consentId}`,
+    appUserId: job.appUserId,
+    resource: job.resource,
+    accessType: job.accessType,
+    startTime: job.startTime?.toISOString() ?? null,
+    endTime: job.endTime?.toISOString() ?? null,
+    exportTime: job.exportTime.toISOString(),
+    upstreamJobIds: [...job.upstreamHistory, job.upstreamId].filter(Boolean),
+    files: job.files.map((f) => ({ name: f.name, object: f.object, bytes: f.bytes, crc32c: f.crc32c, md5: f.md5 })),
+    createTime: deps.clock.now().toISOString(),
+  };
+  try {
+    await deps.archive.writeJson(manifestObject, manifest);
+  } catch (error) {
+    if (!(isAppError(error) && error.code === 'ALREADY_EXISTS')) throw error;
+  }
+  const now = deps.clock.now();
+  const after = await deps.jobs.update(id, (j) => {
+    if (!j || j.state !== 'TRANSFERRING') return keep(null);
+    const next: ExportJob = { ...j, state: 'DELIVERED', manifestObject, deliveredAt: now, updatedAt: now };
+    return put<ExportJob, ExportJob | null>(next, next);
+  });
+  if (after) await afterTerminal(deps, id, after);
+  return after !== null;
+}
+
+async function endJob(deps: ExportDeps, id: string, state: 'FAILED' | 'ABORTED', detail: string): Promise<TransferResult> {
+  const now = deps.clock.now();
+  const after = await deps.jobs.update(id, (j) => {
+    if (!j || j.state !== 'TRANSFERRING') return keep(null);
+    const next: ExportJob = { ...j, state, detail, updatedAt: now, files: j.files.map((f) => ({ ...f, lease: null })) };
+    return put<ExportJob, ExportJob | null>(next, next);
+  });
+  if (after) await afterTerminal(deps, id, after);
+  return 'ended';
+}
+
+async function saveCheckpoint(deps: ExportDeps, id: string, index: number, owner: string, checkpoint: TransferCheckpoint): Promise<void> {
+  const now = deps.clock.now();
+  const kept = await deps.jobs.update(id, (j) => {
+    const f = j?.files[index];
+    if (!j || !f || f.lease?.owner !== owner || f.state !== 'PENDING') return keep(false);
+    return put(withFile(j, index, { ...f, checkpoint, lease: { owner, until: new Date(now.getTime() + deps.settings.leaseSeconds * 1000) } }), true);
+  });
+  if (!kept) throw new AppError('ABORTED', 'lost the transfer lease; another worker continues');
+}
+
+function withFile(job: ExportJob, index: number, file: JobFile): ExportJob {
+  return { ...job, files: job.files.map((f, i) => (i === index ? file : f)) };
+}
