@@ -190,6 +190,19 @@ describe('resumable uploads with the client', () => {
     expect(faulted).toEqual([expect.objectContaining({ method: 'PUT', status: 503 })]);
   });
 
+  it('a connection reset on the first chunk PUT is retried by the client (the call log shows it)', async () => {
+    const total = 3 * MiB + 7;
+    const name = uniqueName('reset');
+    await call(sb.baseUrl, 'DELETE', '/sandbox/v1/calls');
+    await call(sb.baseUrl, 'POST', '/sandbox/v1/faults', { rules: [{ path: `^/upload/storage/v1/b/${bucket}/o$`, method: 'PUT', action: 'reset', times: 1 }] });
+    const file = storage.bucket(bucket).file(name);
+    await pipeline(seededStream(15, total), file.createWriteStream({ resumable: true, chunkSize: MiB, validation: 'crc32c', preconditionOpts: { ifGenerationMatch: 0 } }));
+    const want = await digestOf(seededPieces(15, total));
+    expect((await file.getMetadata())[0]).toMatchObject({ size: String(total), crc32c: want.crc32c, md5Hash: want.md5 });
+    const reset = (await calls()).filter((c) => c.fault === 'reset');
+    expect(reset).toEqual([expect.objectContaining({ method: 'PUT', status: 0 })]);
+  });
+
   it('single-request resumable (no chunkSize): the whole stream in one PUT "bytes 0-*/*"', async () => {
     const total = 2 * MiB + 1;
     const file = storage.bucket(bucket).file(uniqueName('single'));

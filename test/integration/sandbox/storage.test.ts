@@ -13,13 +13,19 @@ import { KiB, PROJECT, createBucket, digestOf, seededBuffer, storageClient, uniq
 let sb: TestSandbox;
 let storage: Storage;
 let bucket: string;
+const warnings: string[] = [];
+const onWarning = (w: Error): void => {
+  warnings.push(`${w.name}: ${w.message}`);
+};
 
 beforeAll(async () => {
+  process.on('warning', onWarning);
   sb = await startTestSandbox();
   storage = storageClient(sb.baseUrl);
   bucket = await createBucket(storage);
 });
 afterAll(async () => {
+  process.off('warning', onWarning);
   await sb.stop();
 });
 
@@ -299,5 +305,9 @@ describe('objects', () => {
     const [files] = await client.bucket(name).getFiles();
     expect(files.map((x) => x.name)).toEqual(['a/b.txt']);
     expect((await f.download())[0].equals(data)).toBe(true);
+  });
+
+  it('the client never looked for Google credentials or the metadata server (no MetadataLookupWarning)', () => {
+    expect(warnings.filter((w) => /Metadata|credential/i.test(w))).toEqual([]);
   });
 });
