@@ -154,6 +154,28 @@ describe('resumable uploads with the client', () => {
     expect(await digestOf(file.createReadStream())).toEqual(want);
   });
 
+  it('isPartialUpload: one process uploads a part and stops, another continues with offset + the emitted crc32c', async () => {
+    const total = 5 * MiB + 4321;
+    const part = 2 * MiB;
+    const name = uniqueName('partial');
+    let uri = '';
+    let partCrc = '';
+    const ws = storageClient(sb.baseUrl).bucket(bucket).file(name).createWriteStream({ isPartialUpload: true, chunkSize: MiB, validation: 'crc32c' });
+    ws.on('uri', (u: string) => (uri = u));
+    ws.on('crc32c', (c: string) => (partCrc = c));
+    await pipeline(seededStream(16, part), ws);
+    expect(partCrc).toBe(crc32cOfPrefix(16, part));
+    const status = await put(uri, 'bytes */*');
+    expect(status.status).toBe(308);
+    expect(status.headers.get('range')).toBe(`bytes=0-${part - 1}`);
+    expect((await storage.bucket(bucket).file(name).exists())[0]).toBe(false);
+
+    const file = storageClient(sb.baseUrl).bucket(bucket).file(name);
+    await pipeline(seededStream(16, total, part), file.createWriteStream({ uri, offset: part, resumeCRC32C: partCrc, chunkSize: MiB, validation: 'crc32c' }));
+    const want = await digestOf(seededPieces(16, total));
+    expect((await file.getMetadata())[0]).toMatchObject({ size: String(total), crc32c: want.crc32c, md5Hash: want.md5 });
+  });
+
   it('a new client given only the session URI asks for the offset and skips what is persisted', async () => {
     const total = 3 * MiB + 5;
     const name = uniqueName('uri-only');
