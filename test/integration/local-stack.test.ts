@@ -38,7 +38,7 @@ describe('npm start (the local stack launcher)', () => {
     await eventually(async () => (output.includes('Press Ctrl-C') ? true : undefined), 90_000, `the launcher (output so far: ${output})`);
     info = JSON.parse(readFileSync(join(dir, 'stack.json'), 'utf8')) as StackInfo;
     expect(output).toContain(info.functions['api']!.url);
-    expect(Object.keys(info.functions).sort()).toEqual(['api', 'deadletter', 'oauth']);
+    expect(Object.keys(info.functions).sort()).toEqual(['api', 'deadletter', 'initiate', 'oauth', 'poll', 'scheduler', 'transfer']);
     expect(output).toContain(info.services.sandbox.url);
     expect(info.processes.length).toBeGreaterThanOrEqual(4);
   });

@@ -63,8 +63,22 @@ export function encodePageToken(lastId: string): string {
 
 export function decodePageToken(token: string): string {
   const text = /^[A-Za-z0-9_-]{1,2000}$/.test(token) ? Buffer.from(token, 'base64url').toString('utf8') : '';
-  if (!text.startsWith('p1:') || text.length < 4) {
+  const id = text.slice(3);
+  if (!text.startsWith('p1:') || !isRecordId(id)) {
     throw invalidArgument([{ field: 'pageToken', description: 'is not a page token returned by this API' }]);
   }
-  return text.slice(3);
+  return id;
+}
+
+/** An id every store accepts (Firestore's document-id rules): no slash, not . or .., not __x__, ≤ 1500 bytes. */
+export function isRecordId(id: string): boolean {
+  return (
+    id.length > 0 &&
+    Buffer.byteLength(id, 'utf8') <= 1500 &&
+    !id.includes('/') &&
+    id !== '.' &&
+    id !== '..' &&
+    !/^__.*__$/.test(id) &&
+    !/[\u0000-\u001f]/.test(id)
+  );
 }
