@@ -1,0 +1,55 @@
+// `npm run bench [-- --json] [--quick] [--only poll|transfer|e2e ...]`: measured figures, printed
+// next to their targets (PASS/MISS). Benchmarks never fail on a target (shared, noisy machines);
+// they fail only when something is wrong (a copy that does not verify, a process that does not
+// start). With --json, stdout carries exactly one JSON object; progress goes to stderr.
+import { pollJson, pollLines, runPollBench } from './poll.js';
+
+const BENCHES = ['poll'] as const;
+type Bench = (typeof BENCHES)[number];
+
+interface Options {
+  readonly json: boolean;
+  readonly quick: boolean;
+  readonly only: readonly Bench[];
+}
+
+export function parseArgs(argv: readonly string[]): Options {
+  let json = false;
+  let quick = false;
+  const only: Bench[] = [];
+  const isBench = (v: string | undefined): v is Bench => (BENCHES as readonly string[]).includes(v ?? '');
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--json') json = true;
+    else if (arg === '--quick') quick = true;
+    else if (arg === '--only' || arg.startsWith('--only=')) {
+      const value = arg === '--only' ? argv[++i] : arg.slice('--only='.length);
+      if (!isBench(value)) throw new Error(`--only takes one of ${BENCHES.join(', ')} (got ${JSON.stringify(value ?? '')})`);
+      if (!only.includes(value)) only.push(value);
+    } else throw new Error(`unknown option ${JSON.stringify(arg)}; usage: npm run bench -- [--json] [--quick] [--only ${BENCHES.join('|')}]...`);
+  }
+  return { json, quick, only: only.length > 0 ? only : [...BENCHES] };
+}
+
+async function main(): Promise<number> {
+  const options = parseArgs(process.argv.slice(2));
+  const say = (line: string) => (options.json ? process.stderr : process.stdout).write(line + '\n');
+  const out: Record<string, unknown> = {};
+  for (const bench of options.only) {
+    if (bench === 'poll') {
+      const result = runPollBench({ samples: options.quick ? 500 : 2000 });
+      out['poll'] = pollJson(result);
+      if (!options.json) pollLines(result).forEach(say);
+    }
+  }
+  if (options.json) process.stdout.write(JSON.stringify(out) + '\n');
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exit(1);
+  },
+);
