@@ -1,5 +1,6 @@
 import { createConnectSession } from '../core/consent/connect.js';
-import { getConsent, listConsents, revokeConsent } from '../core/consent/consents.js';
+import { getConsent, listConsents } from '../core/consent/consents.js';
+import { disconnect } from '../core/exports/disconnect.js';
 import { cancelExport, getExport, listExports, retryExport } from '../core/exports/manage.js';
 import { requestExports } from '../core/exports/request.js';
 import { httpFunction, type Route } from '../platform/http.js';
@@ -42,9 +43,9 @@ export function api(rt: Runtime) {
       method: 'POST',
       path: /^\/v1\/consents\/(?<id>[^/:]+):revoke$/,
       handle: async (req, ctx) => {
-        jsonBody(req, revokeBody);
+        const { erase } = jsonBody(req, revokeBody);
         const id = parseWith(consentId, ctx.params['id'], 'name');
-        return { status: 200, body: await revokeConsent(deps(), id, ctx.caller?.email ?? 'unknown') };
+        return { status: 200, body: await disconnect({ consent: deps(), exports: rt.exportDeps() }, id, { erase, actor: ctx.caller?.email ?? 'unknown' }) };
       },
     },
     {

@@ -18,7 +18,7 @@ export const connectSessionBody = z
   })
   .strict();
 
-export const revokeBody = z.object({}).strict();
+export const revokeBody = z.object({ erase: z.boolean({ error: 'must be true or false' }).default(false) }).strict();
 
 export const consentId = z.string().regex(/^[A-Za-z0-9]{1,64}$/, 'is not a consent id');
 

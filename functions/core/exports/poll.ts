@@ -114,6 +114,10 @@ async function end(deps: ExportDeps, id: string, seen: ExportJob, state: 'FAILED
 
 /** `{prefix}/{appUserId}/{consentId}/{resource}/{exportTime}/{file}`; the user id is percent-encoded. */
 export function objectName(prefix: string, job: Pick<ExportJob, 'appUserId' | 'consentId' | 'resource'>, exportTime: Date, file: string): string {
-  const parts = [encodeURIComponent(job.appUserId), job.consentId, job.resource, exportTime.toISOString().replace(/\.\d{3}Z$/, 'Z'), file];
-  return [prefix, ...parts].filter(Boolean).join('/');
+  return `${consentPrefix(prefix, job.appUserId, job.consentId)}${job.resource}/${exportTime.toISOString().replace(/\.\d{3}Z$/, 'Z')}/${file}`;
+}
+
+/** Where every object of one consent lives: `{prefix}/{appUserId}/{consentId}/`. */
+export function consentPrefix(prefix: string, appUserId: string, consentId: string): string {
+  return `${prefix ? `${prefix}/` : ''}${encodeURIComponent(appUserId)}/${consentId}/`;
 }

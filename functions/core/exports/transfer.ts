@@ -66,7 +66,7 @@ export async function transferFile(deps: ExportDeps, id: string, index: number):
     const offset = persisted.offset;
     const mark = [...checkpoint.marks].reverse().find((m) => m.offset <= offset) ?? { offset: 0, crc32c: deps.crc32c.start().value() };
     const download = await deps.downloader.open(current.url, mark.offset);
-    const outcome = await stream(deps, { id, index, owner, session, file, checkpoint, download, from: mark, offset, started });
+    const outcome = await stream(deps, { id, consentId: leased.consentId, index, owner, session, file, checkpoint, download, from: mark, offset, started });
     if (outcome === 'handover') {
       await release();
       await deps.queue.publish('archive-transfer', { job: id, file: index });
@@ -88,6 +88,7 @@ export async function transferFile(deps: ExportDeps, id: string, index: number):
 
 interface StreamInput {
   id: string;
+  consentId: string;
   index: number;
   owner: string;
   session: string;
@@ -135,6 +136,7 @@ async function stream(deps: ExportDeps, input: StreamInput): Promise<'handover' 
           if (marks.length > KEPT_MARKS + 1) marks = [marks[0]!, ...marks.slice(marks.length - KEPT_MARKS)];
           nextMark += deps.settings.checkpointBytes;
           await saveCheckpoint(deps, input.id, input.index, input.owner, { ...input.checkpoint, marks, totalBytes });
+          await assertConsentActive(deps, input.consentId);
           if (deps.clock.now().getTime() > deadline) throw new Handover();
         }
       }
@@ -174,6 +176,13 @@ async function completeFile(
     await deps.archive.delete(stored.name);
     await deps.jobs.update(id, (j) => (j?.files[index]?.lease?.owner === owner ? put(withFile(j, index, { ...(j.files[index] as JobFile), checkpoint: null, lease: null }), null) : keep(null)));
     throw new AppError('UNAVAILABLE', `copy of file ${index} failed verification (${sizeOk ? 'checksum' : 'size'}); starting again`);
+  }
+  const job = await deps.jobs.get(id);
+  const consent = job ? await deps.consents.get(job.consentId) : undefined;
+  if (!consent || consent.status !== 'ACTIVE') {
+    // Revoked (or erased) while this copy ran: nothing may stay written after a disconnect.
+    await deps.archive.delete(stored.name);
+    return endJob(deps, id, 'ABORTED', `consent is ${consent?.status ?? 'gone'}`);
   }
   const now = deps.clock.now();
   const allDone = await deps.jobs.update(id, (j) => {
@@ -234,6 +243,13 @@ async function endJob(deps: ExportDeps, id: string, state: 'FAILED' | 'ABORTED',
   });
   if (after) await afterTerminal(deps, id, after);
   return 'ended';
+}
+
+async function assertConsentActive(deps: ExportDeps, consentId: string): Promise<void> {
+  const consent = await deps.consents.get(consentId);
+  if (!consent || consent.status !== 'ACTIVE') {
+    throw new AppError('FAILED_PRECONDITION', `consent is ${consent?.status ?? 'gone'}`, { reason: `CONSENT_${consent?.status ?? 'GONE'}` });
+  }
 }
 
 async function saveCheckpoint(deps: ExportDeps, id: string, index: number, owner: string, checkpoint: TransferCheckpoint): Promise<void> {

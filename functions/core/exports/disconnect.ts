@@ -1,0 +1,44 @@
+import { revokeConsent } from '../consent/consents.js';
+import type { ConsentDeps } from '../consent/deps.js';
+import { consentName } from '../consent/model.js';
+import { AppError } from '../errors.js';
+import { keep, put } from '../ports/record-store.js';
+import type { ExportDeps } from './deps.js';
+import { jobsOfConsent } from './finish.js';
+import { isTerminalJob, jobId, type ExportJob } from './model.js';
+import { consentPrefix } from './poll.js';
+
+/**
+ * Disconnect (and optionally erase): running jobs are cancelled upstream and ended locally, the
+ * grant is reset upstream and the sealed token deleted (revokeConsent), and with `erase` every
+ * delivered archive and manifest of the consent is deleted, the job records too, and the
+ * consent keeps no app user id. Workers check the consent before and while they write, so nothing
+ * is written after this. Running it again is harmless.
+ */
+export async function disconnect(deps: { consent: ConsentDeps; exports: ExportDeps }, consentId: string, options: { erase: boolean; actor: string }) {
+  const consent = await deps.consent.consents.get(consentId);
+  if (!consent) throw new AppError('NOT_FOUND', `${consentName(consentId)} not found`);
+  const jobs = await jobsOfConsent(deps.exports, consentId);
+  const now = deps.exports.clock.now();
+  for (const job of jobs.filter((j) => !isTerminalJob(j.state))) {
+    if (job.state === 'IN_PROGRESS' && job.upstreamId && consent.status === 'ACTIVE') {
+      await deps.exports.source.cancel({ consentId }, job.upstreamId).catch(() => undefined);
+    }
+    const id = jobId(job.consentId, job.resource, job.slot);
+    await deps.exports.jobs.update(id, (j) =>
+      j && !isTerminalJob(j.state)
+        ? put<ExportJob, null>({ ...j, state: 'ABORTED', detail: 'consent revoked', nextPollAt: null, claim: null, updatedAt: now, files: j.files.map((f) => ({ ...f, lease: null, checkpoint: null })) }, null)
+        : keep(null),
+    );
+  }
+  const revoked = await revokeConsent(deps.consent, consentId, options.actor);
+  if (!options.erase) return { ...revoked, erased: false };
+
+  let deleted = 0;
+  if (consent.appUserId) {
+    deleted = await deps.exports.archive.deletePrefix(consentPrefix(deps.exports.settings.objectPrefix, consent.appUserId, consentId));
+  }
+  for (const job of jobs) await deps.exports.jobs.delete(jobId(job.consentId, job.resource, job.slot));
+  await deps.consent.consents.update(consentId, (c) => (c && c.appUserId ? put({ ...c, appUserId: '', updatedAt: now }, null) : keep(null)));
+  return { ...revoked, appUserId: '', erased: true, deletedObjects: deleted };
+}
