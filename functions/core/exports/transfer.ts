@@ -152,7 +152,8 @@ async function stream(deps: ExportDeps, input: StreamInput): Promise<'handover' 
   } catch (error) {
     input.download.body.destroy();
     if (sink) {
-      sink.stream.destroy(error instanceof Error ? error : new Error(String(error)));
+      // Abandon the upload unfinalised; what the store persisted stays in the session.
+      sink.stream.destroy();
       await sink.done.catch(() => undefined);
     }
     if (error instanceof Handover) return 'handover';

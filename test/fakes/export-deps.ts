@@ -1,0 +1,50 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { LocalKeyWrapper } from '../../functions/adapters/local-key-wrapper.js';
+import { NodeRsCrc32c } from '../../functions/adapters/node-rs-crc32c.js';
+import type { Consent } from '../../functions/core/consent/model.js';
+import type { ExportDeps } from '../../functions/core/exports/deps.js';
+import type { ExportJob } from '../../functions/core/exports/model.js';
+import { TokenVault } from '../../functions/core/token-vault.js';
+import { ManualClock } from './fake-oauth.js';
+import { FakeExportSource } from './fake-export-source.js';
+import { FakeDownloader, MemoryArchiveStore } from './memory-archive.js';
+import { MemoryRecordStore } from './memory-record-store.js';
+import { MemoryWorkQueue } from './memory-work-queue.js';
+
+/** Export use-case dependencies on fakes, with one ACTIVE one-time consent `c1` for two groups. */
+export async function exportDepsWithFakes(settings: Partial<ExportDeps['settings']> = {}) {
+  const clock = new ManualClock();
+  const jobs = new MemoryRecordStore<ExportJob>();
+  const consents = new MemoryRecordStore<Consent>();
+  const source = new FakeExportSource();
+  const queue = new MemoryWorkQueue();
+  const archive = new MemoryArchiveStore();
+  const downloader = new FakeDownloader();
+  const vault = new TokenVault(new LocalKeyWrapper(randomBytes(32)));
+  await consents.create('c1', {
+    appUserId: 'user 1',
+    groups: [
+      { resource: 'myactivity.search', accessType: 'ONE_TIME' },
+      { resource: 'chrome.history', accessType: 'ONE_TIME' },
+    ],
+    grantedAt: clock.now(),
+    expiresAt: null,
+    status: 'ACTIVE',
+    updatedAt: clock.now(),
+    token: await vault.seal('1//refresh', 'c1'),
+  });
+  const deps: ExportDeps = {
+    clock,
+    jobs,
+    consents,
+    source,
+    queue,
+    archive,
+    downloader,
+    crc32c: new NodeRsCrc32c(),
+    vault,
+    settings: { objectPrefix: 'exports', leaseSeconds: 600, transferBudgetSeconds: 420, checkpointBytes: 256 * 1024, sweepLimit: 100, ...settings },
+    newOwner: () => randomUUID(),
+  };
+  return { deps, clock, jobs, consents, source, queue, archive, downloader };
+}

@@ -1,0 +1,76 @@
+import { randomUUID } from 'node:crypto';
+import { AppError } from '../../functions/core/errors.js';
+import type { ExportSource, ExportUnit, GrantRef, StartOutcome, UpstreamState, UpstreamStateName } from '../../functions/core/ports/export-source.js';
+
+interface UpstreamJob {
+  grant: string;
+  unit: ExportUnit;
+  state: UpstreamStateName;
+  files: { name: string; url: string }[];
+  exportTime: Date;
+}
+
+/**
+ * An in-memory export API for unit tests: jobs that tests finish, fail or cancel by hand, and
+ * start outcomes that tests can script per resource. Counts every call.
+ */
+export class FakeExportSource implements ExportSource {
+  readonly jobs = new Map<string, UpstreamJob>();
+  readonly calls = { start: 0, state: 0, retry: 0, cancel: 0, release: 0 };
+  /** Scripted outcomes for `start`, per resource, used before the default (a new job). */
+  readonly scripted = new Map<string, (StartOutcome | AppError)[]>();
+  released: string[] = [];
+
+  async start(grant: GrantRef, unit: ExportUnit): Promise<StartOutcome> {
+    this.calls.start++;
+    const next = this.scripted.get(unit.resource)?.shift();
+    if (next instanceof AppError) throw next;
+    if (next) return next;
+    const upstreamId = randomUUID();
+    this.jobs.set(upstreamId, { grant: grant.consentId, unit, state: 'IN_PROGRESS', files: [], exportTime: unit.endTime ?? new Date('2026-11-23T12:00:00Z') });
+    return { kind: 'started', upstreamId, accessType: 'ONE_TIME' };
+  }
+
+  async state(_grant: GrantRef, upstreamId: string): Promise<UpstreamState> {
+    this.calls.state++;
+    const job = this.job(upstreamId);
+    return { state: job.state, files: job.state === 'COMPLETE' ? job.files : [], exportTime: job.exportTime, startTime: job.unit.startTime };
+  }
+
+  async retry(grant: GrantRef, upstreamId: string): Promise<string> {
+    this.calls.retry++;
+    const job = this.job(upstreamId);
+    if (job.state !== 'FAILED') throw new AppError('FAILED_PRECONDITION', 'only FAILED jobs can be retried');
+    const next = randomUUID();
+    this.jobs.set(next, { ...job, grant: grant.consentId, state: 'IN_PROGRESS', files: [] });
+    return next;
+  }
+
+  async cancel(_grant: GrantRef, upstreamId: string): Promise<void> {
+    this.calls.cancel++;
+    const job = this.job(upstreamId);
+    if (job.state !== 'IN_PROGRESS') throw new AppError('FAILED_PRECONDITION', 'only running jobs can be cancelled');
+    job.state = 'CANCELLED';
+  }
+
+  async release(grant: GrantRef): Promise<void> {
+    this.calls.release++;
+    this.released.push(grant.consentId);
+  }
+
+  complete(upstreamId: string, files: { name: string; url: string }[]): void {
+    const job = this.job(upstreamId);
+    job.state = 'COMPLETE';
+    job.files = files;
+  }
+
+  setState(upstreamId: string, state: UpstreamStateName): void {
+    this.job(upstreamId).state = state;
+  }
+
+  private job(id: string): UpstreamJob {
+    const job = this.jobs.get(id);
+    if (!job) throw new AppError('NOT_FOUND', 'archive job not found');
+    return job;
+  }
+}

@@ -1,0 +1,261 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { AppError, transient } from '../../../functions/core/errors.js';
+import { initiateExport } from '../../../functions/core/exports/initiate.js';
+import { cancelExport, retryExport } from '../../../functions/core/exports/manage.js';
+import { MAX_UPSTREAM_RETRIES } from '../../../functions/core/exports/model.js';
+import { pollExport } from '../../../functions/core/exports/poll.js';
+import { requestExports } from '../../../functions/core/exports/request.js';
+import { sweep } from '../../../functions/core/exports/sweep.js';
+import { transferFile } from '../../../functions/core/exports/transfer.js';
+import { exportDepsWithFakes } from '../../fakes/export-deps.js';
+
+type Env = Awaited<ReturnType<typeof exportDepsWithFakes>>;
+
+async function requested(env: Env, resources?: string[]) {
+  const out = await requestExports(env.deps, { consentId: 'c1', slot: 'test', ...(resources ? { resources } : {}) });
+  return out.exports.map((e) => e.name.split('/')[1]!);
+}
+
+async function running(env: Env, resource = 'myactivity.search') {
+  const [id] = await requested(env, [resource]);
+  await initiateExport(env.deps, id!);
+  const job = (await env.jobs.get(id!))!;
+  return { id: id!, upstreamId: job.upstreamId! };
+}
+
+function typesOf(env: Env) {
+  return env.queue.on('export-events').map((m) => (m.data as { type: string }).type);
+}
+
+describe('export request and initiate (core, on fakes)', () => {
+  it('creates one job per granted group with deterministic ids; a repeated request finds the same jobs', async () => {
+    const env = await exportDepsWithFakes();
+    const first = await requested(env);
+    const second = await requested(env);
+    expect(first).toHaveLength(2);
+    expect(second).toEqual(first);
+    expect(env.jobs.size()).toBe(2);
+  });
+
+  it('refuses groups the consent does not grant and a time window that ends before it starts', async () => {
+    const env = await exportDepsWithFakes();
+    const error = await requestExports(env.deps, {
+      consentId: 'c1',
+      slot: 's',
+      resources: ['youtube.subscriptions'],
+      startTime: new Date('2026-02-01T00:00:00Z'),
+      endTime: new Date('2026-01-01T00:00:00Z'),
+    }).catch((e: unknown) => e as AppError);
+    expect((error as AppError).violations.map((v) => v.field)).toEqual(['resources[0]', 'startTime']);
+    expect(env.jobs.size()).toBe(0);
+  });
+
+  it('starts the upstream job exactly once however often initiate runs', async () => {
+    const env = await exportDepsWithFakes();
+    const [id] = await requested(env, ['myactivity.search']);
+    const results = await Promise.all(Array.from({ length: 8 }, () => initiateExport(env.deps, id!)));
+    expect(results.filter((r) => r === 'started')).toHaveLength(1);
+    expect(env.source.calls.start).toBe(1);
+    const job = await env.jobs.get(id!);
+    expect(job).toMatchObject({ state: 'IN_PROGRESS', accessType: 'ONE_TIME' });
+    expect(job?.nextPollAt?.getTime()).toBe(env.clock.now().getTime() + 10_000);
+  });
+
+  it('maps every documented refusal to a recorded state, and a transient failure back to PENDING', async () => {
+    const env = await exportDepsWithFakes();
+    const at = new Date(env.clock.now().getTime() + 86_400_000);
+    env.source.scripted.set('myactivity.search', [{ kind: 'exhausted', detail: 'used' }]);
+    env.source.scripted.set('chrome.history', [transient('503'), { kind: 'not_before', at, detail: '24h' }]);
+    const [a, b] = await requested(env);
+    expect(await initiateExport(env.deps, a!)).toBe('ended');
+    expect((await env.jobs.get(a!))?.state).toBe('EXHAUSTED');
+    await expect(initiateExport(env.deps, b!)).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    expect((await env.jobs.get(b!))?.state).toBe('PENDING');
+    expect(await initiateExport(env.deps, b!)).toBe('waiting');
+    expect(await env.jobs.get(b!)).toMatchObject({ state: 'WAITING', notBefore: at });
+    expect(typesOf(env)).toEqual(['export.failed']);
+  });
+
+  it('adopts a running upstream job and ends a job whose group is not granted', async () => {
+    const env = await exportDepsWithFakes();
+    env.source.scripted.set('myactivity.search', [{ kind: 'adopted', upstreamId: 'up-1' }]);
+    env.source.scripted.set('chrome.history', [{ kind: 'not_granted', detail: '403' }]);
+    const [a, b] = await requested(env);
+    await initiateExport(env.deps, a!);
+    await initiateExport(env.deps, b!);
+    expect(await env.jobs.get(a!)).toMatchObject({ state: 'IN_PROGRESS', upstreamId: 'up-1' });
+    expect(await env.jobs.get(b!)).toMatchObject({ state: 'NOT_GRANTED', detail: '403' });
+  });
+});
+
+describe('poll (core, on fakes)', () => {
+  it('ignores checks before they are due and moves the timer on by the policy', async () => {
+    const env = await exportDepsWithFakes();
+    const { id } = await running(env);
+    expect(await pollExport(env.deps, id)).toBe('ignored');
+    expect(env.source.calls.state).toBe(0);
+    env.clock.advance(10_000);
+    expect(await pollExport(env.deps, id)).toBe('in_progress');
+    expect((await env.jobs.get(id))?.nextPollAt?.getTime()).toBe(env.clock.now().getTime() + 20_000);
+  });
+
+  it('on COMPLETE, hands each file to transfer once, whatever the number of duplicate checks', async () => {
+    const env = await exportDepsWithFakes();
+    const { id, upstreamId } = await running(env);
+    env.source.complete(upstreamId, [
+      { name: 'a.zip', url: 'https://signed/a?sig=1' },
+      { name: 'b.zip', url: 'https://signed/b?sig=1' },
+    ]);
+    env.clock.advance(10_000);
+    const results = await Promise.all(Array.from({ length: 5 }, () => pollExport(env.deps, id)));
+    expect(results.filter((r) => r === 'complete')).toHaveLength(1);
+    expect(env.queue.on('archive-transfer').map((m) => m.data)).toEqual([{ job: id, file: 0 }, { job: id, file: 1 }]);
+    const job = await env.jobs.get(id);
+    expect(job?.state).toBe('TRANSFERRING');
+    expect(job?.files.map((f) => f.object)).toEqual([
+      `exports/user%201/c1/myactivity.search/2026-11-23T12:00:00Z/a.zip`,
+      `exports/user%201/c1/myactivity.search/2026-11-23T12:00:00Z/b.zip`,
+    ]);
+    expect(JSON.stringify(job)).not.toContain('sig=');
+  });
+
+  it('retries a FAILED upstream job at most 3 times, keeping the history, then fails', async () => {
+    const env = await exportDepsWithFakes();
+    let { id, upstreamId } = await running(env);
+    for (let i = 0; i < MAX_UPSTREAM_RETRIES; i++) {
+      env.source.setState(upstreamId, 'FAILED');
+      env.clock.advance(60_000);
+      expect(await pollExport(env.deps, id)).toBe('retried');
+      const job = (await env.jobs.get(id))!;
+      expect(job.upstreamHistory).toHaveLength(i + 1);
+      upstreamId = job.upstreamId!;
+    }
+    env.source.setState(upstreamId, 'FAILED');
+    env.clock.advance(60_000);
+    expect(await pollExport(env.deps, id)).toBe('ended');
+    expect(await env.jobs.get(id)).toMatchObject({ state: 'FAILED', retries: 3 });
+    expect(env.source.calls.retry).toBe(3);
+    expect(typesOf(env)).toEqual(['export.failed']);
+    ({ id } = { id });
+  });
+
+  it('cancel stops the upstream job; a cancelled job can be retried from the start', async () => {
+    const env = await exportDepsWithFakes();
+    const { id, upstreamId } = await running(env);
+    expect((await cancelExport(env.deps, id)).state).toBe('CANCELLED');
+    expect(env.source.jobs.get(upstreamId)?.state).toBe('CANCELLED');
+    expect((await cancelExport(env.deps, id)).state).toBe('CANCELLED');
+    const again = await retryExport(env.deps, id);
+    expect(again).toMatchObject({ state: 'PENDING', upstreamJobHistory: [upstreamId] });
+    expect(env.queue.on('export-requested').at(-1)?.data).toEqual({ job: id });
+  });
+});
+
+describe('transfer, manifest and reset (core, on fakes)', () => {
+  async function transferring(env: Env, sizes: number[]) {
+    const { id, upstreamId } = await running(env, 'myactivity.search');
+    const files = sizes.map((size, i) => {
+      const url = `https://signed/${i}?sig=s`;
+      env.downloader.archives.set(url, randomBytes(size));
+      return { name: `part-${i}.zip`, url };
+    });
+    env.source.complete(upstreamId, files);
+    env.clock.advance(10_000);
+    await pollExport(env.deps, id);
+    return id;
+  }
+
+  it('copies every file, verified, writes the manifest and delivers once', async () => {
+    const env = await exportDepsWithFakes();
+    const id = await transferring(env, [1_000_000, 300_000]);
+    expect(await transferFile(env.deps, id, 0)).toBe('file_done');
+    expect(await transferFile(env.deps, id, 0)).toBe('ignored');
+    expect(await transferFile(env.deps, id, 1)).toBe('delivered');
+    const job = (await env.jobs.get(id))!;
+    expect(job.state).toBe('DELIVERED');
+    for (const [i, f] of job.files.entries()) {
+      expect(env.archive.objects.get(f.object)?.data.equals(env.downloader.archives.get(`https://signed/${i}?sig=s`)!)).toBe(true);
+    }
+    const manifest = JSON.parse(env.archive.objects.get(job.manifestObject!)!.data.toString());
+    expect(manifest).toMatchObject({ resource: 'myactivity.search', accessType: 'ONE_TIME', files: [{ bytes: 1_000_000 }, { bytes: 300_000 }] });
+    expect(typesOf(env)).toEqual(['export.delivered']);
+    // The other granted group has no job yet: the one-time grant is not released.
+    expect(env.source.calls.release).toBe(0);
+  });
+
+  it('resumes a broken download from the persisted offset with a ranged request, and the copy is exact', async () => {
+    const env = await exportDepsWithFakes();
+    const id = await transferring(env, [3_000_000]);
+    env.downloader.breakAfter = 1_500_000;
+    await expect(transferFile(env.deps, id, 0)).rejects.toThrow();
+    const checkpoint = (await env.jobs.get(id))!.files[0]!.checkpoint;
+    expect(checkpoint?.marks.length).toBeGreaterThan(1);
+    expect(await transferFile(env.deps, id, 0)).toBe('delivered');
+    const resumedFrom = env.downloader.opened.at(-1)!.offset;
+    expect(resumedFrom).toBeGreaterThan(0);
+    expect(resumedFrom % (256 * 1024)).toBe(0);
+    const job = (await env.jobs.get(id))!;
+    expect(env.archive.objects.get(job.files[0]!.object)?.data.equals(env.downloader.archives.get('https://signed/0?sig=s')!)).toBe(true);
+    expect(JSON.stringify(job)).not.toContain('session-');
+  });
+
+  it('hands over to a new invocation when its time budget is spent', async () => {
+    const env = await exportDepsWithFakes({ transferBudgetSeconds: 5 });
+    const id = await transferring(env, [1_000_000]);
+    // Every reading of the clock is a second later: the budget runs out a few marks in.
+    const ticking = { now: () => (env.clock.advance(1_000), env.clock.now()) };
+    expect(await transferFile({ ...env.deps, clock: ticking }, id, 0)).toBe('continued');
+    const file = (await env.jobs.get(id))!.files[0]!;
+    expect(file.state).toBe('PENDING');
+    expect(file.lease).toBeNull();
+    expect(file.checkpoint?.marks.length).toBeGreaterThan(1);
+    expect(await transferFile(env.deps, id, 0)).toBe('delivered');
+    expect(env.queue.on('archive-transfer').filter((m) => (m.data as { file: number }).file === 0)).toHaveLength(2);
+  });
+
+  it('after the last group is delivered, releases the one-time grant once and closes the consent', async () => {
+    const env = await exportDepsWithFakes();
+    const ids = await requested(env);
+    for (const id of ids) {
+      await initiateExport(env.deps, id);
+      const job = (await env.jobs.get(id))!;
+      env.downloader.archives.set(`https://signed/${id}`, randomBytes(1000));
+      env.source.complete(job.upstreamId!, [{ name: 'a.zip', url: `https://signed/${id}` }]);
+    }
+    env.clock.advance(10_000);
+    for (const id of ids) await pollExport(env.deps, id);
+    await transferFile(env.deps, ids[0]!, 0);
+    expect(env.source.calls.release).toBe(0);
+    await transferFile(env.deps, ids[1]!, 0);
+    expect(env.source.calls.release).toBe(1);
+    expect((await env.consents.get('c1'))?.status).toBe('CLOSED');
+    expect((await env.consents.get('c1'))?.token).toBeNull();
+    expect(typesOf(env)).toEqual(['export.delivered', 'export.delivered', 'consent.closed']);
+  });
+
+  it('a revoked consent stops a transfer and leaves nothing written', async () => {
+    const env = await exportDepsWithFakes();
+    const id = await transferring(env, [500_000]);
+    await env.consents.update('c1', (c) => ({ kind: 'put', value: { ...c!, status: 'REVOKED', token: null }, result: null }));
+    expect(await transferFile(env.deps, id, 0)).toBe('ended');
+    expect(env.archive.objects.size).toBe(0);
+    expect((await env.jobs.get(id))?.state).toBe('ABORTED');
+  });
+});
+
+describe('sweep (durable timers, on fakes)', () => {
+  it('publishes due checks, wakes waiting jobs and restarts stale ones', async () => {
+    const env = await exportDepsWithFakes();
+    const { id } = await running(env);
+    env.source.scripted.set('chrome.history', [{ kind: 'not_before', at: new Date(env.clock.now().getTime() + 3_600_000), detail: '24h' }]);
+    const [waiting] = await requested(env, ['chrome.history']);
+    await initiateExport(env.deps, waiting!);
+    expect(await sweep(env.deps)).toEqual({ polls: 0, starts: 0, transfers: 0 });
+    env.clock.advance(3_600_000);
+    const report = await sweep(env.deps);
+    expect(report).toEqual({ polls: 1, starts: 1, transfers: 0 });
+    expect(env.queue.on('job-poll').map((m) => m.data)).toEqual([{ job: id }]);
+    expect((await env.jobs.get(waiting!))?.state).toBe('PENDING');
+  });
+});
