@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { AppError, transient } from '../../../functions/core/errors.js';
+import type { AppError} from '../../../functions/core/errors.js';
+import { transient } from '../../../functions/core/errors.js';
 import { initiateExport } from '../../../functions/core/exports/initiate.js';
 import { cancelExport, retryExport } from '../../../functions/core/exports/manage.js';
 import { MAX_UPSTREAM_RETRIES } from '../../../functions/core/exports/model.js';
