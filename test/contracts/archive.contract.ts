@@ -1,0 +1,80 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { NodeRsCrc32c } from '../../functions/adapters/node-rs-crc32c.js';
+import { AppError } from '../../functions/core/errors.js';
+import type { ArchiveDownloader } from '../../functions/core/ports/archive-download.js';
+import type { ArchiveStore } from '../../functions/core/ports/archive-store.js';
+
+const crc = (data: Buffer) => {
+  const c = new NodeRsCrc32c().start();
+  c.update(data);
+  return c.value();
+};
+
+async function write(store: ArchiveStore, session: string, object: string, offset: number, data: Buffer) {
+  const sink = store.continueUpload({ session, object, offset });
+  sink.stream.end(data);
+  return sink.done;
+}
+
+/** The ArchiveStore contract, run against the in-memory fake and the Cloud Storage adapter. */
+export function archiveStoreContract(name: string, make: () => Promise<ArchiveStore>): void {
+  describe(`ArchiveStore contract: ${name}`, () => {
+    it('uploads through a session and reports size and CRC32C of the finalised object', async () => {
+      const store = await make();
+      const data = randomBytes(700_000);
+      const session = await store.beginUpload('a/b/file.zip', 'application/zip');
+      expect(await store.persisted(session, 'a/b/file.zip')).toEqual({ kind: 'partial', offset: 0 });
+      const stored = await write(store, session, 'a/b/file.zip', 0, data);
+      expect(stored).toMatchObject({ name: 'a/b/file.zip', bytes: data.length, crc32c: crc(data) });
+      expect(await store.stat('a/b/file.zip')).toMatchObject({ bytes: data.length, crc32c: crc(data) });
+      const again = await store.persisted(session, 'a/b/file.zip');
+      expect(again.kind).toBe('complete');
+    });
+
+    it('is create-only: a second upload or manifest of the same name fails with ALREADY_EXISTS', async () => {
+      const store = await make();
+      await store.writeJson('m/manifest.json', { a: 1 });
+      await expect(store.writeJson('m/manifest.json', { a: 2 })).rejects.toMatchObject({ code: 'ALREADY_EXISTS' });
+      const error = await store.beginUpload('m/manifest.json', 'application/json').then(
+        async (session) => write(store, session, 'm/manifest.json', 0, Buffer.from('x')),
+      ).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(AppError);
+      expect((error as AppError).code).toBe('ALREADY_EXISTS');
+    });
+
+    it('deletes one object and everything under a prefix', async () => {
+      const store = await make();
+      for (const n of ['p/1', 'p/2', 'q/1']) await store.writeJson(n, {});
+      await store.delete('q/1');
+      await store.delete('q/never');
+      expect(await store.stat('q/1')).toBeUndefined();
+      expect(await store.deletePrefix('p/')).toBe(2);
+      expect(await store.stat('p/1')).toBeUndefined();
+    });
+  });
+}
+
+/** The ArchiveDownloader contract: ranged reads, total size, checksums, refused URLs. */
+export function archiveDownloaderContract(name: string, make: () => Promise<{ downloader: ArchiveDownloader; serve(data: Buffer): Promise<string>; refused: string }>): void {
+  describe(`ArchiveDownloader contract: ${name}`, () => {
+    it('reads from an offset with the whole size and the whole archive\'s CRC32C', async () => {
+      const { downloader, serve } = await make();
+      const data = randomBytes(300_000);
+      const url = await serve(data);
+      for (const offset of [0, 1, 123_456]) {
+        const got = await downloader.open(url, offset);
+        const chunks: Buffer[] = [];
+        for await (const c of got.body) chunks.push(c as Buffer);
+        expect(Buffer.concat(chunks).equals(data.subarray(offset))).toBe(true);
+        expect(got.totalBytes).toBe(data.length);
+        expect(got.crc32c).toBe(crc(data));
+      }
+    });
+
+    it('refuses a URL that no longer works with URL_EXPIRED', async () => {
+      const { downloader, refused } = await make();
+      await expect(downloader.open(refused, 0)).rejects.toMatchObject({ code: 'PERMISSION_DENIED', reason: 'URL_EXPIRED' });
+    });
+  });
+}
