@@ -13,6 +13,11 @@ export interface ManagedProcess {
   readonly pid: number;
   readonly child: ChildProcess;
   stop(): Promise<void>;
+  /**
+   * Sends `signal` to the whole group (a crash when it is SIGKILL) and waits until the group is
+   * gone (SIGKILL after 5 s if it lingers).
+   */
+  kill(signal: NodeJS.Signals): Promise<void>;
 }
 
 const live = new Set<number>();
@@ -78,20 +83,16 @@ function manage(name: string, child: ChildProcess): ManagedProcess {
   live.add(pid);
   child.unref();
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    name,
-    pid,
-    child,
-    async stop() {
-      killGroup(pid, 'SIGTERM');
-      const deadline = Date.now() + 5_000;
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
-      while (groupAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      if (groupAlive(pid)) killGroup(pid, 'SIGKILL');
-      while (groupAlive(pid) && Date.now() < deadline + 5_000) await new Promise((r) => setTimeout(r, 50));
-      live.delete(pid);
-    },
+  const kill = async (signal: NodeJS.Signals) => {
+    killGroup(pid, signal);
+    const deadline = Date.now() + 5_000;
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
+    while (groupAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, signal === 'SIGKILL' ? 10 : 100));
+    if (groupAlive(pid)) killGroup(pid, 'SIGKILL');
+    while (groupAlive(pid) && Date.now() < deadline + 5_000) await new Promise((r) => setTimeout(r, 10));
+    live.delete(pid);
   };
+  return { name, pid, child, stop: () => kill('SIGTERM'), kill };
 }
 
 export async function freePort(): Promise<number> {

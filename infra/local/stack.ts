@@ -45,6 +45,12 @@ export interface StackInfo {
 export interface Stack {
   readonly info: StackInfo;
   stop(): Promise<void>;
+  /**
+   * Stops one served function's process group (default SIGTERM; SIGKILL simulates a crash) and
+   * serves it again on the same port with the same environment, as a new instance would come up.
+   * `info.functions[name].pid` and `info.processes` follow the new process.
+   */
+  restartFunction(name: string, options?: { readonly signal?: NodeJS.Signals }): Promise<{ readonly pid: number }>;
 }
 
 export interface StackOptions {
@@ -147,6 +153,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const served = await Promise.all(
       FUNCTIONS.map((spec) => serveFunction(spec, { ...process.env, ...env }, logDir, ports.get(spec.name) ?? 0)),
     );
+    // Restarts replace entries of `served` (stop() stops whatever runs now).
     stops.push(async () => {
       await Promise.all(served.map((f) => f.process.stop()));
     });
@@ -163,10 +170,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       functionUrl: (name) => byName.get(name)?.url ?? '',
       retry: options.retry ?? LOCAL_RETRY,
     }).finally(() => pubsub.close());
+    const functionsInfo: Record<string, { url: string; pid: number }> = Object.fromEntries(served.map((f) => [f.name, { url: f.url, pid: f.process.pid }]));
     const info: StackInfo = {
       projectId,
       resourcePrefix,
-      functions: Object.fromEntries(served.map((f) => [f.name, { url: f.url, pid: f.process.pid }])),
+      functions: functionsInfo,
       services: { firestore: { host: emulators.firestoreHost }, pubsub: { host: emulators.pubsubHost }, sandbox: { url: sandbox.baseUrl } },
       caller,
       returnUrls: [returnPage.url],
@@ -180,7 +188,30 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       processes,
     };
     writeFileSync(join(options.dir, 'stack.json'), JSON.stringify(info, null, 2) + '\n');
-    return { info, stop };
+    let restarting = Promise.resolve();
+    const restartFunction = (name: string, restartOptions: { readonly signal?: NodeJS.Signals } = {}) => {
+      // One restart at a time, so two callers never serve the same port twice.
+      const run = restarting.then(async () => {
+        const index = served.findIndex((f) => f.name === name);
+        const spec = FUNCTIONS.find((f) => f.name === name);
+        const old = served[index];
+        if (!spec || !old) throw new Error(`restartFunction: no served function named ${name}`);
+        await old.process.kill(restartOptions.signal ?? 'SIGTERM');
+        const fresh = await serveFunction(spec, { ...process.env, ...env }, logDir, ports.get(name) ?? 0);
+        served[index] = fresh;
+        functionsInfo[name] = { url: fresh.url, pid: fresh.process.pid };
+        const entry = processes.findIndex((p) => p.pid === old.process.pid);
+        if (entry >= 0) processes[entry] = { name: fresh.process.name, pid: fresh.process.pid };
+        writeFileSync(join(options.dir, 'stack.json'), JSON.stringify(info, null, 2) + '\n');
+        return { pid: fresh.process.pid };
+      });
+      restarting = run.then(
+        () => undefined,
+        () => undefined,
+      );
+      return run;
+    };
+    return { info, stop, restartFunction };
   } catch (error) {
     await stop();
     throw error;

@@ -31,7 +31,17 @@ export interface E2EStack {
   clearCalls(): Promise<void>;
   /** Number of documents in a collection of this stack's project. */
   count(collection: string): Promise<number>;
+  /** Stops one served function (SIGKILL: a crash) and serves it again on the same port. */
+  restartFunction(name: string, signal?: NodeJS.Signals): Promise<{ readonly pid: number }>;
   stop(): Promise<void>;
+}
+
+/** Optional settings of the stack beyond the sandbox's (defaults: those of `startStack`). */
+export interface E2EStackOptions {
+  /** Extra environment for every served function (e.g. `TRANSFER_CHUNK_BYTES`, `LEASE_SECONDS`). */
+  readonly functionEnv?: Readonly<Record<string, string>>;
+  /** How often the local ticker runs the poll sweep; 0 = never. */
+  readonly sweepIntervalMs?: number;
 }
 
 export interface SandboxCall {
@@ -41,12 +51,21 @@ export interface SandboxCall {
   readonly time: string;
 }
 
-export async function startE2EStack(label: string, sandboxConfig?: Partial<SandboxConfig>): Promise<E2EStack> {
+export async function startE2EStack(label: string, sandboxConfig?: Partial<SandboxConfig>, options: E2EStackOptions = {}): Promise<E2EStack> {
   const dir = mkdtempSync(join(tmpdir(), `dp-e2e-${label}-`));
   const emulators = inject('emulators');
   const projectId = `e2e-${label}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 20) + `-${Math.random().toString(16).slice(2, 8)}`;
   const secrets = { oauthClientSecret: randomBytes(24).toString('base64url'), localTokenKey: randomBytes(32).toString('base64') };
-  const stack: Stack = await startStack({ dir, projectId, emulators, logFormat: 'json', secrets, ...(sandboxConfig ? { sandboxConfig } : {}) });
+  const stack: Stack = await startStack({
+    dir,
+    projectId,
+    emulators,
+    logFormat: 'json',
+    secrets,
+    ...(sandboxConfig ? { sandboxConfig } : {}),
+    ...(options.functionEnv ? { functionEnv: options.functionEnv } : {}),
+    ...(options.sweepIntervalMs !== undefined ? { sweepIntervalMs: options.sweepIntervalMs } : {}),
+  });
   const { info } = stack;
   const firestore = new Firestore(firestoreOptions(projectId, '(default)', emulators.firestoreHost));
   const pubsub = new PubSub(pubsubOptions(projectId, emulators.pubsubHost));
@@ -79,6 +98,9 @@ export async function startE2EStack(label: string, sandboxConfig?: Partial<Sandb
     },
     async count(collection) {
       return (await firestore.collection(collection).count().get()).data().count;
+    },
+    restartFunction(name, signal = 'SIGKILL') {
+      return stack.restartFunction(name, { signal });
     },
     async api(path, init = {}) {
       const token = init.token === undefined ? await callerToken() : init.token;
