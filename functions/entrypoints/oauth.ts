@@ -1,4 +1,5 @@
-import { completeConsent, startConsent } from '../core/consent/connect.js';
+import { startConsent } from '../core/consent/connect.js';
+import { completeConsentAndStart } from '../core/exports/auto-start.js';
 import { cookiesOf, httpFunction, queryParam, type Route } from '../platform/http.js';
 import type { Runtime } from '../platform/runtime.js';
 
@@ -26,13 +27,13 @@ export function oauth(rt: Runtime) {
       method: 'GET',
       path: new RegExp(`^${CALLBACK_PATH}$`),
       handle: async (req, ctx) => {
-        const done = await completeConsent(rt.consentDeps(), {
+        const done = await completeConsentAndStart({ consent: rt.consentDeps(), exports: () => rt.exportDeps() }, {
           state: queryParam(req, 'state'),
           code: queryParam(req, 'code'),
           error: queryParam(req, 'error'),
           boundState: cookiesOf(req)[STATE_COOKIE],
         });
-        ctx.logger.info({ outcome: done.outcome, consentId: done.consentId }, 'consent flow finished');
+        ctx.logger.info({ outcome: done.outcome, consentId: done.consentId, exportsStarted: done.started }, 'consent flow finished');
         return { status: 302, headers: { Location: done.redirectUrl, 'Set-Cookie': cookie('', 0) } };
       },
     },

@@ -95,7 +95,7 @@ export interface CallbackRequest {
  * The authorization server redirects back. The attempt is consumed exactly once (a transaction);
  * a missing, unbound, unknown, reused or expired state is refused before any token exchange.
  */
-export async function completeConsent(deps: ConsentDeps, request: CallbackRequest): Promise<{ redirectUrl: string; outcome: Outcome; consentId: string | null }> {
+export async function completeConsent(deps: ConsentDeps, request: CallbackRequest): Promise<{ redirectUrl: string; outcome: Outcome; consentId: string | null; autoStart: boolean }> {
   const { state } = request;
   if (!state) throw refuse('STATE_MISSING', 'the state parameter is missing', 'state');
   if (!request.boundState || !sameSecret(request.boundState, state)) {
@@ -117,7 +117,7 @@ export async function completeConsent(deps: ConsentDeps, request: CallbackReques
     const params: Record<string, string> = { outcome };
     if (consentId) params['consent'] = consentName(consentId);
     if (reason) params['reason'] = reason;
-    return { redirectUrl: withParams(session.returnUrl, params), outcome, consentId };
+    return { redirectUrl: withParams(session.returnUrl, params), outcome, consentId, autoStart: session.autoStart };
   };
 
   if (request.error !== undefined) return finish(request.error === 'access_denied' ? 'denied' : 'error', null, reasonParam(request.error));
