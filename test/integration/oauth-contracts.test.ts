@@ -1,0 +1,65 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
+import { GoogleOAuthProvider } from '../../functions/adapters/google-oauth-provider.js';
+import { GooglePortabilityClient } from '../../functions/adapters/google-portability-client.js';
+import { GooglePortabilityGrants } from '../../functions/adapters/google-portability-grants.js';
+import { systemClock } from '../../functions/core/ports/clock.js';
+import { startSandbox } from '../../infra/sandbox/server.js';
+import { authorizationContract } from '../contracts/oauth.contract.js';
+import { FakeAuthorizationServer } from '../fakes/fake-oauth.js';
+
+// The authorization contracts on the fake and on the Google adapters against the sandbox.
+const dir = mkdtempSync(join(tmpdir(), 'dp-oauth-contracts-'));
+let sandbox: Awaited<ReturnType<typeof startSandbox>>;
+beforeAll(async () => {
+  sandbox = await startSandbox({ port: 0, cacheDir: dir });
+});
+afterAll(async () => {
+  await sandbox?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+authorizationContract('fake authorization server', async () => {
+  const server = new FakeAuthorizationServer(systemClock);
+  return { oauth: server.provider, grants: server.grants, approve: async (_url, state, groups, duration) => server.approve(state, groups.map((g) => `https://www.googleapis.com/auth/dataportability.${g}`), duration) };
+});
+
+authorizationContract('Google adapters (sandbox)', async () => {
+  const clientId = `contract-${randomBytes(4).toString('hex')}.apps.googleusercontent.com`;
+  const clientSecret = randomBytes(16).toString('hex');
+  const redirectUri = 'http://127.0.0.1:9/oauth2/callback';
+  const registered = await fetch(`${sandbox.baseUrl}/sandbox/v1/clients`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ clientId, clientSecret, redirectUris: [redirectUri] }),
+  });
+  if (!registered.ok) throw new Error(`client registration: ${registered.status}`);
+  const oauth = new GoogleOAuthProvider(
+    {
+      clientId,
+      clientSecret,
+      redirectUri,
+      authorizationEndpoint: `${sandbox.baseUrl}/o/oauth2/v2/auth`,
+      tokenEndpoint: `${sandbox.baseUrl}/token`,
+      revokeEndpoint: `${sandbox.baseUrl}/revoke`,
+    },
+    systemClock,
+  );
+  let users = 0;
+  return {
+    oauth,
+    grants: new GooglePortabilityGrants(new GooglePortabilityClient(sandbox.baseUrl)),
+    approve: async (authorizeUrl, _state, groups, duration) => {
+      const res = await fetch(`${sandbox.baseUrl}/sandbox/v1/consent`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ authorizeUrl, grant: { resources: groups, duration }, user: `user-${++users}@example.com` }),
+      });
+      const { redirectUrl } = (await res.json()) as { redirectUrl: string };
+      return new URL(redirectUrl).searchParams.get('code') ?? '';
+    },
+  };
+});
