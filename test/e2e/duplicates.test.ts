@@ -170,4 +170,25 @@ describe('scenario 6: duplicate delivery of every message type', () => {
     // Duplicates are acked quietly: none is rejected or dead-lettered.
     expect(await undeliverable(stack)).toEqual([]);
   }, 180_000);
+
+  it('jobs of a one-time consent that finish together close it once (CLOSED, one successful reset)', async () => {
+    // Small single-part archives: the jobs are checked by the same sweep and delivered within
+    // milliseconds of each other, so several closers race (as duplicates of the last step would).
+    const config = await stack.sandbox('/sandbox/v1/config', { method: 'PUT', body: { archiveBytes: 64 * 1024, archivePartBytes: 2 ** 31 } });
+    expect(config.status).toBe(200);
+    const groups = ['myactivity.search', 'chrome.history', 'youtube.subscriptions', 'chrome.bookmarks'];
+    await stack.clearCalls();
+    const consent = await oneTimeConsent(stack, 'dup-closers', groups);
+    await Promise.all(Array.from({ length: 3 }, () => requestExports(stack, { consent })));
+    const jobs = await waitTerminal(stack, consent, groups.length, 150_000);
+    expect(jobs.map((j) => j.state)).toEqual(groups.map(() => 'DELIVERED'));
+    expect(await deliveryViolations(stack, consent, jobs)).toEqual([]);
+    const settled = await waitConsentSettled(stack, consent, 30_000);
+    const calls = await stack.calls();
+    expect({ consent: settled.state, successfulResets: callsTo(calls, 'POST', /^\/v1\/authorization:reset$/).filter((c) => c.status === 200).length }).toEqual({
+      consent: 'CLOSED',
+      successfulResets: 1,
+    });
+    expect(callsTo(calls, 'POST', /^\/v1\/portabilityArchive:initiate$/)).toHaveLength(groups.length);
+  }, 180_000);
 });

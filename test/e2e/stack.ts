@@ -49,6 +49,8 @@ export interface SandboxCall {
   readonly path: string;
   readonly status: number;
   readonly time: string;
+  /** The fault rule action the sandbox applied to this call, if any. */
+  readonly fault?: string;
 }
 
 export async function startE2EStack(label: string, sandboxConfig?: Partial<SandboxConfig>, options: E2EStackOptions = {}): Promise<E2EStack> {
