@@ -26,6 +26,15 @@ export class FakeExportSource implements ExportSource {
     const next = this.scripted.get(unit.resource)?.shift();
     if (next instanceof AppError) throw next;
     if (next) return next;
+    if (this.released.includes(grant.consentId)) {
+      throw new AppError('FAILED_PRECONDITION', 'the grant was revoked upstream', { reason: 'CONSENT_NEEDS_RECONSENT' });
+    }
+    // As the Data Portability API: an identical running job is adopted; a one-time group exports once.
+    for (const [id, job] of this.jobs) {
+      if (job.grant !== grant.consentId || job.unit.resource !== unit.resource) continue;
+      if (job.state === 'IN_PROGRESS') return { kind: 'adopted', upstreamId: id };
+      if (job.state === 'COMPLETE') return { kind: 'exhausted', detail: 'one-time grant already used for this group' };
+    }
     const upstreamId = randomUUID();
     this.jobs.set(upstreamId, { grant: grant.consentId, unit, state: 'IN_PROGRESS', files: [], exportTime: unit.endTime ?? new Date('2026-11-23T12:00:00Z') });
     return { kind: 'started', upstreamId, accessType: 'ONE_TIME' };
@@ -42,6 +51,7 @@ export class FakeExportSource implements ExportSource {
     const job = this.job(upstreamId);
     if (job.state !== 'FAILED') throw new AppError('FAILED_PRECONDITION', 'only FAILED jobs can be retried');
     const next = randomUUID();
+    job.state = 'CANCELLED';
     this.jobs.set(next, { ...job, grant: grant.consentId, state: 'IN_PROGRESS', files: [] });
     return next;
   }

@@ -1,0 +1,87 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
+import { GoogleExportSource } from '../../functions/adapters/google-export-source.js';
+import { GoogleOAuthProvider } from '../../functions/adapters/google-oauth-provider.js';
+import { GooglePortabilityClient } from '../../functions/adapters/google-portability-client.js';
+import { LocalKeyWrapper } from '../../functions/adapters/local-key-wrapper.js';
+import { AccessTokens } from '../../functions/core/consent/access-tokens.js';
+import type { Consent } from '../../functions/core/consent/model.js';
+import { newPkce, newState } from '../../functions/core/consent/pkce.js';
+import { systemClock } from '../../functions/core/ports/clock.js';
+import { scopeOf, type ResourceGroup } from '../../functions/core/resource-groups.js';
+import { TokenVault } from '../../functions/core/token-vault.js';
+import { startSandbox } from '../../infra/sandbox/server.js';
+import { exportSourceContract } from '../contracts/export-source.contract.js';
+import { FakeExportSource } from '../fakes/fake-export-source.js';
+import { MemoryRecordStore } from '../fakes/memory-record-store.js';
+import { MemoryWorkQueue } from '../fakes/memory-work-queue.js';
+
+// The ExportSource contract on the fake and on the Google adapter against the sandbox.
+const dir = mkdtempSync(join(tmpdir(), 'dp-source-contracts-'));
+let sandbox: Awaited<ReturnType<typeof startSandbox>>;
+beforeAll(async () => {
+  sandbox = await startSandbox({ port: 0, cacheDir: dir, config: { jobDurationSeconds: 3600, archiveBytes: 4096 } });
+});
+afterAll(async () => {
+  await sandbox?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+exportSourceContract('fake', async () => {
+  const source = new FakeExportSource();
+  let n = 0;
+  return {
+    source,
+    grant: async () => `consent${++n}`,
+    complete: async (id) => source.complete(id, [{ name: 'archive-001.zip', url: `https://signed/${id}` }]),
+    fail: async (id) => source.setState(id, 'FAILED'),
+  };
+});
+
+exportSourceContract('Google adapter (sandbox)', async () => {
+  const post = (path: string, body: unknown) =>
+    fetch(`${sandbox.baseUrl}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const clientId = `source-${randomBytes(4).toString('hex')}.apps.googleusercontent.com`;
+  const clientSecret = randomBytes(16).toString('hex');
+  const redirectUri = 'http://127.0.0.1:9/oauth2/callback';
+  await post('/sandbox/v1/clients', { clientId, clientSecret, redirectUris: [redirectUri] });
+  const oauth = new GoogleOAuthProvider(
+    { clientId, clientSecret, redirectUri, authorizationEndpoint: `${sandbox.baseUrl}/o/oauth2/v2/auth`, tokenEndpoint: `${sandbox.baseUrl}/token`, revokeEndpoint: `${sandbox.baseUrl}/revoke` },
+    systemClock,
+  );
+  const consents = new MemoryRecordStore<Consent>();
+  const vault = new TokenVault(new LocalKeyWrapper(randomBytes(32)));
+  const tokens = new AccessTokens({ clock: systemClock, consents, vault, oauth, queue: new MemoryWorkQueue() });
+  let users = 0;
+  return {
+    source: new GoogleExportSource(new GooglePortabilityClient(sandbox.baseUrl), tokens),
+    grant: async (resources) => {
+      const state = newState();
+      const pkce = newPkce();
+      const authorizeUrl = oauth.authorizationUrl({ scopes: resources.map((r) => scopeOf(r as ResourceGroup)), state, codeChallenge: pkce.challenge });
+      const res = await post('/sandbox/v1/consent', { authorizeUrl, grant: { duration: 'ONE_TIME' }, user: `source-user-${++users}@example.com` });
+      const code = new URL(((await res.json()) as { redirectUrl: string }).redirectUrl).searchParams.get('code') ?? '';
+      const grant = await oauth.exchangeCode(code, pkce.verifier);
+      const consentId = `c${randomBytes(6).toString('hex')}`;
+      await consents.create(consentId, {
+        appUserId: 'u',
+        groups: resources.map((r) => ({ resource: r as ResourceGroup, accessType: 'ONE_TIME' })),
+        grantedAt: new Date(),
+        expiresAt: null,
+        status: 'ACTIVE',
+        updatedAt: new Date(),
+        token: await vault.seal(grant.refreshToken ?? '', consentId),
+      });
+      return consentId;
+    },
+    complete: async (id) => {
+      await post(`/sandbox/v1/jobs/${id}:complete`, {});
+    },
+    fail: async (id) => {
+      await post(`/sandbox/v1/jobs/${id}:fail`, {});
+    },
+  };
+});
