@@ -63,10 +63,7 @@ const schema = z.object({
 
   // Callers of the api function: Google ID tokens of allow-listed service accounts.
   API_AUDIENCE: z.string({ error: 'is required' }).min(1).max(1024),
-  API_ALLOWED_CALLERS: z
-    .string({ error: 'is required' })
-    .transform((v) => v.split(',').map((e) => e.trim().toLowerCase()).filter(Boolean))
-    .refine((list) => list.length > 0 && list.every((e) => /^[^@\s]+@[^@\s]+$/.test(e)), 'must be a comma-separated list of emails'),
+  API_ALLOWED_CALLERS: emailList(),
   ID_TOKEN_ISSUERS: z
     .string()
     .default('https://accounts.google.com,accounts.google.com')
@@ -93,16 +90,20 @@ const schema = z.object({
 
   // Callers of the scheduler function (Cloud Scheduler's OIDC tokens).
   SCHEDULER_AUDIENCE: z.string({ error: 'is required' }).min(1).max(1024),
-  SCHEDULER_ALLOWED_CALLERS: z
-    .string({ error: 'is required' })
-    .transform((v) => v.split(',').map((e) => e.trim().toLowerCase()).filter(Boolean))
-    .refine((list) => list.length > 0 && list.every((e) => /^[^@\s]+@[^@\s]+$/.test(e)), 'must be a comma-separated list of emails'),
+  SCHEDULER_ALLOWED_CALLERS: emailList(),
 
   LOCAL_TOKEN_KEY: z
     .string()
     .refine((v) => /^[A-Za-z0-9+/_-]+={0,2}$/.test(v) && Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded')
     .optional(),
 });
+
+function emailList() {
+  return z
+    .string({ error: 'is required' })
+    .transform((v) => v.split(',').map((e) => e.trim().toLowerCase()).filter(Boolean))
+    .refine((list) => list.length > 0 && list.every((e) => /^[^@\s]+@[^@\s]+$/.test(e)), 'must be a comma-separated list of emails');
+}
 
 function baseUrl(what: string) {
   return z
