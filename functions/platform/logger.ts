@@ -39,6 +39,27 @@ export const REDACTED_KEYS = [
 
 const REDACT_PATHS = REDACTED_KEYS.flatMap((key) => [key, `*.${key}`, `*.*.${key}`]);
 
+/** URLs keep their path but lose their query string (signatures, upload ids, codes). */
+export function scrubUrls(text: string): string {
+  return text.replace(/(https?:\/\/[^\s"'?]+)\?[^\s"']*/g, '$1?[REDACTED]');
+}
+
+/**
+ * Errors are logged as type, message, stable code/reason and a short stack, all URL-scrubbed;
+ * never their `cause` chain or request config, where client libraries keep URLs and headers.
+ */
+export function safeError(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { message: scrubUrls(String(error)) };
+  const e = error as Error & { code?: unknown; reason?: unknown; status?: unknown };
+  return {
+    type: e.name,
+    message: scrubUrls(e.message),
+    ...(typeof e.code === 'string' || typeof e.code === 'number' ? { code: e.code } : {}),
+    ...(typeof e.reason === 'string' ? { reason: e.reason } : {}),
+    ...(e.stack ? { stack: scrubUrls(e.stack.split('\n').slice(0, 8).join('\n')) } : {}),
+  };
+}
+
 export function createLogger(config: Pick<Config, 'log'>, destination?: DestinationStream): Logger {
   const options = {
     level: config.log.level,
@@ -46,6 +67,7 @@ export function createLogger(config: Pick<Config, 'log'>, destination?: Destinat
     base: undefined,
     redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
     errorKey: 'error',
+    serializers: { err: safeError, error: safeError },
   };
   if (config.log.format === 'pretty' && !destination) {
     return pino({

@@ -46,6 +46,16 @@ describe('structured logger', () => {
     expect(text).toContain('[REDACTED]');
   });
 
+  it('logs errors without their cause chain and without URL query strings', () => {
+    const { lines, logger } = capture();
+    const cause = Object.assign(new Error('inner https://x.example/a?X-Goog-Signature=CANARY-5'), { config: { url: 'https://x?sig=CANARY-6' } });
+    const error = Object.assign(new Error('upload to https://storage.example/upload?upload_id=CANARY-7 failed', { cause }), { code: 'UNAVAILABLE' });
+    logger.error({ err: error }, 'failed');
+    const text = JSON.stringify(lines);
+    expect(text).not.toMatch(/CANARY/);
+    expect(lines[0]?.['err']).toMatchObject({ type: 'Error', code: 'UNAVAILABLE', message: 'upload to https://storage.example/upload?[REDACTED] failed' });
+  });
+
   it('extracts the trace id from traceparent or X-Cloud-Trace-Context', () => {
     const id = '4bf92f3577b34da6a3ce929d0e0e4736';
     expect(traceIdFrom({ traceparent: `00-${id}-00f067aa0ba902b7-01` })).toBe(id);
