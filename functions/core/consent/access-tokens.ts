@@ -36,14 +36,14 @@ export class AccessTokens {
     this.cache.delete(consentId);
   }
 
-  /** A valid access token for an ACTIVE consent; AppError FAILED_PRECONDITION otherwise. */
+  /** A valid access token for an ACTIVE (or CLOSING, being released) consent; AppError FAILED_PRECONDITION otherwise. */
   async get(consentId: string): Promise<string> {
     const now = this.deps.clock.now().getTime();
     const cached = this.cache.get(consentId);
     if (cached && cached.expiresAt - EARLY_REFRESH_MS > now) return cached.token;
     const consent = await this.deps.consents.get(consentId);
     if (!consent) throw new AppError('NOT_FOUND', `${consentName(consentId)} not found`);
-    if (consent.status !== 'ACTIVE' || !consent.token) {
+    if ((consent.status !== 'ACTIVE' && consent.status !== 'CLOSING') || !consent.token) {
       throw new AppError('FAILED_PRECONDITION', `${consentName(consentId)} is ${consent.status}`, {
         reason: `CONSENT_${consent.status}`,
       });
@@ -62,7 +62,7 @@ export class AccessTokens {
     if (grant.refreshToken && grant.refreshToken !== refreshToken) {
       const sealed = await this.deps.vault.seal(grant.refreshToken, consentId);
       await this.deps.consents.update(consentId, (c) =>
-        c && c.status === 'ACTIVE' && c.token ? put({ ...c, token: sealed, updatedAt: this.deps.clock.now() }, null) : keep(null),
+        c && (c.status === 'ACTIVE' || c.status === 'CLOSING') && c.token ? put({ ...c, token: sealed, updatedAt: this.deps.clock.now() }, null) : keep(null),
       );
     }
     this.remember(consentId, grant.accessToken, grant.accessTokenExpiresAt);

@@ -2,7 +2,8 @@ import type { ResourceGroup } from '../resource-groups.js';
 import type { SealedSecret } from '../token-vault.js';
 import type { SealedVerifier } from './pkce.js';
 
-export const CONSENT_STATUSES = ['ACTIVE', 'NEEDS_RECONSENT', 'EXPIRED', 'REVOKED', 'CLOSED'] as const;
+/** CLOSING: every export of a one-time grant is done and one worker is releasing it upstream. */
+export const CONSENT_STATUSES = ['ACTIVE', 'CLOSING', 'NEEDS_RECONSENT', 'EXPIRED', 'REVOKED', 'CLOSED'] as const;
 export type ConsentStatus = (typeof CONSENT_STATUSES)[number];
 export const ACCESS_TYPES = ['ONE_TIME', 'TIME_BASED'] as const;
 export type AccessType = (typeof ACCESS_TYPES)[number];

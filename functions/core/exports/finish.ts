@@ -38,7 +38,9 @@ export async function afterTerminal(deps: ExportDeps, id: string, job: ExportJob
 
 /**
  * Resets a one-time grant upstream and closes the consent, only when every granted group has a
- * job and every job is terminal (so every archive that will ever come has been delivered).
+ * job and every job is terminal (so every archive that will ever come has been delivered). One
+ * worker wins the ACTIVE → CLOSING claim and releases the grant; a claim left behind by a crash is
+ * finished by the sweep.
  */
 export async function closeConsentIfDone(deps: ExportDeps, consentId: string): Promise<boolean> {
   const consent = await deps.consents.get(consentId);
@@ -47,16 +49,24 @@ export async function closeConsentIfDone(deps: ExportDeps, consentId: string): P
   const covered = new Set(jobs.map((j) => j.resource));
   if (!consent.groups.every((g) => covered.has(g.resource))) return false;
   if (!jobs.every((j) => isTerminalJob(j.state))) return false;
+  const now = deps.clock.now();
+  const claimed = await deps.consents.update(consentId, (c) =>
+    c && c.status === 'ACTIVE' ? put<Consent, boolean>({ ...c, status: 'CLOSING', updatedAt: now }, true) : keep(false),
+  );
+  return claimed ? finishClosing(deps, consentId) : false;
+}
 
+/** CLOSING → grant released upstream → CLOSED (token deleted) and `consent.closed`, once. */
+export async function finishClosing(deps: ExportDeps, consentId: string): Promise<boolean> {
   try {
     await deps.source.release({ consentId });
   } catch (error) {
-    // Already released upstream (a concurrent closer, or the user revoked): nothing left to reset.
+    // Already released upstream (a crash after the reset, or the user's own revocation): nothing left to reset.
     if (!(error instanceof AppError && (error.code === 'UNAUTHENTICATED' || error.reason?.startsWith('CONSENT_')))) throw error;
   }
   const now = deps.clock.now();
   const closed = await deps.consents.update(consentId, (c) =>
-    c && c.status === 'ACTIVE' ? put<Consent, Consent | null>({ ...c, status: 'CLOSED', token: null, updatedAt: now }, c) : keep(null),
+    c && c.status === 'CLOSING' ? put<Consent, Consent | null>({ ...c, status: 'CLOSED', token: null, updatedAt: now }, c) : keep(null),
   );
   if (closed) {
     await publishEvent(deps, { type: 'consent.closed', subject: consentName(consentId), appUserId: closed.appUserId, data: { reason: 'all exports finished' } });

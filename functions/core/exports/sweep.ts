@@ -1,5 +1,6 @@
 import { put, keep } from '../ports/record-store.js';
 import type { ExportDeps } from './deps.js';
+import { finishClosing } from './finish.js';
 
 /** A PENDING job whose start message got lost is started again after this long. */
 const STALE_PENDING_MS = 2 * 60_000;
@@ -49,6 +50,10 @@ export async function sweep(deps: ExportDeps): Promise<SweepReport> {
         transfers++;
       }
     }
+  }
+  // A consent whose release was interrupted (CLOSING for a while) is finished here.
+  for (const { id } of await deps.consents.listDue({ where: { status: 'CLOSING' }, field: 'updatedAt', before: stale, limit })) {
+    await finishClosing(deps, id);
   }
   return { polls, starts, transfers };
 }

@@ -235,6 +235,34 @@ describe('transfer, manifest and reset (core, on fakes)', () => {
     expect(typesOf(env)).toEqual(['export.delivered', 'export.delivered', 'consent.closed']);
   });
 
+  it('jobs finishing together close the consent once: one release, no NEEDS_RECONSENT', async () => {
+    const env = await exportDepsWithFakes();
+    const ids = await requested(env);
+    for (const id of ids) {
+      await initiateExport(env.deps, id);
+      const job = (await env.jobs.get(id))!;
+      env.downloader.archives.set(`https://signed/${id}`, randomBytes(1000));
+      env.source.complete(job.upstreamId!, [{ name: 'a.zip', url: `https://signed/${id}` }]);
+    }
+    env.clock.advance(10_000);
+    for (const id of ids) await pollExport(env.deps, id);
+    await Promise.all(ids.map((id) => transferFile(env.deps, id, 0)));
+    expect(env.source.calls.release).toBe(1);
+    expect((await env.consents.get('c1'))?.status).toBe('CLOSED');
+    expect(typesOf(env).filter((t) => t === 'consent.closed')).toHaveLength(1);
+  });
+
+  it('the sweep finishes a release that a crash interrupted', async () => {
+    const env = await exportDepsWithFakes();
+    await env.consents.update('c1', (c) => ({ kind: 'put', value: { ...c!, status: 'CLOSING', updatedAt: env.clock.now() }, result: null }));
+    await sweep(env.deps);
+    expect((await env.consents.get('c1'))?.status).toBe('CLOSING');
+    env.clock.advance(3 * 60_000);
+    await sweep(env.deps);
+    expect(env.source.calls.release).toBe(1);
+    expect(await env.consents.get('c1')).toMatchObject({ status: 'CLOSED', token: null });
+  });
+
   it('a revoked consent stops a transfer and leaves nothing written', async () => {
     const env = await exportDepsWithFakes();
     const id = await transferring(env, [500_000]);
