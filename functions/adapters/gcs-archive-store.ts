@@ -1,4 +1,5 @@
-import { finished } from 'node:stream/promises';
+import { PassThrough } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Bucket, File, Storage } from '@google-cloud/storage';
 import { gaxios } from 'google-auth-library';
 import { AppError, isAppError } from '../core/errors.js';
@@ -11,23 +12,29 @@ import type { ArchiveStore, StoredObject, UploadSink } from '../core/ports/archi
  * the client's CRC32C validation.
  */
 export class GcsArchiveStore implements ArchiveStore {
-  private readonly bucket: Bucket;
-
   private readonly http = new gaxios.Gaxios({ timeout: 60_000 });
+  private client: Promise<{ storage: Storage; bucket: Bucket }> | undefined;
 
-  /** `authenticate` is false against a local endpoint, which takes no credentials. */
+  /**
+   * `storage` builds the client on first use (functions that never touch the bucket never load
+   * the Cloud Storage library); `authenticate` is false against a local endpoint.
+   */
   constructor(
-    private readonly storage: Storage,
-    bucketName: string,
+    private readonly storage: () => Promise<Storage>,
+    private readonly bucketName: string,
     private readonly chunkSize: number,
     private readonly authenticate: boolean,
-  ) {
-    this.bucket = storage.bucket(bucketName);
+  ) {}
+
+  private get gcs(): Promise<{ storage: Storage; bucket: Bucket }> {
+    this.client ??= this.storage().then((storage) => ({ storage, bucket: storage.bucket(this.bucketName) }));
+    return this.client;
   }
 
   async beginUpload(object: string, contentType: string): Promise<string> {
     try {
-      const [uri] = await this.bucket.file(object).createResumableUpload({ metadata: { contentType }, preconditionOpts: { ifGenerationMatch: 0 } });
+      const { bucket } = await this.gcs;
+      const [uri] = await bucket.file(object).createResumableUpload({ metadata: { contentType }, preconditionOpts: { ifGenerationMatch: 0 } });
       return uri;
     } catch (error) {
       throw translate(error, 'starting an upload');
@@ -37,7 +44,7 @@ export class GcsArchiveStore implements ArchiveStore {
   async persisted(session: string, object: string): Promise<{ kind: 'partial'; offset: number } | { kind: 'complete'; object: StoredObject }> {
     let res;
     try {
-      const auth = this.authenticate ? await authHeaders(this.storage, session) : {};
+      const auth = this.authenticate ? await authHeaders((await this.gcs).storage, session) : {};
       res = await this.http.request<unknown>({
         url: session,
         method: 'PUT',
@@ -61,10 +68,25 @@ export class GcsArchiveStore implements ArchiveStore {
   }
 
   continueUpload(request: { session: string; object: string; offset: number }): UploadSink {
-    const file = this.bucket.file(request.object);
+    const input = new PassThrough({ highWaterMark: 1 << 20 });
+    const done = this.gcs.then(async ({ bucket }) => {
+      await pipeline(input, this.uploadStream(bucket, request));
+      const stored = await this.stat(request.object);
+      if (!stored) throw new AppError('UNAVAILABLE', 'the finalised object is not visible yet');
+      return stored;
+    });
+    const settled = done.catch((error: unknown) => {
+      input.destroy();
+      throw translate(error, 'uploading');
+    });
+    settled.catch(() => undefined);
+    return { stream: input, done: settled };
+  }
+
+  private uploadStream(bucket: Bucket, request: { session: string; object: string; offset: number }) {
     // The pipeline computes CRC32C over exactly the bytes it sends (several GB/s) and compares it
     // with the finalised object's; the client's own validation would hash everything again.
-    const stream = file.createWriteStream({
+    return bucket.file(request.object).createWriteStream({
       uri: request.session,
       offset: request.offset,
       resumable: true,
@@ -72,22 +94,10 @@ export class GcsArchiveStore implements ArchiveStore {
       chunkSize: this.chunkSize,
       preconditionOpts: { ifGenerationMatch: 0 },
     });
-    const done = finished(stream).then(
-      async () => {
-        const stored = await this.stat(request.object);
-        if (!stored) throw new AppError('UNAVAILABLE', 'the finalised object is not visible yet');
-        return stored;
-      },
-      (error: unknown) => {
-        throw translate(error, 'uploading');
-      },
-    );
-    done.catch(() => undefined);
-    return { stream, done };
   }
 
   async writeJson(object: string, value: unknown): Promise<StoredObject> {
-    const file = this.bucket.file(object);
+    const file = (await this.gcs).bucket.file(object);
     try {
       await file.save(JSON.stringify(value, null, 2) + '\n', {
         resumable: false,
@@ -105,8 +115,9 @@ export class GcsArchiveStore implements ArchiveStore {
 
   async stat(object: string): Promise<StoredObject | undefined> {
     try {
-      const [meta] = await this.bucket.file(object).getMetadata();
-      return toStored(this.bucket.file(object), meta);
+      const file = (await this.gcs).bucket.file(object);
+      const [meta] = await file.getMetadata();
+      return toStored(file, meta);
     } catch (error) {
       const mapped = translate(error, 'reading object metadata');
       if (mapped.code === 'NOT_FOUND') return undefined;
@@ -116,7 +127,7 @@ export class GcsArchiveStore implements ArchiveStore {
 
   async delete(object: string): Promise<void> {
     try {
-      await this.bucket.file(object).delete({ ignoreNotFound: true });
+      await (await this.gcs).bucket.file(object).delete({ ignoreNotFound: true });
     } catch (error) {
       throw translate(error, 'deleting an object');
     }
@@ -125,7 +136,7 @@ export class GcsArchiveStore implements ArchiveStore {
   async deletePrefix(prefix: string): Promise<number> {
     let deleted = 0;
     try {
-      const [files] = await this.bucket.getFiles({ prefix, autoPaginate: true });
+      const [files] = await (await this.gcs).bucket.getFiles({ prefix, autoPaginate: true });
       for (const file of files) {
         await file.delete({ ignoreNotFound: true });
         deleted++;

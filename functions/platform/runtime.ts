@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Firestore } from '@google-cloud/firestore';
-import { Storage } from '@google-cloud/storage';
 import { GcsArchiveStore } from '../adapters/gcs-archive-store.js';
 import { GoogleExportSource } from '../adapters/google-export-source.js';
 import { HttpArchiveDownloader } from '../adapters/http-archive-downloader.js';
@@ -176,7 +175,12 @@ export class Runtime {
         queue: this.queue(),
         archive:
           this.overrides.archive ??
-          new GcsArchiveStore(new Storage(storageOptions(projectId, archive.storageEmulatorHost)), archive.bucket, archive.chunkBytes, !archive.storageEmulatorHost),
+          new GcsArchiveStore(
+            async () => new (await import('@google-cloud/storage')).Storage(storageOptions(projectId, archive.storageEmulatorHost)),
+            archive.bucket,
+            archive.chunkBytes,
+            !archive.storageEmulatorHost,
+          ),
         downloader: this.overrides.downloader ?? new HttpArchiveDownloader(),
         crc32c: new NodeRsCrc32c(),
         vault: consent.vault,

@@ -33,7 +33,7 @@ async function bucket(): Promise<string> {
 }
 
 archiveStoreContract('memory fake', async () => new MemoryArchiveStore());
-archiveStoreContract('Cloud Storage adapter (sandbox)', async () => new GcsArchiveStore(storage, await bucket(), 256 * 1024, false));
+archiveStoreContract('Cloud Storage adapter (sandbox)', async () => new GcsArchiveStore(async () => storage, await bucket(), 256 * 1024, false));
 
 archiveDownloaderContract('fake', async () => {
   const downloader = new FakeDownloader();
