@@ -69,6 +69,30 @@ export async function startEmulators(options: { projectId: string; logDir: strin
   return { firestoreHost: `127.0.0.1:${firestorePort}`, pubsubHost: `127.0.0.1:${pubsubPort}`, processes, stop };
 }
 
+/**
+ * Only the Firestore emulator (benchmarks and tools that need no Pub/Sub), on a free loopback port
+ * in its own process group; `stop()` stops the group.
+ */
+export async function startFirestoreEmulator(options: { projectId: string; logDir: string }): Promise<{ readonly host: string; readonly process: ManagedProcess; stop(): Promise<void> }> {
+  checkEmulatorTools();
+  const port = await freePort();
+  const logFile = join(options.logDir, 'firestore-emulator.log');
+  const proc = startProcess({
+    name: 'firestore-emulator',
+    command: 'gcloud',
+    args: ['emulators', 'firestore', 'start', `--host-port=127.0.0.1:${port}`, `--project=${options.projectId}`],
+    env: { ...process.env, CLOUDSDK_CORE_DISABLE_PROMPTS: '1' },
+    logFile,
+  });
+  try {
+    await waitForHttp(`http://127.0.0.1:${port}/`, proc, 60_000, () => explain(logFile));
+  } catch (error) {
+    await proc.stop();
+    throw error;
+  }
+  return { host: `127.0.0.1:${port}`, process: proc, stop: () => proc.stop() };
+}
+
 function explain(logFile: string): string {
   let tail = '';
   try {

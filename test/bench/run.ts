@@ -3,8 +3,9 @@
 // they fail only when something is wrong (a copy that does not verify, a process that does not
 // start). With --json, stdout carries exactly one JSON object; progress goes to stderr.
 import { pollJson, pollLines, runPollBench } from './poll.js';
+import { runTransferBench, transferJson, transferLines } from './transfer.js';
 
-const BENCHES = ['poll'] as const;
+const BENCHES = ['poll', 'transfer'] as const;
 type Bench = (typeof BENCHES)[number];
 
 interface Options {
@@ -40,6 +41,10 @@ async function main(): Promise<number> {
       const result = runPollBench({ samples: options.quick ? 500 : 2000 });
       out['poll'] = pollJson(result);
       if (!options.json) pollLines(result).forEach(say);
+    } else if (bench === 'transfer') {
+      const result = await runTransferBench({ quick: options.quick, log: (line) => process.stderr.write(line + '\n') });
+      out['transfer'] = transferJson(result);
+      if (!options.json) transferLines(result).forEach(say);
     }
   }
   if (options.json) process.stdout.write(JSON.stringify(out) + '\n');
