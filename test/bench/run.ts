@@ -2,10 +2,11 @@
 // next to their targets (PASS/MISS). Benchmarks never fail on a target (shared, noisy machines);
 // they fail only when something is wrong (a copy that does not verify, a process that does not
 // start). With --json, stdout carries exactly one JSON object; progress goes to stderr.
+import { e2eJson, e2eLines, runE2eBench } from './e2e.js';
 import { pollJson, pollLines, runPollBench } from './poll.js';
 import { runTransferBench, transferJson, transferLines } from './transfer.js';
 
-const BENCHES = ['poll', 'transfer'] as const;
+const BENCHES = ['poll', 'transfer', 'e2e'] as const;
 type Bench = (typeof BENCHES)[number];
 
 interface Options {
@@ -45,6 +46,10 @@ async function main(): Promise<number> {
       const result = await runTransferBench({ quick: options.quick, log: (line) => process.stderr.write(line + '\n') });
       out['transfer'] = transferJson(result);
       if (!options.json) transferLines(result).forEach(say);
+    } else {
+      const result = await runE2eBench({ n: options.quick ? 20 : 200, log: (line) => process.stderr.write(line + '\n') });
+      out['e2e'] = e2eJson(result);
+      if (!options.json) e2eLines(result).forEach(say);
     }
   }
   if (options.json) process.stdout.write(JSON.stringify(out) + '\n');
