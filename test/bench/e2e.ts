@@ -39,6 +39,8 @@ export interface E2eResult {
   };
   /** Transfers running at once (max, and time-weighted mean while any runs). */
   readonly transferInFlight: { readonly max: number; readonly mean: number };
+  /** Messages each worker function handled during the run, by result (duplicates show as `ignored`). */
+  readonly handled: Readonly<Record<string, Readonly<Record<string, number>>>>;
   /** Upstream state calls per job (the poll check and the transfer's fresh URL). */
   readonly stateCallsPerJob: Quantiles;
   /** CPU seconds per process group during the timed part, and the wall seconds it lasted. */
@@ -262,6 +264,19 @@ export async function runE2eBench(options: { n: number; log: (line: string) => v
 
     // BENCH_KEEP_LOGS=1 keeps the function logs and the sandbox call log for a closer look.
     keep = process.env['BENCH_KEEP_LOGS'] === '1';
+    // Deliveries each worker function handled, by result (its JSON log lines), duplicates included;
+    // the last transfer logs just after its job turned DELIVERED.
+    await new Promise((r) => setTimeout(r, 2000));
+    const handled: Record<string, Record<string, number>> = {};
+    for (const fn of ['initiate', 'poll', 'transfer']) {
+      const counts: Record<string, number> = {};
+      for (const line of readFileSync(join(info.logDir, `${fn}.log`), 'utf8').split('\n')) {
+        if (!line.startsWith('{')) continue;
+        const entry = JSON.parse(line) as { message?: string; result?: string };
+        if (entry.message === `${fn} handled`) counts[entry.result ?? '?'] = (counts[entry.result ?? '?'] ?? 0) + 1;
+      }
+      handled[fn] = counts;
+    }
     // Transfers in flight: from the transfer's own state call (its fresh URL) to DELIVERED.
     const transferInFlight = inFlight(docs.map((d) => [secondState.get(d.upstreamId ?? '') ?? Number.NaN, d.deliveredAt?.toMillis() ?? Number.NaN]));
     return {
@@ -278,6 +293,7 @@ export async function runE2eBench(options: { n: number; log: (line: string) => v
         downloadToDelivered: phase((d) => (d.deliveredAt?.toMillis() ?? Number.NaN) - downloaded(d)),
       },
       transferInFlight,
+      handled,
       stateCallsPerJob: quantiles(docs.map((d) => stateCalls.get(d.upstreamId ?? '') ?? 0)),
       cpuSeconds,
       consentSetupSeconds,
@@ -308,6 +324,7 @@ export function e2eJson(result: E2eResult) {
       downloadToDelivered: q2(result.phases.downloadToDelivered),
     },
     transferInFlight: { max: result.transferInFlight.max, mean: r2(result.transferInFlight.mean) },
+    handled: result.handled,
     stateCallsPerJob: q2(result.stateCallsPerJob),
     cpuSeconds: Object.fromEntries(Object.entries(result.cpuSeconds).map(([k, v]) => [k, r2(v)])),
     consentSetupSeconds: r2(result.consentSetupSeconds),
@@ -327,6 +344,7 @@ export function e2eLines(result: E2eResult): string[] {
     `    first check → archive download:     ${q(result.phases.firstCheckToDownload)}`,
     `    download → DELIVERED:               ${q(result.phases.downloadToDelivered)}`,
     `  transfers in flight at once: max ${result.transferInFlight.max}, mean ${result.transferInFlight.mean.toFixed(2)} (the transfer function gets its work by Pub/Sub push)`,
+    `  messages handled by result: ${Object.entries(result.handled).map(([fn, counts]) => `${fn} ${JSON.stringify(counts)}`).join(', ')}`,
     `  upstream state calls per job: ${q(result.stateCallsPerJob)}`,
     `  CPU seconds during the timed part: ${Object.entries(result.cpuSeconds).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`,
     `  exports/s: ${result.exportsPerSecond.toFixed(2)}  target ≥ ${E2E_TARGETS.exportsPerSecond} with N = ${E2E_TARGETS.n}  ${ok ? 'PASS' : 'MISS'}${result.n === E2E_TARGETS.n ? '' : ` (measured with N = ${result.n})`}`,
