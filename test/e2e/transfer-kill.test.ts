@@ -1,0 +1,166 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  archiveGets,
+  callsTo,
+  deliveryViolations,
+  jobDoc,
+  jobIdOf,
+  listExports,
+  oneTimeConsent,
+  prng,
+  requestExports,
+  sleep,
+  TERMINAL,
+  undeliverable,
+  waitConsentSettled,
+  waitFor,
+  waitTerminal,
+  type ExportJson,
+} from './exports.js';
+import { startE2EStack, type E2EStack } from './stack.js';
+
+/**
+ * Scenario 7 (reliability-security.md): the transfer function's process is killed (SIGKILL, its
+ * whole process group) at seeded random moments while bytes flow, 20+ times, and served again on
+ * the same port. Pub/Sub redelivery and the sweep (once the dead worker's lease expires) resume
+ * each copy from its checkpoint. Every archive must arrive exactly once (one object per file,
+ * created once), with the size and CRC32C of what the sandbox served, and the resumed downloads
+ * must have asked for `Range: bytes=<offset>-` (the sandbox answers those 206).
+ *
+ * A file that failed MAX_FILE_ATTEMPTS (8) times ends its job FAILED by design, so the test kills
+ * only while every file in flight has had at most 6 attempts, and spreads the kills over several
+ * archives (one resource group each, requested one after another as the previous ones use up
+ * their share).
+ *
+ * Checkpoints every 4 MiB rather than every 256 KiB: a worker killed inside a Firestore
+ * transaction leaves the job record locked until the transaction expires (about 60 s, in the
+ * emulator as in production), and with a checkpoint transaction per 256 KiB nearly every kill
+ * would land in one. Each kill costs at least LEASE_SECONDS (10 s, the minimum) before the sweep
+ * hands the copy to a new worker.
+ */
+const ARCHIVE_BYTES = 32 * 1024 * 1024;
+const KILLS = 20;
+const MAX_ATTEMPTS_BEFORE_KILL = 6;
+const GROUPS = ['myactivity.search', 'chrome.history', 'youtube.subscriptions', 'chrome.bookmarks', 'maps.reviews', 'myactivity.youtube', 'chrome.autofill'];
+const SEED = 0x5eed07;
+
+let stack: E2EStack;
+beforeAll(async () => {
+  stack = await startE2EStack(
+    'transfer-kill',
+    { archiveBytes: ARCHIVE_BYTES },
+    { functionEnv: { TRANSFER_CHUNK_BYTES: String(4 * 1024 * 1024), LEASE_SECONDS: '10', TRANSFER_BUDGET_SECONDS: '8' }, sweepIntervalMs: 1_000 },
+  );
+}, 120_000);
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const UPLOAD_PUT = /^\/upload\/storage\/v1\/b\/[^/]+\/o$/;
+
+interface Kill {
+  afterMs: number;
+  /** In-flight files at the kill: job id, file index, persisted checkpoint offset, attempts so far. */
+  files: { job: string; file: number; offset: number; attempts: number }[];
+}
+
+describe('scenario 7: the transfer function killed mid-copy', () => {
+  it(`survives ${KILLS}+ SIGKILLs at random offsets: every archive delivered once, intact, resumed with Range`, async () => {
+    const random = prng(SEED);
+    const consent = await oneTimeConsent(stack, 'kill-user', GROUPS);
+    const requested: string[] = [];
+    const requestNext = async () => {
+      const group = GROUPS[requested.length];
+      if (!group) return false;
+      const [job] = await requestExports(stack, { consent, resources: [group], requestId: `kill-${requested.length}` });
+      requested.push(jobIdOf(job!.name));
+      return true;
+    };
+
+    /** Files being copied right now (lease held), with their attempts and checkpoint offsets. */
+    const inFlight = async () => {
+      const out: Kill['files'] = [];
+      let open = 0;
+      let fresh = 0;
+      for (const id of requested) {
+        const doc = await jobDoc(stack, id);
+        if (!doc || TERMINAL.has(doc.state)) continue;
+        open++;
+        if (doc.files.length === 0 || doc.files.some((f) => f.state === 'PENDING' && f.attempts <= MAX_ATTEMPTS_BEFORE_KILL - 2)) fresh++;
+        for (const f of doc.files) {
+          if (f.state === 'PENDING' && f.lease && f.lease.until.toMillis() > Date.now()) {
+            out.push({ job: id.slice(0, 8), file: f.index, offset: f.checkpoint?.marks.at(-1)?.offset ?? 0, attempts: f.attempts });
+          }
+        }
+      }
+      return { files: out, open, fresh };
+    };
+
+    const started = Date.now();
+    const kills: Kill[] = [];
+    let skipped = 0;
+    await requestNext();
+    await requestNext();
+    let seenCalls = 0;
+    while (kills.length < KILLS && Date.now() - started < 330_000) {
+      // Keep two archives on their way that can still take kills.
+      const state = await inFlight();
+      if (state.fresh < 2 && requested.length < GROUPS.length) await requestNext();
+
+      // Wait until bytes flow into the bucket again (an upload chunk accepted since the last kill)...
+      const flowing = await waitFor(
+        'upload chunks flowing',
+        async () => {
+          const calls = await stack.calls();
+          const fresh = calls.slice(seenCalls);
+          return callsTo(fresh, 'PUT', UPLOAD_PUT).some((c) => c.status === 308) ? calls.length : undefined;
+        },
+        60_000,
+        100,
+      ).catch(() => undefined);
+      if (flowing === undefined) {
+        // Nothing to copy right now: every requested archive is in or waiting upstream.
+        if (requested.length >= GROUPS.length && (await inFlight()).open === 0) break;
+        if ((await inFlight()).open === 0) await requestNext();
+        continue;
+      }
+      // ...then let them flow for a random while, and kill at that offset.
+      await sleep(random.int(0, 900));
+      const at = await inFlight();
+      if (at.files.length === 0 || at.files.some((f) => f.attempts > MAX_ATTEMPTS_BEFORE_KILL)) {
+        skipped++;
+        seenCalls = (await stack.calls()).length;
+        await sleep(500);
+        continue;
+      }
+      await stack.restartFunction('transfer', 'SIGKILL');
+      kills.push({ afterMs: Date.now() - started, files: at.files });
+      seenCalls = (await stack.calls()).length;
+    }
+    while (await requestNext());
+
+    const jobs: ExportJson[] = await waitTerminal(stack, consent, requested.length, 150_000);
+    const calls = await stack.calls();
+    const gets = archiveGets(calls);
+    console.info(
+      `scenario 7: ${kills.length} kills (${skipped} skipped) over ${requested.length} archives in ${Date.now() - started} ms; ` +
+        `archive GETs ${gets.length} (${gets.filter((c) => c.status === 206).length} ranged); kills at ${JSON.stringify(kills.map((k) => k.files.map((f) => `${f.job}/${f.file}@${f.offset}#${f.attempts}`).join('+')))}`,
+    );
+
+    expect(kills.length).toBeGreaterThanOrEqual(KILLS);
+    // The kills hit copies at many different points (archive × last checkpoint), not only at the start.
+    expect(new Set(kills.flatMap((k) => k.files.map((f) => `${f.job}/${f.file}@${f.offset}`))).size).toBeGreaterThanOrEqual(10);
+    expect(kills.some((k) => k.files.some((f) => f.offset > 0))).toBe(true);
+    expect(jobs.map((j) => j.state)).toEqual(jobs.map(() => 'DELIVERED'));
+    expect(jobs.every((j) => j.files.length === 1 && j.files[0]!.bytes === String(ARCHIVE_BYTES))).toBe(true);
+    // Exactly once and intact: one object per file (plus one manifest per job), byte-identical to the source.
+    expect(await deliveryViolations(stack, consent, jobs)).toEqual([]);
+    // Resumed from the checkpoint: ranged downloads (206), and far fewer bytes than restarting every time would need.
+    expect(gets.filter((c) => c.status === 206).length).toBeGreaterThanOrEqual(1);
+    expect(callsTo(calls, 'POST', /^\/v1\/portabilityArchive:initiate$/)).toHaveLength(requested.length);
+    // Crashes are not malformed messages: none was rejected.
+    expect((await undeliverable(stack)).filter((d) => d.kind === 'REJECTED')).toEqual([]);
+    expect((await waitConsentSettled(stack, consent, 30_000)).state).toBe('CLOSED');
+    expect(await listExports(stack, consent)).toHaveLength(GROUPS.length);
+  }, 540_000);
+});
