@@ -2,6 +2,11 @@
 // next to their targets (PASS/MISS). Benchmarks never fail on a target (shared, noisy machines);
 // they fail only when something is wrong (a copy that does not verify, a process that does not
 // start). With --json, stdout carries exactly one JSON object; progress goes to stderr.
+//
+// poll: pure simulation (2,000 samples per duration; --quick 500). transfer: 256 MiB and 2 GiB
+// (--quick 16 and 64 MiB), 3 interleaved rounds (--quick 1); archives are cached in
+// .local/bench/archive-cache (about 2.3 GB, reused by later runs). e2e: N = 200 (--quick 20);
+// BENCH_KEEP_LOGS=1 keeps the function logs and the sandbox call log under .local/bench/e2e-*.
 import { e2eJson, e2eLines, runE2eBench } from './e2e.js';
 import { pollJson, pollLines, runPollBench } from './poll.js';
 import { runTransferBench, transferJson, transferLines } from './transfer.js';
