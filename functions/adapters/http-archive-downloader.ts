@@ -1,46 +1,59 @@
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { IncomingMessage } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { AppError } from '../core/errors.js';
 import type { ArchiveDownload, ArchiveDownloader } from '../core/ports/archive-download.js';
 import { retryAfterSeconds } from './http-errors.js';
 
+const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
+
 /**
- * ArchiveDownloader over HTTP (Node's fetch): `Range: bytes=<offset>-` when resuming, the total
- * size from `Content-Range`/`Content-Length`, and the checksums from `x-goog-hash` (Cloud Storage
- * gives the whole object's on every answer). The URL is a secret: it never enters an error.
+ * ArchiveDownloader over Node's http/https (a plain socket stream: no web-stream layer, flat
+ * memory): `Range: bytes=<offset>-` when resuming, the total size from `Content-Range` /
+ * `Content-Length`, and the checksums from `x-goog-hash` (Cloud Storage gives the whole object's
+ * on every answer). The URL is a secret: it never enters an error.
  */
 export class HttpArchiveDownloader implements ArchiveDownloader {
   async open(url: string, offset: number): Promise<ArchiveDownload> {
-    let res: Response;
-    try {
-      res = await fetch(url, { headers: offset > 0 ? { Range: `bytes=${offset}-` } : {}, signal: AbortSignal.timeout(120_000) });
-    } catch (error) {
-      throw new AppError('UNAVAILABLE', 'archive download: network failure', { cause: error });
-    }
+    const res = await get(url, offset);
     const expected = offset > 0 ? 206 : 200;
-    if (res.status !== expected) {
-      await res.body?.cancel().catch(() => undefined);
-      if (res.status === 400 || res.status === 401 || res.status === 403) {
-        throw new AppError('PERMISSION_DENIED', `archive download: HTTP ${res.status} (URL expired or refused)`, { reason: 'URL_EXPIRED' });
+    const status = res.statusCode ?? 0;
+    if (status !== expected) {
+      res.resume();
+      if (status === 400 || status === 401 || status === 403) {
+        throw new AppError('PERMISSION_DENIED', `archive download: HTTP ${status} (URL expired or refused)`, { reason: 'URL_EXPIRED' });
       }
-      if (res.status === 408 || res.status === 429 || res.status >= 500 || res.status === 416 || res.status === 200) {
-        const wait = retryAfterSeconds(res.headers.get('retry-after'));
-        throw new AppError('UNAVAILABLE', `archive download: HTTP ${res.status}`, wait === undefined ? {} : { metadata: { retryAfterSeconds: String(wait) } });
+      if (status === 408 || status === 429 || status >= 500 || status === 416 || status === 200) {
+        const wait = retryAfterSeconds(header(res, 'retry-after'));
+        throw new AppError('UNAVAILABLE', `archive download: HTTP ${status}`, wait === undefined ? {} : { metadata: { retryAfterSeconds: String(wait) } });
       }
-      throw new AppError('NOT_FOUND', `archive download: HTTP ${res.status}`);
+      throw new AppError('NOT_FOUND', `archive download: HTTP ${status}`);
     }
-    if (!res.body) throw new AppError('UNAVAILABLE', 'archive download: empty body');
-    const range = /\/(\d+)$/.exec(res.headers.get('content-range') ?? '');
-    const length = res.headers.get('content-length');
+    const range = /\/(\d+)$/.exec(header(res, 'content-range') ?? '');
+    const length = header(res, 'content-length');
     const totalBytes = range ? Number(range[1]) : offset === 0 && length !== null ? Number(length) : null;
-    const hashes = parseGoogHash(res.headers.get('x-goog-hash'));
-    return {
-      body: Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>, { highWaterMark: 1 << 20 }),
-      totalBytes,
-      crc32c: hashes['crc32c'] ?? null,
-      md5: hashes['md5'] ?? null,
-    };
+    const hashes = parseGoogHash(header(res, 'x-goog-hash'));
+    return { body: res, totalBytes, crc32c: hashes['crc32c'] ?? null, md5: hashes['md5'] ?? null };
   }
+}
+
+function get(url: string, offset: number): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const secure = url.startsWith('https:');
+    const request = (secure ? httpsRequest : httpRequest)(
+      url,
+      { method: 'GET', agent: secure ? agents.https : agents.http, headers: offset > 0 ? { Range: `bytes=${offset}-` } : {}, timeout: 120_000 },
+      resolve,
+    );
+    request.on('timeout', () => request.destroy(new Error('timed out')));
+    request.on('error', (error) => reject(new AppError('UNAVAILABLE', 'archive download: network failure', { cause: error })));
+    request.end();
+  });
+}
+
+function header(res: IncomingMessage, name: string): string | null {
+  const value = res.headers[name];
+  return Array.isArray(value) ? (value[0] ?? null) : (value ?? null);
 }
 
 export function parseGoogHash(header: string | null): Record<string, string> {

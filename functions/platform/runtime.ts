@@ -188,7 +188,8 @@ export class Runtime {
           objectPrefix: archive.prefix,
           leaseSeconds: archive.leaseSeconds,
           transferBudgetSeconds: archive.transferBudgetSeconds,
-          checkpointBytes: archive.chunkBytes,
+          // A mark every 4 upload chunks: resuming re-reads at most that much to rebuild the CRC32C.
+          checkpointBytes: archive.chunkBytes * 4,
           sweepLimit: 500,
         },
         newOwner: () => randomUUID(),

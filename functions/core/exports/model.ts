@@ -80,6 +80,8 @@ export interface ExportJob {
   readonly upstreamStartedAt: Date | null;
   /** The durable poll timer: the sweep publishes a check when it is due. */
   readonly nextPollAt: Date | null;
+  /** When the sweep last queued the check due at `nextPollAt` (so it is not queued again every tick). */
+  readonly pollQueuedAt?: Date | null;
   readonly polls: number;
   /** WAITING: the source refuses before this time. */
   readonly notBefore: Date | null;

@@ -2,6 +2,8 @@ import { put, keep } from '../ports/record-store.js';
 import type { ExportDeps } from './deps.js';
 import { finishClosing } from './finish.js';
 
+/** A queued check that was not handled within this long is queued again. */
+const REQUEUE_MS = 60_000;
 /** A PENDING job whose start message got lost is started again after this long. */
 const STALE_PENDING_MS = 2 * 60_000;
 
@@ -23,7 +25,16 @@ export async function sweep(deps: ExportDeps): Promise<SweepReport> {
   let starts = 0;
   let transfers = 0;
 
-  for (const { id } of await deps.jobs.listDue({ where: { state: 'IN_PROGRESS' }, field: 'nextPollAt', before: now, limit })) {
+  for (const { id, value } of await deps.jobs.listDue({ where: { state: 'IN_PROGRESS' }, field: 'nextPollAt', before: now, limit })) {
+    // A check already queued for this due time is queued again only if it has not been handled
+    // within REQUEUE_MS (the message was lost or is stuck in retries).
+    const due = value.nextPollAt?.getTime() ?? 0;
+    const queued = value.pollQueuedAt?.getTime() ?? 0;
+    if (queued >= due && queued > now.getTime() - REQUEUE_MS) continue;
+    const marked = await deps.jobs.update(id, (j) =>
+      j && j.state === 'IN_PROGRESS' && j.nextPollAt?.getTime() === due ? put({ ...j, pollQueuedAt: now }, true) : keep(false),
+    );
+    if (!marked) continue;
     await deps.queue.publish('job-poll', { job: id });
     polls++;
   }

@@ -113,6 +113,7 @@ async function stream(deps: ExportDeps, input: StreamInput): Promise<'handover' 
   let nextMark = (Math.floor(input.offset / deps.settings.checkpointBytes) + 1) * deps.settings.checkpointBytes;
   const deadline = input.started.getTime() + deps.settings.transferBudgetSeconds * 1000;
   const totalBytes = input.download.totalBytes;
+  let saving: Promise<void> = Promise.resolve();
   try {
     for await (const raw of input.download.body) {
       let chunk = raw as Buffer;
@@ -135,12 +136,19 @@ async function stream(deps: ExportDeps, input: StreamInput): Promise<'handover' 
           marks = [marks[0] ?? { offset: 0, crc32c: deps.crc32c.start().value() }, ...marks.slice(1), { offset: position, crc32c: crc.value() }];
           if (marks.length > KEPT_MARKS + 1) marks = [marks[0]!, ...marks.slice(marks.length - KEPT_MARKS)];
           nextMark += deps.settings.checkpointBytes;
-          await saveCheckpoint(deps, input.id, input.index, input.owner, { ...input.checkpoint, marks, totalBytes });
-          await assertConsentActive(deps, input.consentId);
-          if (deps.clock.now().getTime() > deadline) throw new Handover();
+          // The checkpoint is saved while the next bytes flow; the previous save must have landed.
+          await saving;
+          const checkpoint = { ...input.checkpoint, marks, totalBytes };
+          saving = saveCheckpoint(deps, input.id, input.index, input.owner, checkpoint).then(() => assertConsentActive(deps, input.consentId));
+          saving.catch(() => undefined);
+          if (deps.clock.now().getTime() > deadline) {
+            await saving;
+            throw new Handover();
+          }
         }
       }
     }
+    await saving;
     if (totalBytes !== null && position !== totalBytes) throw new AppError('UNAVAILABLE', `download ended at byte ${position} of ${totalBytes}`);
     sink ??= deps.archive.continueUpload({ session: input.session, object: input.file.object, offset: input.offset });
     sink.stream.end();
@@ -151,6 +159,7 @@ async function stream(deps: ExportDeps, input: StreamInput): Promise<'handover' 
     return { stored, totalBytes: totalBytes ?? position };
   } catch (error) {
     input.download.body.destroy();
+    await saving.catch(() => undefined);
     if (sink) {
       // Abandon the upload unfinalised; what the store persisted stays in the session.
       sink.stream.destroy();

@@ -287,4 +287,23 @@ describe('sweep (durable timers, on fakes)', () => {
     expect(env.queue.on('job-poll').map((m) => m.data)).toEqual([{ job: id }]);
     expect((await env.jobs.get(waiting!))?.state).toBe('PENDING');
   });
+
+  it('queues a due check once per minute until it is handled, and the next one when it is due', async () => {
+    const env = await exportDepsWithFakes();
+    const { id } = await running(env);
+    env.clock.advance(10_000);
+    await sweep(env.deps);
+    env.clock.advance(1_000);
+    await sweep(env.deps);
+    expect(env.queue.on('job-poll')).toHaveLength(1);
+    env.clock.advance(60_000);
+    await sweep(env.deps);
+    expect(env.queue.on('job-poll')).toHaveLength(2);
+    expect(await pollExport(env.deps, id)).toBe('in_progress');
+    await sweep(env.deps);
+    expect(env.queue.on('job-poll')).toHaveLength(2);
+    env.clock.advance(60_000);
+    await sweep(env.deps);
+    expect(env.queue.on('job-poll')).toHaveLength(3);
+  });
 });
