@@ -70,8 +70,10 @@ export class GcsArchiveStore implements ArchiveStore {
   continueUpload(request: { session: string; object: string; offset: number }): UploadSink {
     const input = new PassThrough({ highWaterMark: 1 << 20 });
     const done = this.gcs.then(async ({ bucket }) => {
-      await pipeline(input, this.uploadStream(bucket, request));
-      const stored = await this.stat(request.object);
+      const file = bucket.file(request.object);
+      await pipeline(input, this.uploadStream(file, request));
+      // The final upload response is the object's resource; read it only if the client kept none.
+      const stored = file.metadata?.crc32c ? toStored(file, file.metadata) : await this.stat(request.object);
       if (!stored) throw new AppError('UNAVAILABLE', 'the finalised object is not visible yet');
       return stored;
     });
@@ -83,10 +85,10 @@ export class GcsArchiveStore implements ArchiveStore {
     return { stream: input, done: settled };
   }
 
-  private uploadStream(bucket: Bucket, request: { session: string; object: string; offset: number }) {
+  private uploadStream(file: File, request: { session: string; object: string; offset: number }) {
     // The pipeline computes CRC32C over exactly the bytes it sends (several GB/s) and compares it
     // with the finalised object's; the client's own validation would hash everything again.
-    return bucket.file(request.object).createWriteStream({
+    return file.createWriteStream({
       uri: request.session,
       offset: request.offset,
       resumable: true,
@@ -108,7 +110,7 @@ export class GcsArchiveStore implements ArchiveStore {
     } catch (error) {
       throw translate(error, 'writing the manifest');
     }
-    const stored = await this.stat(object);
+    const stored = file.metadata?.crc32c ? toStored(file, file.metadata) : await this.stat(object);
     if (!stored) throw new AppError('UNAVAILABLE', 'the manifest is not visible yet');
     return stored;
   }

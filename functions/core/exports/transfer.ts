@@ -52,18 +52,19 @@ export async function transferFile(deps: ExportDeps, id: string, index: number):
     const secretId = `${id}/${index}`;
     let session: string;
     let checkpoint = file.checkpoint;
+    let offset = 0;
     if (checkpoint) {
       session = await deps.vault.open(checkpoint.session, secretId);
+      const persisted = await deps.archive.persisted(session, file.object);
+      if (persisted.kind === 'complete') return await completeFile(deps, id, index, owner, persisted.object, checkpoint.totalBytes, null);
+      offset = persisted.offset;
     } else {
+      // A new session has nothing persisted yet: no need to ask.
       session = await deps.archive.beginUpload(file.object, 'application/zip');
       checkpoint = { session: await deps.vault.seal(session, secretId), marks: [{ offset: 0, crc32c: deps.crc32c.start().value() }], totalBytes: null };
       await saveCheckpoint(deps, id, index, owner, checkpoint);
     }
 
-    const persisted = await deps.archive.persisted(session, file.object);
-    if (persisted.kind === 'complete') return await completeFile(deps, id, index, owner, persisted.object, checkpoint.totalBytes, null);
-
-    const offset = persisted.offset;
     const mark = [...checkpoint.marks].reverse().find((m) => m.offset <= offset) ?? { offset: 0, crc32c: deps.crc32c.start().value() };
     const download = await deps.downloader.open(current.url, mark.offset);
     const outcome = await stream(deps, { id, consentId: leased.consentId, index, owner, session, file, checkpoint, download, from: mark, offset, started });
