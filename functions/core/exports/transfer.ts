@@ -29,7 +29,7 @@ export async function transferFile(deps: ExportDeps, id: string, index: number):
   const leased = await deps.jobs.update(id, (j) => {
     const f = j?.files[index];
     if (!j || j.state !== 'TRANSFERRING' || !f || f.state !== 'PENDING' || !leaseFree(f.lease, started)) return keep(null);
-    const next = withFile(j, index, { ...f, lease: { owner, until: new Date(started.getTime() + deps.settings.leaseSeconds * 1000) }, attempts: f.attempts + 1 });
+    const next = withFile(j, index, { ...f, lease: { owner, until: new Date(started.getTime() + deps.settings.leaseSeconds * 1000) } });
     return put<ExportJob, ExportJob | null>(next, next);
   });
   if (!leased) {
@@ -38,10 +38,16 @@ export async function transferFile(deps: ExportDeps, id: string, index: number):
     return 'ignored';
   }
   const file = leased.files[index] as JobFile;
-  const release = () => deps.jobs.update(id, (j) => (j?.files[index]?.lease?.owner === owner ? put(withFile(j, index, { ...(j.files[index] as JobFile), lease: null }), null) : keep(null)));
+  /** Gives the file back; a failed attempt counts (a hand-over is not a failure). */
+  const release = (failed: boolean) =>
+    deps.jobs.update(id, (j) => {
+      const f = j?.files[index];
+      if (!j || !f || f.lease?.owner !== owner) return keep(null);
+      return put(withFile(j, index, { ...f, lease: null, attempts: f.attempts + (failed ? 1 : 0) }), null);
+    });
 
   try {
-    if (file.attempts > MAX_FILE_ATTEMPTS) return await endJob(deps, id, 'FAILED', `file ${file.name} failed ${file.attempts - 1} times`);
+    if (file.attempts >= MAX_FILE_ATTEMPTS) return await endJob(deps, id, 'FAILED', `file ${file.name} failed ${file.attempts} times`);
     const consent = await deps.consents.get(leased.consentId);
     if (!consent || consent.status !== 'ACTIVE') return await endJob(deps, id, 'ABORTED', `consent is ${consent?.status ?? 'gone'}`);
 
@@ -69,7 +75,7 @@ export async function transferFile(deps: ExportDeps, id: string, index: number):
     const download = await deps.downloader.open(current.url, mark.offset);
     const outcome = await stream(deps, { id, consentId: leased.consentId, index, owner, session, file, checkpoint, download, from: mark, offset, started });
     if (outcome === 'handover') {
-      await release();
+      await release(false);
       await deps.queue.publish('archive-transfer', { job: id, file: index });
       return 'continued';
     }
@@ -78,10 +84,13 @@ export async function transferFile(deps: ExportDeps, id: string, index: number):
     if (isAppError(error) && (error.reason === 'CHECKSUM_MISMATCH' || error.reason === 'UPLOAD_SESSION_GONE')) {
       // The session cannot continue: start this file again from byte 0 on the next delivery.
       await deps.archive.delete(file.object).catch(() => undefined);
-      await deps.jobs.update(id, (j) => (j?.files[index]?.lease?.owner === owner ? put(withFile(j, index, { ...(j.files[index] as JobFile), checkpoint: null, lease: null }), null) : keep(null)));
+      await deps.jobs.update(id, (j) => {
+        const f = j?.files[index];
+        return j && f && f.lease?.owner === owner ? put(withFile(j, index, { ...f, checkpoint: null, lease: null, attempts: f.attempts + 1 }), null) : keep(null);
+      });
       throw new AppError('UNAVAILABLE', `file ${index}: ${error.message}; starting it again`);
     }
-    await release().catch(() => undefined);
+    await release(true).catch(() => undefined);
     if (isAppError(error) && error.code === 'FAILED_PRECONDITION' && error.reason?.startsWith('CONSENT_')) return endJob(deps, id, 'ABORTED', error.reason);
     throw error;
   }
@@ -185,7 +194,10 @@ async function completeFile(
   if (!sizeOk || !crcOk) {
     // Never count a short or corrupt copy: remove it and start this file again from scratch.
     await deps.archive.delete(stored.name);
-    await deps.jobs.update(id, (j) => (j?.files[index]?.lease?.owner === owner ? put(withFile(j, index, { ...(j.files[index] as JobFile), checkpoint: null, lease: null }), null) : keep(null)));
+    await deps.jobs.update(id, (j) => {
+      const f = j?.files[index];
+      return j && f && f.lease?.owner === owner ? put(withFile(j, index, { ...f, checkpoint: null, lease: null, attempts: f.attempts + 1 }), null) : keep(null);
+    });
     throw new AppError('UNAVAILABLE', `copy of file ${index} failed verification (${sizeOk ? 'checksum' : 'size'}); starting again`);
   }
   const job = await deps.jobs.get(id);

@@ -271,6 +271,27 @@ describe('transfer, manifest and reset (core, on fakes)', () => {
     expect(env.archive.objects.size).toBe(0);
     expect((await env.jobs.get(id))?.state).toBe('ABORTED');
   });
+
+  it('hand-overs never count as failures: a copy needing many invocations is delivered', async () => {
+    const env = await exportDepsWithFakes({ transferBudgetSeconds: 1 });
+    const id = await transferring(env, [4_000_000]);
+    const ticking = { now: () => (env.clock.advance(1_000), env.clock.now()) };
+    let result = '';
+    for (let i = 0; i < 40 && result !== 'delivered'; i++) result = await transferFile({ ...env.deps, clock: ticking }, id, 0);
+    expect(result).toBe('delivered');
+    expect(env.queue.on('archive-transfer').length).toBeGreaterThan(10);
+  });
+
+  it('gives up on a file after repeated failures and records why', async () => {
+    const env = await exportDepsWithFakes();
+    const id = await transferring(env, [600_000]);
+    for (let i = 0; i < 8; i++) {
+      env.downloader.breakAfter = 0;
+      await expect(transferFile(env.deps, id, 0)).rejects.toThrow();
+    }
+    expect(await transferFile(env.deps, id, 0)).toBe('ended');
+    expect(await env.jobs.get(id)).toMatchObject({ state: 'FAILED', detail: 'file part-0.zip failed 8 times' });
+  });
 });
 
 describe('sweep (durable timers, on fakes)', () => {
