@@ -48,9 +48,10 @@ export interface Stack {
   /**
    * Stops one served function's process group (default SIGTERM; SIGKILL simulates a crash) and
    * serves it again on the same port with the same environment, as a new instance would come up.
-   * `info.functions[name].pid` and `info.processes` follow the new process.
+   * `info.functions[name].pid` and `info.processes` follow the new process. `downMs` keeps it
+   * down that long first (pushes to it fail meanwhile, as to a crashed instance).
    */
-  restartFunction(name: string, options?: { readonly signal?: NodeJS.Signals }): Promise<{ readonly pid: number }>;
+  restartFunction(name: string, options?: { readonly signal?: NodeJS.Signals; readonly downMs?: number }): Promise<{ readonly pid: number }>;
 }
 
 export interface StackOptions {
@@ -189,7 +190,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     };
     writeFileSync(join(options.dir, 'stack.json'), JSON.stringify(info, null, 2) + '\n');
     let restarting = Promise.resolve();
-    const restartFunction = (name: string, restartOptions: { readonly signal?: NodeJS.Signals } = {}) => {
+    const restartFunction = (name: string, restartOptions: { readonly signal?: NodeJS.Signals; readonly downMs?: number } = {}) => {
       // One restart at a time, so two callers never serve the same port twice.
       const run = restarting.then(async () => {
         const index = served.findIndex((f) => f.name === name);
@@ -197,6 +198,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         const old = served[index];
         if (!spec || !old) throw new Error(`restartFunction: no served function named ${name}`);
         await old.process.kill(restartOptions.signal ?? 'SIGTERM');
+        if (restartOptions.downMs) await new Promise((r) => setTimeout(r, restartOptions.downMs));
         const fresh = await serveFunction(spec, { ...process.env, ...env }, logDir, ports.get(name) ?? 0);
         served[index] = fresh;
         functionsInfo[name] = { url: fresh.url, pid: fresh.process.pid };

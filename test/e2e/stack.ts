@@ -31,8 +31,8 @@ export interface E2EStack {
   clearCalls(): Promise<void>;
   /** Number of documents in a collection of this stack's project. */
   count(collection: string): Promise<number>;
-  /** Stops one served function (SIGKILL: a crash) and serves it again on the same port. */
-  restartFunction(name: string, signal?: NodeJS.Signals): Promise<{ readonly pid: number }>;
+  /** Stops one served function (SIGKILL: a crash) and serves it again on the same port, after `downMs`. */
+  restartFunction(name: string, signal?: NodeJS.Signals, downMs?: number): Promise<{ readonly pid: number }>;
   stop(): Promise<void>;
 }
 
@@ -101,8 +101,8 @@ export async function startE2EStack(label: string, sandboxConfig?: Partial<Sandb
     async count(collection) {
       return (await firestore.collection(collection).count().get()).data().count;
     },
-    restartFunction(name, signal = 'SIGKILL') {
-      return stack.restartFunction(name, { signal });
+    restartFunction(name, signal = 'SIGKILL', downMs = 0) {
+      return stack.restartFunction(name, { signal, downMs });
     },
     async api(path, init = {}) {
       const token = init.token === undefined ? await callerToken() : init.token;

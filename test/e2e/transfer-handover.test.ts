@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callsTo, deliveryViolations, oneTimeConsent, requestExports, undeliverable, waitTerminal } from './exports.js';
+import { callsTo, deliveryViolations, jobDoc, jobIdOf, listExports, oneTimeConsent, requestExports, undeliverable, waitFor, waitTerminal } from './exports.js';
 import { startE2EStack, type E2EStack } from './stack.js';
 
 /**
- * Long transfers (reliability-security.md, "Event-driven reliability" and "Large transfers"):
+ * Long and interrupted transfers (reliability-security.md, "Event-driven reliability" and "Large transfers"):
  * an invocation copies for at most TRANSFER_BUDGET_SECONDS, checkpoints and hands over to a new
  * one, however many it takes. A healthy copy that simply needs many invocations (a big archive, a
  * slow bucket) must be delivered, never failed as if it had crashed that many times.
@@ -40,5 +40,33 @@ describe('long transfers hand over between invocations', () => {
     // It did take many invocations (each starts with a fresh signed URL from the job state).
     expect(callsTo(calls, 'GET', /^\/v1\/archiveJobs\/[^/]+\/portabilityArchiveState$/).length).toBeGreaterThanOrEqual(9);
     expect((await undeliverable(stack)).filter((d) => d.kind === 'REJECTED')).toEqual([]);
+  }, 200_000);
+
+  it('a copy that crashed after its last file, its message lost: the sweep still finishes the job (manifest, DELIVERED)', async () => {
+    // "A lost message delays, never strands, a job": crash between the last file's DONE and the
+    // manifest + DELIVERED, and keep the function down until Pub/Sub gives up on the message.
+    expect((await stack.sandbox('/sandbox/v1/faults', { method: 'DELETE' })).status).toBe(200);
+    expect((await stack.sandbox('/sandbox/v1/config', { method: 'PUT', body: { archiveBytes: 256 * 1024 } })).status).toBe(200);
+    const consent = await oneTimeConsent(stack, 'stranded-user', ['chrome.history']);
+    // The file's resumable-session POST and then the manifest's upload POST are each held 8 s.
+    const faults = await stack.sandbox('/sandbox/v1/faults', { body: { rules: [{ path: '^/upload/storage/v1/b/[^/]+/o$', method: 'POST', action: 'delayMs:8000', times: 2 }] } });
+    expect(faults.status).toBe(200);
+    const [requested] = await requestExports(stack, { consent });
+    const id = jobIdOf(requested!.name);
+    await waitFor(
+      'the last file in while the manifest is being written',
+      async () => {
+        const doc = await jobDoc(stack, id);
+        return doc && doc.state === 'TRANSFERRING' && doc.files.length > 0 && doc.files.every((f) => f.state === 'DONE') ? true : undefined;
+      },
+      90_000,
+      50,
+    );
+    await stack.restartFunction('transfer', 'SIGKILL', 30_000);
+    const lost = (await undeliverable(stack)).filter((d) => d.kind === 'DEAD_LETTERED').length;
+    const jobs = await waitTerminal(stack, consent, 1, 60_000).catch(async () => listExports(stack, consent));
+    console.info(`stranded: ${lost} message(s) dead-lettered while the function was down; job ${jobs.map((j) => `${j.state} ${j.files.map((f) => f.state).join(',')}`).join(' ')}`);
+    expect(jobs.map((j) => `${j.state} ${j.files.map((f) => f.state).join(',')}`)).toEqual(['DELIVERED DONE']);
+    expect(await deliveryViolations(stack, consent, jobs)).toEqual([]);
   }, 200_000);
 });
