@@ -1,6 +1,7 @@
 import { put, keep } from '../ports/record-store.js';
 import type { ExportDeps } from './deps.js';
 import { finishClosing } from './finish.js';
+import { finishJob } from './transfer.js';
 
 /** A queued check that was not handled within this long is queued again. */
 const REQUEUE_MS = 60_000;
@@ -55,6 +56,11 @@ export async function sweep(deps: ExportDeps): Promise<SweepReport> {
   }
   const leaseAge = new Date(now.getTime() - deps.settings.leaseSeconds * 1000);
   for (const { id, value } of await deps.jobs.listDue({ where: { state: 'TRANSFERRING' }, field: 'updatedAt', before: leaseAge, limit })) {
+    // Every file in but the job never finished (a crash after the last file): finish it here.
+    if (value.files.every((f) => f.state === 'DONE')) {
+      await finishJob(deps, id);
+      continue;
+    }
     for (const file of value.files) {
       if (file.state === 'PENDING' && (!file.lease || file.lease.until.getTime() <= now.getTime())) {
         await deps.queue.publish('archive-transfer', { job: id, file: file.index });

@@ -309,6 +309,24 @@ describe('sweep (durable timers, on fakes)', () => {
     expect((await env.jobs.get(waiting!))?.state).toBe('PENDING');
   });
 
+  it('finishes a job whose last file went in but whose worker stopped before the manifest', async () => {
+    const env = await exportDepsWithFakes();
+    const { id, upstreamId } = await running(env);
+    env.downloader.archives.set('https://signed/x', randomBytes(1000));
+    env.source.complete(upstreamId, [{ name: 'a.zip', url: 'https://signed/x' }]);
+    env.clock.advance(10_000);
+    await pollExport(env.deps, id);
+    // The file is copied, but the job is left TRANSFERRING as if the worker died before finishing.
+    const stored = await env.archive.writeJson('exports/copied.zip', {});
+    await env.jobs.update(id, (j) => ({ kind: 'put', value: { ...j!, files: j!.files.map((f) => ({ ...f, state: 'DONE' as const, bytes: stored.bytes, crc32c: stored.crc32c })) }, result: null }));
+    await sweep(env.deps);
+    expect((await env.jobs.get(id))?.state).toBe('TRANSFERRING');
+    env.clock.advance(11 * 60_000);
+    await sweep(env.deps);
+    expect((await env.jobs.get(id))?.state).toBe('DELIVERED');
+    expect(typesOf(env)).toEqual(['export.delivered']);
+  });
+
   it('queues a due check once per minute until it is handled, and the next one when it is due', async () => {
     const env = await exportDepsWithFakes();
     const { id } = await running(env);
