@@ -111,7 +111,7 @@ describe('scenario 8: upstream faults', () => {
     const before = await recordIds();
     const consent = await oneTimeConsent(stack, 'faults-drops', ['chrome.history']);
     await addFaults([
-      { path: ARCHIVES, method: 'GET', action: 'dropAfterBytes:700000', times: 1 },
+      { path: ARCHIVES, method: 'GET', action: 'dropAfterBytes:1500000', times: 1 },
       { path: ARCHIVES, method: 'GET', action: 'reset', times: 1 },
       { path: ARCHIVES, method: 'GET', action: 'dropAfterBytes:900000', times: 1 },
       { path: ARCHIVES, method: 'GET', action: 'status:503', retryAfterSeconds: 1, times: 1 },
@@ -134,12 +134,13 @@ describe('scenario 8: upstream faults', () => {
     await stack.clearCalls();
     const before = await recordIds();
     const consent = await oneTimeConsent(stack, 'faults-expiry', ['chrome.history']);
-    // URLs live 2 s: the first download is cut mid-way, the resumed one is held 3.5 s before the
-    // sandbox looks at it, so its signature has expired by then (403 ExpiredToken).
+    // URLs live 2 s: the first download is cut mid-way (past the first checkpoint), the resumed
+    // one is held 3.5 s before the sandbox looks at it, so its signature has expired by then
+    // (403 ExpiredToken).
     await configure({ urlTtlSeconds: 2 });
     try {
       await addFaults([
-        { path: ARCHIVES, method: 'GET', action: 'dropAfterBytes:600000', times: 1 },
+        { path: ARCHIVES, method: 'GET', action: 'dropAfterBytes:1500000', times: 1 },
         { path: ARCHIVES, method: 'GET', action: 'delayMs:3500', times: 1 },
       ]);
       await requestExports(stack, { consent });
