@@ -72,7 +72,7 @@ export async function transferFile(deps: ExportDeps, id: string, index: number):
     }
 
     const mark = [...checkpoint.marks].reverse().find((m) => m.offset <= offset) ?? { offset: 0, crc32c: deps.crc32c.start().value() };
-    const download = await deps.downloader.open(current.url, mark.offset);
+    const download = await openFresh(deps, leased, current, mark.offset);
     const outcome = await stream(deps, { id, consentId: leased.consentId, index, owner, session, file, checkpoint, download, from: mark, offset, started });
     if (outcome === 'handover') {
       await release(false);
@@ -266,6 +266,28 @@ async function endJob(deps: ExportDeps, id: string, state: 'FAILED' | 'ABORTED',
   });
   if (after) await afterTerminal(deps, id, after);
   return 'ended';
+}
+
+/**
+ * Opens the archive from `offset`; a signed URL that stopped working (expired between the state
+ * read and the request, or during a long hand-over) is replaced by a fresh one from the job state
+ * once. Still refused: a retryable error, so the message comes back later.
+ */
+async function openFresh(deps: ExportDeps, job: ExportJob, file: { name: string; url: string }, offset: number) {
+  try {
+    return await deps.downloader.open(file.url, offset);
+  } catch (error) {
+    if (!(isAppError(error) && error.reason === 'URL_EXPIRED')) throw error;
+  }
+  const upstream = await deps.source.state({ consentId: job.consentId }, job.upstreamId ?? '');
+  const fresh = upstream.files.find((f) => f.name === file.name);
+  if (upstream.state !== 'COMPLETE' || !fresh) throw new AppError('UNAVAILABLE', `archive ${file.name} has no working URL right now`);
+  try {
+    return await deps.downloader.open(fresh.url, offset);
+  } catch (error) {
+    if (isAppError(error) && error.reason === 'URL_EXPIRED') throw new AppError('UNAVAILABLE', `archive ${file.name}: fresh URL refused too; retrying later`);
+    throw error;
+  }
 }
 
 async function assertConsentActive(deps: ExportDeps, consentId: string): Promise<void> {

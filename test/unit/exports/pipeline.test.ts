@@ -201,6 +201,28 @@ describe('transfer, manifest and reset (core, on fakes)', () => {
     expect(JSON.stringify(job)).not.toContain('session-');
   });
 
+  it('replaces a signed URL that stopped working with a fresh one from the job state', async () => {
+    const env = await exportDepsWithFakes();
+    const id = await transferring(env, [400_000]);
+    const job = (await env.jobs.get(id))!;
+    env.downloader.expired.add('https://signed/0?sig=s');
+    env.downloader.archives.set('https://signed/0?sig=fresh', env.downloader.archives.get('https://signed/0?sig=s')!);
+    env.source.complete(job.upstreamId!, [{ name: 'part-0.zip', url: 'https://signed/0?sig=fresh' }]);
+    const stateCalls = env.source.calls.state;
+    // The worker read the old URL, which expired before its request: one refetch, then delivered.
+    const realState = env.source.state.bind(env.source);
+    let first = true;
+    env.source.state = async (g, u) => {
+      const s = await realState(g, u);
+      if (!first) return s;
+      first = false;
+      return { ...s, files: [{ name: 'part-0.zip', url: 'https://signed/0?sig=s' }] };
+    };
+    expect(await transferFile(env.deps, id, 0)).toBe('delivered');
+    expect(env.source.calls.state - stateCalls).toBe(2);
+    expect(env.downloader.opened.map((o) => o.url)).toEqual(['https://signed/0?sig=s', 'https://signed/0?sig=fresh']);
+  });
+
   it('hands over to a new invocation when its time budget is spent', async () => {
     const env = await exportDepsWithFakes({ transferBudgetSeconds: 5 });
     const id = await transferring(env, [1_000_000]);
