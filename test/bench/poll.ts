@@ -2,6 +2,7 @@
 // poll-policy.ts) against fixed 5-minute polling and Google's sample backoff, over jittered job
 // durations. No processes, no clock: seeded, so two runs print the same figures.
 import { detectionBound, nextCheckAge } from '../../functions/core/exports/poll-policy.js';
+import { prng as seededPrng } from '../fixtures/prng.js';
 
 export const POLICIES = ['ours', 'fixed5m', 'googleSample'] as const;
 export type PolicyName = (typeof POLICIES)[number];
@@ -78,16 +79,9 @@ function firstAtOrAfter(times: readonly number[], value: number): number {
   return lo;
 }
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
+/** A seeded PRNG, uniform in [0, 1) (the tests' mulberry32). */
 export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return seededPrng(seed).next;
 }
 
 export function runPollBench(options: { samples?: number; seed?: number } = {}): PollResult {

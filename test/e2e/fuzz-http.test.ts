@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePageToken } from '../../functions/core/ports/record-store.js';
 import { startE2EStack, type E2EStack } from './stack.js';
+import { prng, type Prng } from '../fixtures/prng.js';
 
 /**
  * Scenario 11 for the api and oauth functions: a few hundred hostile requests (bodies, query
@@ -21,21 +22,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-/** mulberry32: small, fast, good enough to pick cases reproducibly. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-  const int = (min: number, max: number) => min + Math.floor(next() * (max - min + 1));
-  const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T;
-  return { next, int, pick, chance: (p: number) => next() < p };
-}
-type Rng = ReturnType<typeof prng>;
+type Rng = Prng;
 
 type Fn = 'api' | 'oauth';
 type Kind = 'body' | 'query' | 'path' | 'auth' | 'route' | 'cookie';

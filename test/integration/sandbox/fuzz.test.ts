@@ -4,6 +4,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, call, connect, startTestSandbox } from './helpers.js';
 import type { Connected, TestSandbox } from './helpers.js';
+import { prng } from '../../fixtures/prng.js';
 
 let sb: TestSandbox;
 let conn: Connected;
@@ -22,15 +23,8 @@ afterAll(async () => {
   await sb.stop();
 });
 
-/** Seeded PRNG so a failure can be replayed. */
 function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x100000000;
-  };
+  return prng(seed).next;
 }
 
 type Rand = () => number;

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startTestSandbox } from './helpers.js';
 import type { TestSandbox } from './helpers.js';
 import { PROJECT } from './storage-helpers.js';
+import { prng } from '../../fixtures/prng.js';
 
 const GAP = 'Invalid request.  According to the Content-Range header, the upload offset is ';
 const BUCKET = 'fuzz-bucket';
@@ -26,13 +27,7 @@ afterAll(async () => {
 });
 
 function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x100000000;
-  };
+  return prng(seed).next;
 }
 type Rand = () => number;
 const pick = <T>(r: Rand, items: readonly T[]): T => items[Math.floor(r() * items.length)] as T;
