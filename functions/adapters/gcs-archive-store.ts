@@ -68,7 +68,7 @@ export class GcsArchiveStore implements ArchiveStore {
   }
 
   continueUpload(request: { session: string; object: string; offset: number }): UploadSink {
-    const input = new PassThrough({ highWaterMark: 1 << 20 });
+    const input = new PassThrough({ highWaterMark: 64 * 1024 });
     const done = this.gcs.then(async ({ bucket }) => {
       const file = bucket.file(request.object);
       await pipeline(input, this.uploadStream(file, request));

@@ -111,7 +111,7 @@ describe('scenario 8: upstream faults', () => {
     const before = await recordIds();
     const consent = await oneTimeConsent(stack, 'faults-drops', ['chrome.history']);
     await addFaults([
-      { path: ARCHIVES, method: 'GET', action: 'dropAfterBytes:1500000', times: 1 },
+      { path: ARCHIVES, method: 'GET', action: 'dropAfterBytes:2400000', times: 1 },
       { path: ARCHIVES, method: 'GET', action: 'reset', times: 1 },
       { path: ARCHIVES, method: 'GET', action: 'dropAfterBytes:900000', times: 1 },
       { path: ARCHIVES, method: 'GET', action: 'status:503', retryAfterSeconds: 1, times: 1 },
@@ -140,7 +140,7 @@ describe('scenario 8: upstream faults', () => {
     await configure({ urlTtlSeconds: 2 });
     try {
       await addFaults([
-        { path: ARCHIVES, method: 'GET', action: 'dropAfterBytes:1500000', times: 1 },
+        { path: ARCHIVES, method: 'GET', action: 'dropAfterBytes:2400000', times: 1 },
         { path: ARCHIVES, method: 'GET', action: 'delayMs:3500', times: 1 },
       ]);
       await requestExports(stack, { consent });
