@@ -40,10 +40,10 @@ import { startE2EStack, type E2EStack } from './stack.js';
  * when no checkpoint transaction is open. Each kill still costs LEASE_SECONDS (10 s, the minimum)
  * before the sweep hands the copy to a new worker.
  */
-const ARCHIVE_BYTES = 32 * 1024 * 1024;
+const ARCHIVE_BYTES = 64 * 1024 * 1024;
 const KILLS = 20;
 const MAX_ATTEMPTS_BEFORE_KILL = 6;
-const GROUPS = ['myactivity.search', 'chrome.history', 'youtube.subscriptions', 'chrome.bookmarks', 'maps.reviews', 'myactivity.youtube', 'chrome.autofill'];
+const GROUPS = ['myactivity.search', 'chrome.history', 'youtube.subscriptions', 'chrome.bookmarks', 'maps.reviews', 'myactivity.youtube', 'chrome.autofill', 'chrome.dictionary', 'alerts.subscriptions', 'chrome.extensions'];
 const SEED = 0x5eed07;
 
 let stack: E2EStack;
