@@ -154,6 +154,20 @@ describe('poll (core, on fakes)', () => {
 });
 
 describe('transfer, manifest and reset (core, on fakes)', () => {
+  /** Both granted groups of the consent exported, complete upstream, each with one file to copy. */
+  async function bothGroupsTransferring(env: Env): Promise<string[]> {
+    const ids = await requested(env);
+    for (const id of ids) {
+      await initiateExport(env.deps, id);
+      const job = (await env.jobs.get(id))!;
+      env.downloader.archives.set(`https://signed/${id}`, randomBytes(1000));
+      env.source.complete(job.upstreamId!, [{ name: 'a.zip', url: `https://signed/${id}` }]);
+    }
+    env.clock.advance(10_000);
+    for (const id of ids) await pollExport(env.deps, id);
+    return ids;
+  }
+
   async function transferring(env: Env, sizes: number[]) {
     const { id, upstreamId } = await running(env, 'myactivity.search');
     const files = sizes.map((size, i) => {
@@ -239,15 +253,7 @@ describe('transfer, manifest and reset (core, on fakes)', () => {
 
   it('after the last group is delivered, releases the one-time grant once and closes the consent', async () => {
     const env = await exportDepsWithFakes();
-    const ids = await requested(env);
-    for (const id of ids) {
-      await initiateExport(env.deps, id);
-      const job = (await env.jobs.get(id))!;
-      env.downloader.archives.set(`https://signed/${id}`, randomBytes(1000));
-      env.source.complete(job.upstreamId!, [{ name: 'a.zip', url: `https://signed/${id}` }]);
-    }
-    env.clock.advance(10_000);
-    for (const id of ids) await pollExport(env.deps, id);
+    const ids = await bothGroupsTransferring(env);
     await transferFile(env.deps, ids[0]!, 0);
     expect(env.source.calls.release).toBe(0);
     await transferFile(env.deps, ids[1]!, 0);
@@ -259,15 +265,7 @@ describe('transfer, manifest and reset (core, on fakes)', () => {
 
   it('jobs finishing together close the consent once: one release, no NEEDS_RECONSENT', async () => {
     const env = await exportDepsWithFakes();
-    const ids = await requested(env);
-    for (const id of ids) {
-      await initiateExport(env.deps, id);
-      const job = (await env.jobs.get(id))!;
-      env.downloader.archives.set(`https://signed/${id}`, randomBytes(1000));
-      env.source.complete(job.upstreamId!, [{ name: 'a.zip', url: `https://signed/${id}` }]);
-    }
-    env.clock.advance(10_000);
-    for (const id of ids) await pollExport(env.deps, id);
+    const ids = await bothGroupsTransferring(env);
     await Promise.all(ids.map((id) => transferFile(env.deps, id, 0)));
     expect(env.source.calls.release).toBe(1);
     expect((await env.consents.get('c1'))?.status).toBe('CLOSED');
