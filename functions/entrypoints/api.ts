@@ -2,7 +2,7 @@ import { createConnectSession } from '../core/consent/connect.js';
 import { getConsent, listConsents } from '../core/consent/consents.js';
 import { disconnect } from '../core/exports/disconnect.js';
 import { cancelExport, getExport, listExports, retryExport } from '../core/exports/manage.js';
-import { requestExports } from '../core/exports/request.js';
+import { apiSlot, requestExports } from '../core/exports/request.js';
 import { httpFunction, type Route } from '../platform/http.js';
 import type { Runtime } from '../platform/runtime.js';
 import { parseWith } from '../platform/validation.js';
@@ -53,8 +53,6 @@ export function api(rt: Runtime) {
       path: /^\/v1\/exports$/,
       handle: async (req) => {
         const body = jsonBody(req, createExportsBody);
-        const day = rt.clock.now().toISOString().slice(0, 10);
-        const window = `${body.startTime?.toISOString() ?? ''}/${body.endTime?.toISOString() ?? ''}`;
         return {
           status: 200,
           body: await requestExports(rt.exportDeps(), {
@@ -62,8 +60,7 @@ export function api(rt: Runtime) {
             ...(body.resources ? { resources: body.resources } : {}),
             ...(body.startTime ? { startTime: body.startTime } : {}),
             ...(body.endTime ? { endTime: body.endTime } : {}),
-            // Without a request id, identical requests on the same day find the same jobs.
-            slot: body.requestId ? `request:${body.requestId}` : `day:${day}:${window}`,
+            slot: apiSlot(rt.clock.now(), body),
           }),
         };
       },

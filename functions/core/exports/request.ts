@@ -16,6 +16,15 @@ export interface ExportRequest {
 }
 
 /**
+ * The slot of an API request: the client's request id when it gives one; otherwise the day and
+ * the time window, so identical requests on the same day find the same jobs.
+ */
+export function apiSlot(now: Date, request: { requestId?: string; startTime?: Date; endTime?: Date }): string {
+  if (request.requestId) return `request:${request.requestId}`;
+  return `day:${now.toISOString().slice(0, 10)}:${request.startTime?.toISOString() ?? ''}/${request.endTime?.toISOString() ?? ''}`;
+}
+
+/**
  * Turns a request into one job per resource group (deterministic ids: the same request finds the
  * same jobs) and asks `initiate` to start each. Only granted groups of an ACTIVE consent.
  */

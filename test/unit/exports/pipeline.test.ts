@@ -6,7 +6,7 @@ import { initiateExport } from '../../../functions/core/exports/initiate.js';
 import { cancelExport, retryExport } from '../../../functions/core/exports/manage.js';
 import { MAX_UPSTREAM_RETRIES } from '../../../functions/core/exports/model.js';
 import { pollExport } from '../../../functions/core/exports/poll.js';
-import { requestExports } from '../../../functions/core/exports/request.js';
+import { apiSlot, requestExports } from '../../../functions/core/exports/request.js';
 import { sweep } from '../../../functions/core/exports/sweep.js';
 import { transferFile } from '../../../functions/core/exports/transfer.js';
 import { exportDepsWithFakes } from '../../fakes/export-deps.js';
@@ -37,6 +37,15 @@ describe('export request and initiate (core, on fakes)', () => {
     expect(first).toHaveLength(2);
     expect(second).toEqual(first);
     expect(env.jobs.size()).toBe(2);
+  });
+
+  it('derives the slot of an API request from its request id, else from the day and the window', () => {
+    const now = new Date('2026-11-23T15:00:00Z');
+    const start = new Date('2026-01-01T00:00:00Z');
+    expect(apiSlot(now, { requestId: 'r-1' })).toBe('request:r-1');
+    expect(apiSlot(now, {})).toBe('day:2026-11-23:/');
+    expect(apiSlot(now, { startTime: start })).toBe('day:2026-11-23:2026-01-01T00:00:00.000Z/');
+    expect(apiSlot(new Date('2026-11-24T00:00:00Z'), {})).not.toBe(apiSlot(now, {}));
   });
 
   it('refuses groups the consent does not grant and a time window that ends before it starts', async () => {
