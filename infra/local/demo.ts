@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Storage } from '@google-cloud/storage';
 import { crc32c } from '@node-rs/crc32';
 import { storageOptions } from '../../functions/platform/clients.js';
+import { stackClient } from './client.js';
 import { REPO_ROOT } from './functions.js';
 import { startStack, type Stack, type StackInfo } from './stack.js';
 
@@ -30,19 +31,7 @@ async function main(): Promise<number> {
   const started = Date.now();
   const { info, stack } = await runningStack();
   try {
-    const sandbox = (path: string, body?: unknown) =>
-      fetch(`${info.services.sandbox.url}${path}`, { method: body === undefined ? 'GET' : 'POST', headers: { 'Content-Type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-    const { idToken } = (await (await sandbox('/sandbox/v1/idTokens', { audience: info.caller.audience, email: info.caller.email })).json()) as { idToken: string };
-    const api = async (path: string, body?: unknown) => {
-      const res = await fetch(`${info.functions['api']?.url}${path}`, {
-        method: body === undefined ? 'GET' : 'POST',
-        headers: { Authorization: `Bearer ${idToken}`, 'Content-Type': 'application/json' },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const parsed = (await res.json()) as Record<string, unknown>;
-      if (!res.ok) throw new Error(`${path}: ${res.status} ${JSON.stringify(parsed)}`);
-      return parsed;
-    };
+    const { sandbox, api } = await stackClient(info);
 
     const appUserId = `demo-user-${Date.now()}`;
     const session = (await api('/v1/connectSessions', { appUserId, resources: GROUPS, returnUrl: info.returnUrls[0] })) as { connectUrl: string };

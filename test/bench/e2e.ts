@@ -9,6 +9,7 @@ import { Firestore, type Timestamp } from '@google-cloud/firestore';
 import { firestoreOptions } from '../../functions/platform/clients.js';
 import { REPO_ROOT } from '../../infra/local/functions.js';
 import { startStack, type Stack, type StackInfo } from '../../infra/local/stack.js';
+import { stackClient, type StackClient } from '../../infra/local/client.js';
 
 export const E2E_TARGETS = { exportsPerSecond: 5, n: 200 } as const;
 const GROUPS = ['myactivity.search', 'chrome.history'] as const;
@@ -106,35 +107,8 @@ async function pool<T, R>(items: readonly T[], limit: number, work: (item: T, in
   return out;
 }
 
-interface Client {
-  api(path: string, body?: unknown): Promise<Record<string, unknown>>;
-  sandbox(path: string, body?: unknown): Promise<Response>;
-}
-
-async function client(info: StackInfo): Promise<Client> {
-  const sandbox = (path: string, body?: unknown) =>
-    fetch(`${info.services.sandbox.url}${path}`, {
-      method: body === undefined ? 'GET' : 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-  const minted = await sandbox('/sandbox/v1/idTokens', { audience: info.caller.audience, email: info.caller.email });
-  const { idToken } = (await minted.json()) as { idToken: string };
-  const api = async (path: string, body?: unknown) => {
-    const res = await fetch(`${info.functions['api']?.url}${path}`, {
-      method: body === undefined ? 'GET' : 'POST',
-      headers: { Authorization: `Bearer ${idToken}`, 'Content-Type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const parsed = (await res.json()) as Record<string, unknown>;
-    if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${JSON.stringify(parsed)}`);
-    return parsed;
-  };
-  return { api, sandbox };
-}
-
 /** The connect flow of one user, as a browser would follow it, approved by the sandbox's automation. */
-async function connectUser(c: Client, info: StackInfo, appUserId: string, groups: readonly string[]): Promise<string> {
+async function connectUser(c: StackClient, info: StackInfo, appUserId: string, groups: readonly string[]): Promise<string> {
   const session = (await c.api('/v1/connectSessions', { appUserId, resources: groups, returnUrl: info.returnUrls[0] })) as { connectUrl: string };
   const start = await fetch(session.connectUrl, { redirect: 'manual' });
   const cookie = (start.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
@@ -178,7 +152,7 @@ export async function runE2eBench(options: { n: number; log: (line: string) => v
     });
     const { info } = stack;
     firestore = new Firestore(firestoreOptions(projectId, '(default)', info.services.firestore.host));
-    const c = await client(info);
+    const c = await stackClient(info);
 
     options.log(`e2e: connecting ${options.n} users (one-time consents of one or two groups; not timed)`);
     const setupStarted = Date.now();
