@@ -1,8 +1,7 @@
 // Fuzz: random bodies, paths, query strings and headers thrown at every route. The sandbox must
 // answer every one with a status below 500 (Google's error shapes) and keep serving.
-import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, call, connect, startTestSandbox } from './helpers.js';
+import { api, call, connect, rawRequest, startTestSandbox } from './helpers.js';
 import type { Connected, TestSandbox } from './helpers.js';
 import { prng } from '../../fixtures/prng.js';
 
@@ -103,17 +102,8 @@ function randomPath(r: Rand, base: string): string {
   return '/' + randomString(r).replace(/[?#\s]/g, '');
 }
 
-function send(method: string, path: string, headers: Record<string, string>, body: Buffer | undefined): Promise<number> {
-  const target = new URL(sb.baseUrl);
-  return new Promise((resolve, reject) => {
-    const req = request({ host: target.hostname, port: target.port, method, path, headers }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+async function send(method: string, path: string, headers: Record<string, string>, body: Buffer | undefined): Promise<number> {
+  return (await rawRequest(sb.baseUrl, method, path, headers, body)).status;
 }
 
 describe('fuzz', () => {

@@ -1,5 +1,6 @@
 // Shared helpers of the sandbox integration tests: start a sandbox in-process, register a
 // client, run the consent through the automation endpoint, exchange the code.
+import { request as httpRequest } from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -167,4 +168,28 @@ export function errorStatus(body: Record<string, unknown>): string | undefined {
 export async function advance(base: string, seconds: number): Promise<void> {
   const res = await call(base, 'POST', '/sandbox/v1/clock:advance', { seconds });
   if (res.status !== 200) throw new Error('clock:advance failed');
+}
+
+/**
+ * A raw HTTP request (bytes and headers exactly as given, no fetch normalisation), for fuzzing:
+ * the status, the body as text, and any Location header.
+ */
+export function rawRequest(
+  baseUrl: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body: Buffer | undefined,
+): Promise<{ status: number; text: string; location?: string }> {
+  const target = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: target.hostname, port: target.port, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), ...(res.headers.location ? { location: res.headers.location } : {}) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }

@@ -2,9 +2,8 @@
 // Range, X-Goog-Hash, multipart types) and bodies, seeded so a failure can be replayed. Every
 // answer must be below 500, except GCS's own 503 for a chunk that starts past the persisted end
 // (a well-formed request in the wrong state, answered with GCS's text body).
-import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, startTestSandbox } from './helpers.js';
+import { call, rawRequest, startTestSandbox } from './helpers.js';
 import type { TestSandbox } from './helpers.js';
 import { PROJECT } from './storage-helpers.js';
 import { prng } from '../../fixtures/prng.js';
@@ -76,18 +75,8 @@ function randomContentRange(r: Rand): string {
   return pick(r, [`bytes */*`, `bytes */${n()}`, `bytes ${n()}-${n()}/*`, `bytes ${n()}-${n()}/${n()}`, `bytes ${n()}-*/*`, 'bytes 0--1/0', randomString(r).replace(/[^\x20-\x7e]/g, '')]);
 }
 
-function send(method: string, path: string, headers: Record<string, string>, body: Buffer | undefined): Promise<{ status: number; text: string; location?: string }> {
-  const target = new URL(sb.baseUrl);
-  return new Promise((resolve, reject) => {
-    const req = request({ host: target.hostname, port: target.port, method, path, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), ...(res.headers.location ? { location: res.headers.location } : {}) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+function send(method: string, path: string, headers: Record<string, string>, body: Buffer | undefined) {
+  return rawRequest(sb.baseUrl, method, path, headers, body);
 }
 
 describe('storage fuzz', () => {
