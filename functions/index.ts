@@ -5,9 +5,13 @@ import { deadletter } from './entrypoints/deadletter.js';
 import { oauth } from './entrypoints/oauth.js';
 import { scheduler } from './entrypoints/scheduler.js';
 import { initiate, poll, transfer } from './entrypoints/workers.js';
+import { forwardFrameworkRefusals } from './platform/framework-errors.js';
 import { createRuntime } from './platform/runtime.js';
 
 const runtime = createRuntime(process.env);
+
+// Bodies and paths the framework cannot parse reach the HTTP functions' own error answers.
+forwardFrameworkRefusals();
 
 ff.http('api', api(runtime));
 ff.http('oauth', oauth(runtime));

@@ -2,6 +2,7 @@ import type { Request, Response } from '@google-cloud/functions-framework';
 import { AppError } from '../core/errors.js';
 import type { Caller } from '../core/ports/caller-verifier.js';
 import { toHttpError } from './errors.js';
+import { frameworkRefusal, type FrameworkRefusal } from './framework-errors.js';
 import { forInvocation, traceIdFrom, type Logger } from './logger.js';
 import type { Runtime } from './runtime.js';
 
@@ -41,7 +42,8 @@ export interface Route {
 
 /**
  * An HTTP function: routes by method and path, binds a per-request logger to the trace, maps any
- * error to a Google-style body in one place, and logs errors once, here.
+ * error to a Google-style body in one place, and logs errors once, here. A request the Functions
+ * Framework could not parse (see framework-errors.ts) is refused here too, after authentication.
  */
 export function httpFunction(name: string, rt: Runtime, routes: readonly Route[], options: HttpFunctionOptions = {}) {
   return async (req: Request, res: Response): Promise<void> => {
@@ -50,6 +52,8 @@ export function httpFunction(name: string, rt: Runtime, routes: readonly Route[]
     let result: HttpResult;
     try {
       const caller = options.authenticate && !options.publicPaths?.includes(path) ? await options.authenticate(req) : undefined;
+      const refusal = frameworkRefusal(req);
+      if (refusal) throw refusalError(refusal, routes, path);
       result = await dispatch(routes, req, path, logger, caller);
     } catch (error) {
       const mapped = toHttpError(error);
@@ -106,18 +110,35 @@ async function dispatch(routes: readonly Route[], req: Request, path: string, lo
     if (!match) continue;
     pathMatched = true;
     if (route.method !== req.method && !(route.method === 'GET' && req.method === 'HEAD')) continue;
-    const params: Record<string, string> = {};
-    for (const [k, v] of Object.entries(match.groups ?? {})) {
-      try {
-        params[k] = decodeURIComponent(v);
-      } catch {
-        throw new AppError('INVALID_ARGUMENT', `path segment ${k} is not valid percent-encoding`, {
-          violations: [{ field: k, description: 'is not valid percent-encoding' }],
-        });
-      }
-    }
-    return route.handle(req, { logger, params, caller });
+    return route.handle(req, { logger, params: decodeParams(match), caller });
   }
   if (pathMatched) throw new AppError('INVALID_ARGUMENT', `method ${req.method} is not allowed on ${path}`, { reason: 'METHOD_NOT_ALLOWED' });
   throw new AppError('NOT_FOUND', `no route for ${req.method} ${path}`);
+}
+
+/** A route's named groups, percent-decoded; one that does not decode is refused, naming it. */
+function decodeParams(match: RegExpExecArray): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const [k, v] of Object.entries(match.groups ?? {})) {
+    try {
+      params[k] = decodeURIComponent(v);
+    } catch {
+      throw new AppError('INVALID_ARGUMENT', `path segment ${k} is not valid percent-encoding`, {
+        violations: [{ field: k, description: 'is not valid percent-encoding' }],
+      });
+    }
+  }
+  return params;
+}
+
+/** The framework's refusal as our error; for a path, the route parameter that does not decode is named. */
+function refusalError(refusal: FrameworkRefusal, routes: readonly Route[], path: string): AppError {
+  if (refusal.kind === 'body') return refusal.error;
+  for (const route of routes) {
+    const match = route.path.exec(path);
+    if (match) decodeParams(match); // throws, naming the parameter that does not decode
+  }
+  return new AppError('INVALID_ARGUMENT', 'the request path is not valid percent-encoding', {
+    violations: [{ field: 'path', description: 'is not valid percent-encoding' }],
+  });
 }

@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePageToken } from '../../functions/core/ports/record-store.js';
 import { startE2EStack, type E2EStack } from './stack.js';
@@ -8,7 +9,9 @@ import { prng, type Prng } from '../fixtures/prng.js';
  * strings, path segments, headers, unknown routes, wrong methods) generated from a fixed seed, so a
  * failure is reproducible. Pass = zero 5xx; every 4xx of the api function is a Google-style JSON
  * error, and every 400 about a body, query or path value names the field; the oauth function
- * answers people's browsers with an HTML page and `Referrer-Policy: no-referrer`.
+ * answers people's browsers with an HTML page and `Referrer-Policy: no-referrer`. That includes
+ * the requests the Functions Framework's own parsers refuse (bodies, charsets, encodings, paths):
+ * platform/framework-errors.ts hands them to our functions.
  */
 const SEED = 0x5eed_2026;
 
@@ -35,8 +38,11 @@ interface Case {
   readonly headers: Record<string, string>;
   readonly body?: string;
   /**
-   * The Functions Framework refuses this request before our code runs: a JSON body that is not an
-   * object or array (its strict parser), or a path with invalid percent-encoding (its router).
+   * The Functions Framework's body parser refuses this request before our code runs (a JSON body
+   * that is not JSON, or not an object or array under its strict parser; an unsupported charset or
+   * Content-Encoding; too many form parameters): our function must still answer 400 naming `body`.
+   * (A path with invalid percent-encoding, refused by its router, is recognised from the target,
+   * and is refused first: the router never reads the body.)
    */
   readonly frameworkParses?: boolean;
 }
@@ -331,6 +337,22 @@ function generateCases(r: Rng): Case[] {
   for (let i = 0; i < 15; i++) {
     cases.push({ fn: 'oauth', kind: 'route', method: r.pick(['GET', 'POST', 'PUT', 'DELETE']), target: r.pick(['/', '/connect', '/connect/', '/oauth2', '/oauth2/callback/x', '/%ZZ', '/v1/consents', '/.git/config']), headers: {} });
   }
+  // Bodies the framework's parsers refuse for reasons other than JSON syntax (fixed, after the
+  // seeded cases so they do not shift them).
+  const valid = JSON.stringify(validSession());
+  const refusedBodies: { headers: Record<string, string>; body: string }[] = [
+    { headers: { 'Content-Type': 'application/json; charset=iso-8859-1' }, body: valid },
+    { headers: { 'Content-Type': 'application/json', 'Content-Encoding': 'compress' }, body: valid },
+    { headers: { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }, body: valid },
+    { headers: { 'Content-Type': 'text/plain; charset=koi8-xx' }, body: valid },
+    { headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: Array.from({ length: 1001 }, (_, i) => `p${i}=1`).join('&') },
+    { headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: `a${'[b]'.repeat(40)}=1` },
+  ];
+  for (const { headers, body } of refusedBodies) {
+    cases.push({ fn: 'api', kind: 'body', method: 'POST', target: '/v1/connectSessions', headers: { ...headers, ...authed() }, body, frameworkParses: true });
+    cases.push({ fn: 'api', kind: 'body', method: 'POST', target: '/v1/consents/abc:revoke', headers: { ...headers, ...authed() }, body, frameworkParses: true });
+    cases.push({ fn: 'oauth', kind: 'body', method: 'POST', target: '/connect/abc', headers, body, frameworkParses: true });
+  }
   return cases;
 }
 
@@ -366,17 +388,15 @@ interface GoogleError {
 }
 
 /** What is wrong with one answer, or undefined. */
-function check(c: Case, a: Answer, framework: string[]): string | undefined {
+function check(c: Case, a: Answer): string | undefined {
   if (a.status >= 500) return `5xx: ${a.status} ${a.text.slice(0, 300)}`;
-  // No answer, ours or the framework's, shows a stack trace or source paths.
+  // No answer shows a stack trace or source paths.
   if (/node_modules|\.[cm]?[jt]s:\d+|\n\s+at /.test(a.text)) return `${c.fn} ${a.status} leaks a stack trace: ${a.text.slice(0, 300)}`;
+  // What the framework's parsers refuse is bad input like any other: 400, answered by our function
+  // (every api case of this kind carries a valid token, so authentication does not come first).
+  const refusedByFramework = c.frameworkParses === true || badPathEncoding(c.target);
+  if (refusedByFramework && a.status !== 400) return `${c.fn} ${a.status} for a request the framework cannot parse, not 400: ${a.text.slice(0, 200)}`;
   if (a.status < 400) return undefined;
-  if (c.frameworkParses || badPathEncoding(c.target)) {
-    if (a.status === 400 || a.status === 413 || a.status === 415) {
-      framework.push(`${c.fn} ${a.status} ${a.contentType || 'no content type'}${c.fn === 'oauth' && a.referrerPolicy !== 'no-referrer' ? ' without Referrer-Policy' : ''} (${c.frameworkParses ? 'body' : 'path encoding'})`);
-      return undefined;
-    }
-  }
   if (c.fn === 'oauth') {
     if (a.referrerPolicy !== 'no-referrer') return `oauth ${a.status} without Referrer-Policy: no-referrer`;
     if (c.method !== 'HEAD' && !a.contentType.startsWith('text/html')) return `oauth ${a.status} answered ${a.contentType || 'no content type'}, not an HTML page`;
@@ -395,11 +415,13 @@ function check(c: Case, a: Answer, framework: string[]): string | undefined {
   if (!e || e.code !== a.status || typeof e.status !== 'string' || typeof e.message !== 'string' || e.message === '' || !Array.isArray(e.details)) {
     return `api ${a.status}: not a Google-style error body: ${a.text.slice(0, 200)}`;
   }
-  if (a.status === 400 && e.status === 'INVALID_ARGUMENT' && (c.kind === 'body' || c.kind === 'query' || c.kind === 'path')) {
+  if (a.status === 400 && e.status === 'INVALID_ARGUMENT' && (c.kind === 'body' || c.kind === 'query' || c.kind === 'path' || refusedByFramework)) {
     const violations = e.details.filter((d) => d['@type'] === 'type.googleapis.com/google.rpc.BadRequest').flatMap((d) => d.fieldViolations ?? []);
     const named = violations.length > 0 && violations.every((v) => typeof v.field === 'string' && typeof v.description === 'string' && v.description !== '');
     const methodRefusal = e.details.some((d) => d.reason === 'METHOD_NOT_ALLOWED');
     if (!named && !methodRefusal) return `api 400 without a named field: ${a.text.slice(0, 300)}`;
+    // A path that does not decode is refused first (the framework's router never reads the body).
+    if (c.frameworkParses && !badPathEncoding(c.target) && !violations.some((v) => v.field === 'body')) return `api 400 for an unparsable body does not name body: ${a.text.slice(0, 300)}`;
   }
   return undefined;
 }
@@ -409,7 +431,7 @@ describe('fuzzed HTTP requests to the api and oauth functions', () => {
     const cases = generateCases(prng(SEED));
     expect(cases.length).toBeGreaterThanOrEqual(300);
     const violations: string[] = [];
-    const framework: string[] = [];
+    let frameworkRefused = 0;
     const statuses = new Map<number, number>();
     let namedFieldErrors = 0;
     for (const [i, c] of cases.entries()) {
@@ -422,7 +444,8 @@ describe('fuzzed HTTP requests to the api and oauth functions', () => {
       }
       statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
       if (answer.text.includes('fieldViolations')) namedFieldErrors++;
-      const problem = check(c, answer, framework);
+      if (c.frameworkParses || badPathEncoding(c.target)) frameworkRefused++;
+      const problem = check(c, answer);
       if (problem) {
         violations.push(`#${i} ${c.fn} ${c.kind} ${c.method} ${c.target.slice(0, 160)} ${JSON.stringify(c.headers).slice(0, 120)} body=${JSON.stringify(c.body?.slice(0, 120))}: ${problem}`);
       }
@@ -430,8 +453,9 @@ describe('fuzzed HTTP requests to the api and oauth functions', () => {
     // Still alive and serving after the barrage.
     expect((await stack.api('/healthz', { token: null })).status).toBe(200);
     expect((await stack.api('/v1/consents?appUserId=fuzz-user')).status).toBe(200);
-    console.info(`fuzz-http: ${cases.length} requests; statuses ${JSON.stringify(Object.fromEntries(statuses))}; refused by the Functions Framework before our code (not Google-style): ${framework.length} [${[...new Set(framework)].join('; ')}]`);
+    console.info(`fuzz-http: ${cases.length} requests; statuses ${JSON.stringify(Object.fromEntries(statuses))}; refused by the Functions Framework's parsers and answered by our functions: ${frameworkRefused}`);
     expect(violations).toEqual([]);
+    expect(frameworkRefused).toBeGreaterThan(20);
     // The barrage reached our validation, not only the edges.
     expect(namedFieldErrors).toBeGreaterThan(50);
     expect(statuses.get(401) ?? 0).toBeGreaterThan(10);
@@ -448,19 +472,68 @@ describe('fuzzed HTTP requests to the api and oauth functions', () => {
     expect(problems).toEqual([]);
   });
 
-  it('known limitation: bodies the framework cannot parse and paths it cannot decode get its own 400 (HTML), never a 5xx or a write', async () => {
+  it('bodies the framework cannot parse, over its size limit, and paths it cannot decode → our 400 (Google-style; the HTML page on oauth), never a 5xx or a write', async () => {
     const api = stack.info.functions['api']!.url;
+    const authed = { ...JSON_HEADERS, Authorization: `Bearer ${token}` };
     const sessionsBefore = await stack.count('connectSessions');
-    for (const body of ['{', '{"appUserId":}', '"text"', '42', 'null']) {
-      const res = await fetch(`${api}/v1/connectSessions`, { method: 'POST', headers: { ...JSON_HEADERS, Authorization: `Bearer ${token}` }, body });
-      expect(res.status, body).toBe(400);
-      expect(await res.text(), body).not.toMatch(/node_modules|\n\s+at /);
+    for (const [body, description] of [
+      ['{', 'is not valid JSON'],
+      ['{"appUserId":}', 'is not valid JSON'],
+      ['"text"', 'must be a JSON object, not a bare JSON value'],
+      ['42', 'must be a JSON object, not a bare JSON value'],
+      ['null', 'must be a JSON object, not a bare JSON value'],
+    ]) {
+      const res = await fetch(`${api}/v1/connectSessions`, { method: 'POST', headers: authed, body });
+      expect(await violationsOf(res), body).toEqual([{ field: 'body', description }]);
     }
+    // Over the framework's 1024 MB limit, with a Content-Length: it reads the body off, then refuses.
+    const limit = 1024 ** 3;
+    const big = await postZeros(`${api}/v1/connectSessions`, { ...authed, 'Content-Length': String(limit + 1) }, limit + 1);
+    expect({ status: big.status, json: big.contentType.startsWith('application/json') }).toEqual({ status: 400, json: true });
+    expect(JSON.parse(big.text)).toMatchObject({ error: { code: 400, status: 'INVALID_ARGUMENT', details: [{ fieldViolations: [{ field: 'body', description: `exceeds the size limit of ${limit} bytes` }] }] } });
     expect(await stack.count('connectSessions')).toBe(sessionsBefore);
-    for (const [base, path] of [[api, '/v1/consents/%ZZ'], [stack.info.functions['oauth']!.url, '/connect/%E0%A4%A']] as const) {
-      const res = await fetch(`${base}${path}`, { headers: { Authorization: `Bearer ${token}` }, redirect: 'manual' });
-      expect(res.status, path).toBe(400);
-      expect(res.headers.get('location'), path).toBeNull();
-    }
+
+    const path = await fetch(`${api}/v1/consents/%ZZ`, { headers: { Authorization: `Bearer ${token}` } });
+    expect(await violationsOf(path)).toEqual([{ field: 'id', description: 'is not valid percent-encoding' }]);
+    const page = await fetch(`${stack.info.functions['oauth']!.url}/connect/%E0%A4%A`, { redirect: 'manual' });
+    expect(page.status).toBe(400);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(page.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(page.headers.get('location')).toBeNull();
+    expect(await page.text()).not.toMatch(/Failed to decode|URIError/);
   });
 });
+
+/** The field violations of a Google-style 400 INVALID_ARGUMENT answer (its shape checked). */
+async function violationsOf(res: Response): Promise<unknown[]> {
+  const text = await res.text();
+  expect(res.status, text).toBe(400);
+  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+  const body = JSON.parse(text) as GoogleError;
+  expect(body.error).toMatchObject({ code: 400, status: 'INVALID_ARGUMENT' });
+  return (body.error?.details ?? []).flatMap((d) => d.fieldViolations ?? []);
+}
+
+/** POSTs `bytes` zero bytes with the headers exactly as given (fetch cannot send a Content-Length). */
+function postZeros(url: string, headers: Record<string, string>, bytes: number): Promise<{ status: number; contentType: string; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: 'POST', headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'] ?? '', text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    const chunk = Buffer.alloc(1 << 20);
+    let left = bytes;
+    const write = () => {
+      while (left > 0) {
+        const part = left >= chunk.length ? chunk : chunk.subarray(0, left);
+        left -= part.length;
+        if (!req.write(part)) return void req.once('drain', write);
+      }
+      req.end();
+    };
+    write();
+  });
+}

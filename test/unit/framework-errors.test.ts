@@ -1,0 +1,163 @@
+import * as ff from '@google-cloud/functions-framework';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import { request, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppError } from '../../functions/core/errors.js';
+import type { RecordStore } from '../../functions/core/ports/record-store.js';
+import { forwardFrameworkRefusals } from '../../functions/platform/framework-errors.js';
+import { httpFunction, type Route } from '../../functions/platform/http.js';
+import { createRuntime } from '../../functions/platform/runtime.js';
+import { MemoryRecordStore } from '../fakes/memory-record-store.js';
+import { developmentEnv } from '../fixtures/env.js';
+
+/**
+ * Requests the Functions Framework refuses before a function runs (a body it cannot parse, a path
+ * it cannot decode), through the real framework server: they reach httpFunction's error answer.
+ */
+const rt = createRuntime(developmentEnv(), { store: <T>() => new MemoryRecordStore<unknown>() as unknown as RecordStore<T> });
+let handled = 0;
+let events = 0;
+const routes: Route[] = [
+  { method: 'POST', path: /^\/v1\/things$/, handle: async (req) => (handled++, { status: 200, body: { got: req.body as unknown } }) },
+  { method: 'GET', path: /^\/v1\/things\/(?<id>[^/]+)$/, handle: async (_req, ctx) => (handled++, { status: 200, body: { id: ctx.params['id'] } }) },
+];
+const authenticate = async (req: { headers: IncomingHttpHeaders }) => {
+  if (req.headers.authorization !== 'Bearer good') throw new AppError('UNAUTHENTICATED', 'missing or invalid credentials');
+  return { email: 'caller@example.com' };
+};
+
+forwardFrameworkRefusals();
+ff.http('refusals-api', httpFunction('api', rt, routes, { authenticate }));
+ff.http('refusals-oauth', httpFunction('oauth', rt, routes, { htmlErrors: true, headers: { 'Referrer-Policy': 'no-referrer' } }));
+ff.cloudEvent('refusals-event', async () => void events++);
+
+const servers = new Map<string, { server: Server; port: number }>();
+beforeAll(async () => {
+  for (const name of ['refusals-api', 'refusals-oauth', 'refusals-event']) {
+    const server = getTestServer(name);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    servers.set(name, { server, port: (server.address() as AddressInfo).port });
+  }
+});
+afterAll(async () => {
+  for (const { server } of servers.values()) await new Promise((resolve) => server.close(resolve));
+});
+
+interface Answer {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly text: string;
+}
+
+/** A raw request (path and headers exactly as given); `zeros` streams that many zero bytes as the body. */
+function send(fn: string, method: string, path: string, headers: Record<string, string>, body?: string | { zeros: number }): Promise<Answer> {
+  const { port } = servers.get(fn)!;
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (body === undefined || typeof body === 'string') {
+      req.end(body);
+      return;
+    }
+    const chunk = Buffer.alloc(1 << 20);
+    let left = body.zeros;
+    const write = () => {
+      while (left > 0) {
+        const part = left >= chunk.length ? chunk : chunk.subarray(0, left);
+        left -= part.length;
+        if (!req.write(part)) return void req.once('drain', write);
+      }
+      req.end();
+    };
+    write();
+  });
+}
+
+const JSON_AUTHED = { 'Content-Type': 'application/json', Authorization: 'Bearer good' };
+
+/** The Google-style error of an answer, checked for shape; returns its field violations. */
+function googleError(a: Answer, status = 400): { field: string; description: string }[] {
+  expect(a.status, a.text).toBe(status);
+  expect(a.headers['content-type']).toMatch(/^application\/json/);
+  expect(a.headers['cache-control']).toBe('no-store');
+  const body = JSON.parse(a.text) as { error: { code: number; status: string; message: string; details: { '@type': string; fieldViolations?: { field: string; description: string }[] }[] } };
+  expect(body.error.code).toBe(status);
+  expect(typeof body.error.message).toBe('string');
+  const badRequest = body.error.details.find((d) => d['@type'] === 'type.googleapis.com/google.rpc.BadRequest');
+  if (status === 400) expect(body.error.status).toBe('INVALID_ARGUMENT');
+  return badRequest?.fieldViolations ?? [];
+}
+
+describe('requests the Functions Framework refuses itself', () => {
+  it('a body that is not valid JSON → Google-style 400 naming the body; the route never runs', async () => {
+    const before = handled;
+    for (const body of ['{"a":', '{"a":1}garbage', "{'a':1}", '[1,2', '<xml/>']) {
+      expect(googleError(await send('refusals-api', 'POST', '/v1/things', JSON_AUTHED, body)), body).toEqual([{ field: 'body', description: 'is not valid JSON' }]);
+    }
+    for (const body of ['"text"', '42', 'null', 'true']) {
+      expect(googleError(await send('refusals-api', 'POST', '/v1/things', JSON_AUTHED, body)), body).toEqual([{ field: 'body', description: 'must be a JSON object, not a bare JSON value' }]);
+    }
+    expect(handled).toBe(before);
+    // A body that parses still reaches the route.
+    const ok = await send('refusals-api', 'POST', '/v1/things', JSON_AUTHED, '{"a":1}');
+    expect({ status: ok.status, body: JSON.parse(ok.text) as unknown }).toEqual({ status: 200, body: { got: { a: 1 } } });
+  });
+
+  it('a path that is not valid percent-encoding → 400 naming the route parameter, or the path', async () => {
+    const before = handled;
+    expect(googleError(await send('refusals-api', 'GET', '/v1/things/%E0%A4%A', { Authorization: 'Bearer good' }))).toEqual([{ field: 'id', description: 'is not valid percent-encoding' }]);
+    expect(googleError(await send('refusals-api', 'GET', '/%ZZ/things', { Authorization: 'Bearer good' }))).toEqual([{ field: 'path', description: 'is not valid percent-encoding' }]);
+    expect(handled).toBe(before);
+  });
+
+  it('an unsupported charset or Content-Encoding, too many or too deep form parameters → 400 naming the body', async () => {
+    const cases: [Record<string, string>, string, string][] = [
+      [{ 'Content-Type': 'application/json; charset=iso-8859-1' }, '{"a":1}', 'has an unsupported charset (send UTF-8)'],
+      [{ 'Content-Type': 'application/json', 'Content-Encoding': 'compress' }, '{"a":1}', 'has an unsupported Content-Encoding'],
+      [{ 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }, 'not gzip', 'could not be read'],
+      [{ 'Content-Type': 'application/x-www-form-urlencoded' }, Array.from({ length: 1001 }, (_, i) => `p${i}=1`).join('&'), 'has too many form parameters'],
+      [{ 'Content-Type': 'application/x-www-form-urlencoded' }, `a${'[b]'.repeat(40)}=1`, 'nests form parameters too deeply'],
+      [{ 'Content-Type': 'text/plain; charset=koi8-xx' }, 'text', 'has an unsupported charset (send UTF-8)'],
+    ];
+    for (const [headers, body, description] of cases) {
+      expect(googleError(await send('refusals-api', 'POST', '/v1/things', { ...headers, Authorization: 'Bearer good' }, body)), JSON.stringify(headers)).toEqual([{ field: 'body', description }]);
+    }
+  });
+
+  it('a body over the framework limit (1024 MB) → 400 naming the body, not the framework 413 page', async () => {
+    const limit = 1024 * 1024 * 1024;
+    const answer = await send('refusals-api', 'POST', '/v1/things', { ...JSON_AUTHED, 'Content-Length': String(limit + 1) }, { zeros: limit + 1 });
+    expect(googleError(answer)).toEqual([{ field: 'body', description: `exceeds the size limit of ${limit} bytes` }]);
+  }, 60_000);
+
+  it('authentication still comes first: an unauthenticated caller with a broken body gets 401', async () => {
+    googleError(await send('refusals-api', 'POST', '/v1/things', { 'Content-Type': 'application/json' }, '{"a":'), 401);
+  });
+
+  it('a browser-facing function answers with its HTML page and headers, escaping what it echoes', async () => {
+    for (const [method, path, headers, body] of [
+      ['GET', '/connect/%E0%A4%A', {}, undefined],
+      ['POST', '/v1/things', { 'Content-Type': 'application/json' }, '{"<script>":'],
+    ] as const) {
+      const a = await send('refusals-oauth', method, path, headers, body);
+      expect(a.status).toBe(400);
+      expect(a.headers['content-type']).toMatch(/^text\/html/);
+      expect(a.headers['referrer-policy']).toBe('no-referrer');
+      expect(a.text).toContain('Something went wrong');
+      expect(a.text).not.toMatch(/<script>|Failed to decode|SyntaxError|\n\s+at /);
+    }
+  });
+
+  it('an event function is left to the framework (a broken push body is not acked as an event)', async () => {
+    const a = await send('refusals-event', 'POST', '/', { 'Content-Type': 'application/json' }, '{"a":');
+    expect(a.status).toBe(400);
+    expect(a.headers['content-type']).not.toMatch(/^application\/json/);
+    expect(events).toBe(0);
+  });
+});
