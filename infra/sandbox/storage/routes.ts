@@ -375,6 +375,7 @@ export function storageModule(deps: StorageDeps): SandboxModule {
     try {
       const writer = new BlobWriter(file, { at: 0, crc: 0, md5: createHash('md5') });
       await fill((buf) => writer.write(buf));
+      await writer.flush();
       await file.close();
       return { temp, size: writer.pos, crc: writer.crc, md5: writer.md5.digest('base64') };
     } catch (err) {
@@ -586,7 +587,15 @@ export function storageModule(deps: StorageDeps): SandboxModule {
       } catch {
         aborted = true;
       }
+      if (writeError === undefined) {
+        try {
+          await writer.flush();
+        } catch (err) {
+          writeError = err;
+        }
+      }
     } finally {
+      await writer.flush().catch(() => undefined);
       await file.close();
     }
     if (writeError !== undefined) {

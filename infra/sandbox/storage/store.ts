@@ -99,15 +99,25 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** Bytes gathered before one positioned write: fewer, larger writes than the socket's 64 KiB reads. */
+const WRITE_BATCH = 1024 * 1024;
+
 /**
  * Streams bytes into a file at a position while hashing them, and remembers the hashes at the last
- * CHUNK_QUANTUM boundary so a partly received chunk can be committed up to that boundary.
+ * CHUNK_QUANTUM boundary so a partly received chunk can be committed up to that boundary. Bytes
+ * are hashed as they arrive and written in batches, one batch in flight while the next fills;
+ * `flush()` must settle before the file is closed or the digests are relied on.
  */
 export class BlobWriter {
   pos: number;
   crc: number;
   md5: Hash;
   snapshot: Digest | undefined;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** File position of the first pending byte. */
+  private fileAt: number;
+  private inFlight: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly file: FileHandle,
@@ -116,14 +126,10 @@ export class BlobWriter {
     this.pos = start.at;
     this.crc = start.crc;
     this.md5 = start.md5;
+    this.fileAt = start.at;
   }
 
   async write(buf: Buffer): Promise<void> {
-    let written = 0;
-    while (written < buf.length) {
-      const { bytesWritten } = await this.file.write(buf, written, buf.length - written, this.pos + written);
-      written += bytesWritten;
-    }
     let off = 0;
     while (off < buf.length) {
       const n = Math.min(CHUNK_QUANTUM - (this.pos % CHUNK_QUANTUM), buf.length - off);
@@ -134,6 +140,32 @@ export class BlobWriter {
       off += n;
       if (this.pos % CHUNK_QUANTUM === 0) this.snapshot = { at: this.pos, crc: this.crc, md5: this.md5.copy() };
     }
+    this.pending.push(buf);
+    this.pendingBytes += buf.length;
+    if (this.pendingBytes >= WRITE_BATCH) {
+      await this.inFlight;
+      this.startWrite();
+    }
+  }
+
+  /** Writes what is pending and waits for every write; rejects with the first write error. */
+  async flush(): Promise<void> {
+    await this.inFlight;
+    if (this.pendingBytes > 0) {
+      this.startWrite();
+      await this.inFlight;
+    }
+  }
+
+  private startWrite(): void {
+    const buffers = this.pending;
+    const at = this.fileAt;
+    this.fileAt += this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.inFlight = writeAllAt(this.file, buffers, at);
+    // Observed by the next write() or flush(); never an unhandled rejection meanwhile.
+    this.inFlight.catch(() => undefined);
   }
 
   /** The digest at `at`, which must be the current position or the last boundary. */
@@ -141,6 +173,26 @@ export class BlobWriter {
     if (at === this.pos) return { at, crc: this.crc, md5: this.md5.copy() };
     if (this.snapshot?.at === at) return { at, crc: this.snapshot.crc, md5: this.snapshot.md5.copy() };
     return undefined;
+  }
+}
+
+/** One positioned gather write, continued after short writes. */
+async function writeAllAt(file: FileHandle, buffers: Buffer[], at: number): Promise<void> {
+  let rest = buffers;
+  let position = at;
+  while (rest.length > 0) {
+    const { bytesWritten } = await file.writev(rest, position);
+    position += bytesWritten;
+    let skip = bytesWritten;
+    const next: Buffer[] = [];
+    for (const b of rest) {
+      if (skip >= b.length) skip -= b.length;
+      else {
+        next.push(skip > 0 ? b.subarray(skip) : b);
+        skip = 0;
+      }
+    }
+    rest = next;
   }
 }
 
