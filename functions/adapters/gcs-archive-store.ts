@@ -1,9 +1,10 @@
 import { PassThrough } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Bucket, File, Storage } from '@google-cloud/storage';
 import { gaxios } from 'google-auth-library';
 import { AppError, isAppError } from '../core/errors.js';
-import type { ArchiveStore, StoredObject, UploadSink } from '../core/ports/archive-store.js';
+import type { ArchiveStore, StoredObject, UploadRequest, UploadSink } from '../core/ports/archive-store.js';
+import { drainedOrClosed } from '../core/streams.js';
+import { header, requestFor } from './node-http.js';
 
 /**
  * ArchiveStore on Cloud Storage with `@google-cloud/storage`: resumable uploads created with
@@ -22,7 +23,8 @@ export class GcsArchiveStore implements ArchiveStore {
   constructor(
     private readonly storage: () => Promise<Storage>,
     private readonly bucketName: string,
-    private readonly chunkSize: number,
+    /** Bytes per upload request; undefined streams each continuation in one request. */
+    private readonly chunkSize: number | undefined,
     private readonly authenticate: boolean,
   ) {}
 
@@ -67,35 +69,82 @@ export class GcsArchiveStore implements ArchiveStore {
     throw new AppError(res.status >= 500 || res.status === 429 ? 'UNAVAILABLE' : 'INTERNAL', `upload status: HTTP ${res.status}`);
   }
 
-  continueUpload(request: { session: string; object: string; offset: number }): UploadSink {
+  continueUpload(request: UploadRequest): UploadSink {
     const input = new PassThrough({ highWaterMark: 64 * 1024 });
-    const done = this.gcs.then(async ({ bucket }) => {
-      const file = bucket.file(request.object);
-      await pipeline(input, this.uploadStream(file, request));
-      // The final upload response is the object's resource; read it only if the client kept none.
-      const stored = file.metadata?.crc32c ? toStored(file, file.metadata) : await this.stat(request.object);
-      if (!stored) throw new AppError('UNAVAILABLE', 'the finalised object is not visible yet');
-      return stored;
+    const abort = new AbortController();
+    // A sink destroyed before it ended abandons the upload: the request in flight is aborted, and
+    // what the store persisted so far stays in the session for the next continuation.
+    input.once('close', () => {
+      if (!input.writableFinished) abort.abort();
     });
-    const settled = done.catch((error: unknown) => {
+    const done = this.send(input, request, abort.signal).catch((error: unknown) => {
+      abort.abort();
       input.destroy();
       throw translate(error, 'uploading');
     });
-    settled.catch(() => undefined);
-    return { stream: input, done: settled };
+    done.catch(() => undefined);
+    return { stream: input, done };
   }
 
-  private uploadStream(file: File, request: { session: string; object: string; offset: number }) {
-    // The pipeline computes CRC32C over exactly the bytes it sends (several GB/s) and compares it
-    // with the finalised object's; the client's own validation would hash everything again.
-    return file.createWriteStream({
-      uri: request.session,
-      offset: request.offset,
-      resumable: true,
-      validation: false,
-      chunkSize: this.chunkSize,
-      preconditionOpts: { ifGenerationMatch: 0 },
-    });
+  /**
+   * The resumable protocol's data requests, streamed from `input` with backpressure and nothing
+   * buffered: one request for everything, or (chunkSize, when the size is known) requests of at
+   * most chunkSize bytes, each answered 308 with the persisted range. The client library's
+   * upload stream is not used here: in chunked mode it holds each chunk in memory and stops
+   * reading while the chunk is sent; in single-request mode it cannot be aborted (its wrapper
+   * forwards destroy() without the error that would abort the request), so an abandoned upload
+   * would leave its request open.
+   */
+  private async send(input: PassThrough, request: UploadRequest, signal: AbortSignal): Promise<StoredObject> {
+    const total = request.totalBytes;
+    const perRequest = this.chunkSize !== undefined && total !== null ? this.chunkSize : Number.POSITIVE_INFINITY;
+    const auth = this.authenticate ? await authHeaders((await this.gcs).storage, request.session) : {};
+    let position = request.offset;
+    let current: { body: PassThrough; end: number; answer: Promise<PutAnswer> } | undefined;
+    const open = () => {
+      const end = Math.min(total ?? Number.POSITIVE_INFINITY, position + perRequest);
+      const body = new PassThrough({ highWaterMark: 64 * 1024 });
+      const range: Record<string, string> = total === null ? { 'Content-Range': `bytes ${position}-*/*` } : { 'Content-Range': `bytes ${position}-${end - 1}/${total}`, 'Content-Length': String(end - position) };
+      const answer = put(request.session, body, { ...auth, ...range }, signal);
+      answer.catch(() => undefined);
+      return { body, end, answer };
+    };
+    for await (const chunk of input) {
+      let buf = chunk as Buffer;
+      while (buf.length > 0) {
+        if (total !== null && position >= total) throw new AppError('INTERNAL', `the upload has more bytes than the archive's ${total}`);
+        current ??= open();
+        const piece = buf.subarray(0, Math.min(buf.length, current.end - position));
+        buf = buf.subarray(piece.length);
+        position += piece.length;
+        if (!current.body.write(piece)) {
+          await drainedOrClosed(current.body);
+          // The request ended before its body did: an early answer (a refusal) or a broken connection.
+          if (current.body.destroyed) throw failure(await current.answer, 'the store answered before the request body was complete');
+        }
+        if (position === current.end && position !== total) {
+          current.body.end();
+          const answer = await current.answer;
+          const persisted = answer.status === 308 ? persistedOffset(answer.range) : -1;
+          if (persisted !== position) throw answer.status === 308 ? new AppError('UNAVAILABLE', `the store kept ${persisted} of ${position} bytes`) : failure(answer, 'upload request');
+          current = undefined;
+        }
+      }
+    }
+    if (total !== null && position !== total) throw new AppError('UNAVAILABLE', `the upload ended at byte ${position} of ${total}`);
+    let final: PutAnswer;
+    if (current) {
+      current.body.end();
+      final = await current.answer;
+    } else {
+      // Every byte went in earlier requests (or there are none): finalise with an empty one.
+      const empty = new PassThrough();
+      empty.end();
+      final = await put(request.session, empty, { ...auth, 'Content-Range': `bytes */${total ?? position}`, 'Content-Length': '0' }, signal);
+    }
+    if (final.status !== 200 && final.status !== 201) throw failure(final, 'finalising the upload');
+    const resource = JSON.parse(final.text) as { name?: string; size?: string; crc32c?: string; md5Hash?: string; generation?: string };
+    return { name: resource.name ?? request.object, bytes: Number(resource.size ?? 0), crc32c: resource.crc32c ?? '', md5: resource.md5Hash ?? null, generation: String(resource.generation ?? '') };
   }
 
   async writeJson(object: string, value: unknown): Promise<StoredObject> {
@@ -184,4 +233,50 @@ function translate(error: unknown, what: string): AppError {
   }
   if (code === 408 || code === 429 || code >= 500 || Number.isNaN(code)) return new AppError('UNAVAILABLE', `${what}: ${Number.isNaN(code) ? 'failure' : `HTTP ${code}`}`, { cause: error });
   return new AppError('INTERNAL', `${what}: HTTP ${code}`, { cause: error });
+}
+
+interface PutAnswer {
+  readonly status: number;
+  readonly range: string | null;
+  readonly retryAfter: string | null;
+  readonly text: string;
+}
+
+/** One PUT to a resumable session with a streamed body; the answer's body is small (an object resource or an error). */
+function put(session: string, body: PassThrough, headers: Record<string, string>, signal: AbortSignal): Promise<PutAnswer> {
+  return new Promise((resolve, reject) => {
+    const { request: send, agent } = requestFor(session);
+    const req = send(session, { method: 'PUT', agent, headers, timeout: 120_000, signal }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text = text.length < 65_536 ? text + d : text));
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, range: header(res, 'range'), retryAfter: header(res, 'retry-after'), text });
+        // Answered before the whole body was sent: stop feeding it (the writer sees it closed).
+        if (!body.writableFinished) body.destroy();
+      });
+      res.on('error', (error) => reject(new AppError('UNAVAILABLE', 'upload: the answer broke off', { cause: error })));
+    });
+    req.on('timeout', () => req.destroy(new Error('no progress for 120 s')));
+    req.on('error', (error) => {
+      body.destroy();
+      reject(new AppError('UNAVAILABLE', signal.aborted ? 'upload: abandoned' : 'upload: network failure', { cause: error }));
+    });
+    body.pipe(req);
+  });
+}
+
+function persistedOffset(range: string | null): number {
+  const m = /bytes=0-(\d+)/.exec(range ?? '');
+  return m ? Number(m[1]) + 1 : 0;
+}
+
+function failure(answer: PutAnswer, what: string): AppError {
+  if (answer.status === 412) return new AppError('ALREADY_EXISTS', `${what}: the object already exists`);
+  if (answer.status === 404 || answer.status === 410) return new AppError('FAILED_PRECONDITION', 'upload session expired', { reason: 'UPLOAD_SESSION_GONE' });
+  if (answer.status === 408 || answer.status === 429 || answer.status >= 500) {
+    return new AppError('UNAVAILABLE', `${what}: HTTP ${answer.status}`, answer.retryAfter ? { metadata: { retryAfterSeconds: answer.retryAfter } } : {});
+  }
+  if (answer.status === 400 && /crc32c|md5|checksum|hash/i.test(answer.text)) return new AppError('INTERNAL', `${what}: checksum mismatch`, { reason: 'CHECKSUM_MISMATCH' });
+  return new AppError('INTERNAL', `${what}: HTTP ${answer.status}`);
 }

@@ -1,11 +1,8 @@
 import type { IncomingMessage } from 'node:http';
-import { Agent as HttpAgent, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { AppError } from '../core/errors.js';
 import type { ArchiveDownload, ArchiveDownloader } from '../core/ports/archive-download.js';
 import { retryAfterSeconds } from './http-errors.js';
-
-const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
+import { header, requestFor } from './node-http.js';
 
 /**
  * ArchiveDownloader over Node's http/https (a plain socket stream: no web-stream layer, flat
@@ -39,21 +36,16 @@ export class HttpArchiveDownloader implements ArchiveDownloader {
 
 function get(url: string, offset: number): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const secure = url.startsWith('https:');
-    const request = (secure ? httpsRequest : httpRequest)(
+    const { request: send, agent } = requestFor(url);
+    const request = send(
       url,
-      { method: 'GET', agent: secure ? agents.https : agents.http, headers: offset > 0 ? { Range: `bytes=${offset}-` } : {}, timeout: 120_000 },
+      { method: 'GET', agent, headers: offset > 0 ? { Range: `bytes=${offset}-` } : {}, timeout: 120_000 },
       resolve,
     );
     request.on('timeout', () => request.destroy(new Error('timed out')));
     request.on('error', (error) => reject(new AppError('UNAVAILABLE', 'archive download: network failure', { cause: error })));
     request.end();
   });
-}
-
-function header(res: IncomingMessage, name: string): string | null {
-  const value = res.headers[name];
-  return Array.isArray(value) ? (value[0] ?? null) : (value ?? null);
 }
 
 export function parseGoogHash(header: string | null): Record<string, string> {

@@ -3,12 +3,17 @@ import { invalidArgument } from '../core/errors.js';
 import { MAX_MESSAGE_BYTES, type JsonValue, type Topic, type WorkQueue } from '../core/ports/work-queue.js';
 import { fromGrpcError } from './grpc-errors.js';
 
-/** WorkQueue on Pub/Sub: one physical topic per logical topic, named by `topicName`. */
+/**
+ * WorkQueue on Pub/Sub: one physical topic per logical topic, named by `topicName`. `pubsub` is
+ * a client or a factory that builds it on the first publish (a function that never publishes never
+ * loads the library).
+ */
 export class PubSubWorkQueue implements WorkQueue {
   private readonly topics = new Map<Topic, PubSubTopic>();
+  private client: Promise<PubSub> | undefined;
 
   constructor(
-    private readonly pubsub: PubSub,
+    private readonly pubsub: PubSub | (() => Promise<PubSub>),
     private readonly topicName: (topic: Topic) => string,
   ) {}
 
@@ -21,16 +26,18 @@ export class PubSubWorkQueue implements WorkQueue {
       if (typeof value !== 'string') throw invalidArgument([{ field: `attributes.${key}`, description: 'must be a string' }]);
     }
     try {
-      return await this.topic(topic).publishMessage({ data: payload, attributes: { ...attributes } });
+      return await (await this.topic(topic)).publishMessage({ data: payload, attributes: { ...attributes } });
     } catch (error) {
       throw fromGrpcError(error, `publishing to ${topic}`);
     }
   }
 
-  private topic(topic: Topic): PubSubTopic {
+  private async topic(topic: Topic): Promise<PubSubTopic> {
     let t = this.topics.get(topic);
     if (!t) {
-      t = this.pubsub.topic(this.topicName(topic));
+      const pubsub = this.pubsub;
+      this.client ??= typeof pubsub === 'function' ? pubsub() : Promise.resolve(pubsub);
+      t = (await this.client).topic(this.topicName(topic));
       this.topics.set(topic, t);
     }
     return t;

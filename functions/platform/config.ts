@@ -80,11 +80,19 @@ const schema = z.object({
   ARCHIVE_BUCKET: z.string({ error: 'is required' }).regex(/^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/, 'must be a Cloud Storage bucket name'),
   ARCHIVE_PREFIX: z.string().regex(/^([A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*)?$/, 'must be empty or path segments without leading or trailing slash').default(''),
   STORAGE_EMULATOR_HOST: baseUrl('the local Cloud Storage endpoint').optional(),
+  // 0: each invocation streams its bytes in one upload request (the client library's default, no
+  // buffering); otherwise the size of each upload request, held in memory until it is sent.
   TRANSFER_CHUNK_BYTES: z.coerce
     .number({ error: 'must be a number of bytes' })
     .int('must be a whole number')
-    .refine((n) => n >= 262_144 && n % 262_144 === 0 && n <= 268_435_456, 'must be a multiple of 262144 between 256 KiB and 256 MiB')
-    .default(16 * 1024 * 1024),
+    .refine((n) => n === 0 || (n >= 262_144 && n % 262_144 === 0 && n <= 268_435_456), 'must be 0 or a multiple of 262144 between 256 KiB and 256 MiB')
+    .default(0),
+  // How often the running CRC32C is checkpointed: resuming re-reads at most this much of the source.
+  TRANSFER_CHECKPOINT_BYTES: z.coerce
+    .number({ error: 'must be a number of bytes' })
+    .int('must be a whole number')
+    .refine((n) => n >= 262_144 && n % 262_144 === 0 && n <= 1_073_741_824, 'must be a multiple of 262144 between 256 KiB and 1 GiB')
+    .default(64 * 1024 * 1024),
   TRANSFER_BUDGET_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).int('must be whole seconds').min(5, 'must be at least 5').max(540, 'must be at most 540 (the function limit is 9 minutes)').default(420),
   LEASE_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).int('must be whole seconds').min(10, 'must be at least 10').max(3600, 'must be at most 3600').default(600),
 
@@ -143,7 +151,9 @@ export interface Config {
     readonly bucket: string;
     readonly prefix: string;
     readonly storageEmulatorHost: string | undefined;
+    /** 0: one streamed request per invocation. */
     readonly chunkBytes: number;
+    readonly checkpointBytes: number;
     readonly transferBudgetSeconds: number;
     readonly leaseSeconds: number;
   };
@@ -218,6 +228,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       prefix: v.ARCHIVE_PREFIX,
       storageEmulatorHost: v.STORAGE_EMULATOR_HOST,
       chunkBytes: v.TRANSFER_CHUNK_BYTES,
+      checkpointBytes: v.TRANSFER_CHECKPOINT_BYTES,
       transferBudgetSeconds: v.TRANSFER_BUDGET_SECONDS,
       leaseSeconds: v.LEASE_SECONDS,
     },

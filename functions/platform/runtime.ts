@@ -9,7 +9,7 @@ import type { ExportJob } from '../core/exports/model.js';
 import type { ArchiveDownloader } from '../core/ports/archive-download.js';
 import type { ArchiveStore } from '../core/ports/archive-store.js';
 import type { ExportSource } from '../core/ports/export-source.js';
-import { PubSub } from '@google-cloud/pubsub';
+import type { PubSub } from '@google-cloud/pubsub';
 import { FirestoreRecordStore } from '../adapters/firestore-record-store.js';
 import { PubSubWorkQueue } from '../adapters/pubsub-work-queue.js';
 import { GoogleIdTokenVerifier } from '../adapters/google-id-token-verifier.js';
@@ -63,7 +63,7 @@ export const STATE_TTL_SECONDS = 600;
 export class Runtime {
   readonly clock: Clock;
   private firestoreClient: Firestore | undefined;
-  private pubsubClient: PubSub | undefined;
+  private pubsubClient: Promise<PubSub> | undefined;
   private queueInstance: WorkQueue | undefined;
   private readonly stores = new Map<Collection, RecordStore<unknown>>();
 
@@ -81,13 +81,14 @@ export class Runtime {
     return this.firestoreClient;
   }
 
-  pubsub(): PubSub {
-    this.pubsubClient ??= new PubSub(pubsubOptions(this.config.projectId, this.config.pubsub.emulatorHost));
+  /** The Pub/Sub client, built (and its library loaded, ~13 MiB) on the first publish. */
+  private pubsub(): Promise<PubSub> {
+    this.pubsubClient ??= import('@google-cloud/pubsub').then(({ PubSub }) => new PubSub(pubsubOptions(this.config.projectId, this.config.pubsub.emulatorHost)));
     return this.pubsubClient;
   }
 
   queue(): WorkQueue {
-    this.queueInstance ??= this.overrides.queue ?? new PubSubWorkQueue(this.pubsub(), (t) => prefixed(this.config, t));
+    this.queueInstance ??= this.overrides.queue ?? new PubSubWorkQueue(() => this.pubsub(), (t) => prefixed(this.config, t));
     return this.queueInstance;
   }
 
@@ -178,7 +179,7 @@ export class Runtime {
           new GcsArchiveStore(
             async () => new (await import('@google-cloud/storage')).Storage(storageOptions(projectId, archive.storageEmulatorHost)),
             archive.bucket,
-            archive.chunkBytes,
+            archive.chunkBytes === 0 ? undefined : archive.chunkBytes,
             !archive.storageEmulatorHost,
           ),
         downloader: this.overrides.downloader ?? new HttpArchiveDownloader(),
@@ -188,8 +189,7 @@ export class Runtime {
           objectPrefix: archive.prefix,
           leaseSeconds: archive.leaseSeconds,
           transferBudgetSeconds: archive.transferBudgetSeconds,
-          // A mark every 4 upload chunks: resuming re-reads at most that much to rebuild the CRC32C.
-          checkpointBytes: archive.chunkBytes * 4,
+          checkpointBytes: archive.checkpointBytes,
           sweepLimit: 500,
         },
         newOwner: () => randomUUID(),
@@ -203,7 +203,7 @@ export class Runtime {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.firestoreClient?.terminate(), this.pubsubClient?.close()]);
+    await Promise.all([this.firestoreClient?.terminate(), this.pubsubClient?.then((p) => p.close())]);
   }
 }
 

@@ -93,7 +93,7 @@ async function plainUpload(task: TransferTask): Promise<TransferOutcome> {
     if (res.status !== 200 || !res.body) throw new Error(`plain upload download: HTTP ${res.status}`);
     await pipeline(
       Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>, { highWaterMark: MiB }),
-      file.createWriteStream({ resumable: true, validation: false, chunkSize: need(task, 'chunkBytes'), preconditionOpts: { ifGenerationMatch: 0 } }),
+      file.createWriteStream({ resumable: true, validation: false, ...(need(task, 'chunkBytes') > 0 ? { chunkSize: need(task, 'chunkBytes') } : {}), preconditionOpts: { ifGenerationMatch: 0 } }),
     );
     return { object: file.name };
   });

@@ -18,8 +18,8 @@ import { api, connect } from '../integration/sandbox/helpers.js';
 import type { TransferOutcome, TransferTask } from './transfer-worker.js';
 
 export const TRANSFER_TARGETS = { ratio: 0.8, peakRssMB: 200, rssSpread: 0.1 } as const;
-/** The production default of TRANSFER_CHUNK_BYTES (functions/platform/config.ts). */
-export const CHUNK_BYTES = 16 * 1024 * 1024;
+/** The production default of TRANSFER_CHUNK_BYTES (functions/platform/config.ts): one streamed request. */
+export const CHUNK_BYTES = 0;
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 /** A fixed export time makes the archives' content (and so the sandbox's cache key) the same in every run. */
@@ -367,7 +367,7 @@ export function transferJson(result: TransferResult) {
 export function transferLines(result: TransferResult): string[] {
   const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
   const n = result.sizes[0]?.rounds.length ?? 0;
-  const lines = [`transfer: chunk ${CHUNK_BYTES / MiB} MiB; Cloud Storage sandbox in a ${result.storage}; medians of ${n} interleaved round(s); MB = 10^6 bytes, RSS in MiB (largest round)`];
+  const lines = [`transfer: ${CHUNK_BYTES === 0 ? "one streamed upload request per copy" : `upload requests of ${CHUNK_BYTES / MiB} MiB`}; Cloud Storage sandbox in a ${result.storage}; medians of ${n} interleaved round(s); MB = 10^6 bytes, RSS in MiB (largest round)`];
   lines.push('  size     pipeline MB/s  baseline MB/s  ratio   plain upload MB/s  pipeline peak RSS  (before copy)  baseline peak RSS  plain upload peak RSS');
   for (const s of result.sizes) {
     lines.push(

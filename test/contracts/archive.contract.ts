@@ -12,7 +12,7 @@ const crc = (data: Buffer) => {
 };
 
 async function write(store: ArchiveStore, session: string, object: string, offset: number, data: Buffer) {
-  const sink = store.continueUpload({ session, object, offset });
+  const sink = store.continueUpload({ session, object, offset, totalBytes: offset + data.length });
   sink.stream.end(data);
   return sink.done;
 }
@@ -30,6 +30,28 @@ export function archiveStoreContract(name: string, make: () => Promise<ArchiveSt
       expect(await store.stat('a/b/file.zip')).toMatchObject({ bytes: data.length, crc32c: crc(data) });
       const again = await store.persisted(session, 'a/b/file.zip');
       expect(again.kind).toBe('complete');
+    });
+
+    it('keeps what an abandoned upload persisted; continuing from the reported offset finalises the whole object', async () => {
+      const store = await make();
+      const data = randomBytes(3 * 262_144 + 1000);
+      const object = 'r/resumed.zip';
+      const session = await store.beginUpload(object, 'application/zip');
+      const first = store.continueUpload({ session, object, offset: 0, totalBytes: data.length });
+      const written = 2 * 262_144 + 500;
+      await new Promise<void>((resolve, reject) => first.stream.write(data.subarray(0, written), (e) => (e ? reject(e) : resolve())));
+      // Give the bytes time to reach the store, then break the upload off unfinalised.
+      await new Promise((r) => setTimeout(r, 300));
+      first.stream.destroy();
+      await expect(first.done).rejects.toBeDefined();
+      const persisted = await store.persisted(session, object);
+      if (persisted.kind !== 'partial') throw new Error(`an abandoned upload must stay partial, got ${persisted.kind}`);
+      // The store kept some of it (at least its first 256 KiB), and never more than was written.
+      expect(persisted.offset).toBeGreaterThan(0);
+      expect(persisted.offset).toBeLessThanOrEqual(written);
+      expect(await store.stat(object)).toBeUndefined();
+      const stored = await write(store, session, object, persisted.offset, data.subarray(persisted.offset));
+      expect(stored).toMatchObject({ name: object, bytes: data.length, crc32c: crc(data) });
     });
 
     it('is create-only: a second upload or manifest of the same name fails with ALREADY_EXISTS', async () => {

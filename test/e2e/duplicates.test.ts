@@ -40,7 +40,7 @@ beforeAll(async () => {
   stack = await startE2EStack(
     'duplicates',
     { archiveBytes: PARTS * PART_BYTES, archivePartBytes: PART_BYTES },
-    { functionEnv: { TRANSFER_CHUNK_BYTES: '262144' }, sweepIntervalMs: 1_000 },
+    { functionEnv: { TRANSFER_CHECKPOINT_BYTES: String(1024 * 1024) }, sweepIntervalMs: 1_000 },
   );
 }, 120_000);
 afterAll(async () => {

@@ -9,7 +9,8 @@ import { startE2EStack, type E2EStack } from './stack.js';
  * slow bucket) must be delivered, never failed as if it had crashed that many times.
  *
  * Slow Cloud Storage here: every upload request is held 1.5 s by the sandbox, so with a 5 s budget
- * one invocation moves about 4–5 chunks of 256 KiB and a 12 MiB archive needs 10 or more invocations.
+ * and chunked uploads (TRANSFER_CHUNK_BYTES 256 KiB, one request per chunk) one invocation moves
+ * about 4–5 chunks and a 12 MiB archive needs 10 or more invocations.
  */
 const ARCHIVE_BYTES = 12 * 1024 * 1024;
 
@@ -18,7 +19,7 @@ beforeAll(async () => {
   stack = await startE2EStack(
     'transfer-handover',
     { archiveBytes: ARCHIVE_BYTES },
-    { functionEnv: { TRANSFER_CHUNK_BYTES: '262144', LEASE_SECONDS: '10', TRANSFER_BUDGET_SECONDS: '5' }, sweepIntervalMs: 1_000 },
+    { functionEnv: { TRANSFER_CHUNK_BYTES: '262144', TRANSFER_CHECKPOINT_BYTES: String(1024 * 1024), LEASE_SECONDS: '10', TRANSFER_BUDGET_SECONDS: '5' }, sweepIntervalMs: 1_000 },
   );
 }, 120_000);
 afterAll(async () => {

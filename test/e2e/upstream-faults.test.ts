@@ -34,7 +34,7 @@ beforeAll(async () => {
     'upstream-faults',
     { archiveBytes: ARCHIVE_BYTES },
     // Short leases so that a transfer given up on is picked up again by the sweep within seconds.
-    { functionEnv: { TRANSFER_CHUNK_BYTES: '262144', LEASE_SECONDS: '12', TRANSFER_BUDGET_SECONDS: '8' }, sweepIntervalMs: 1_000 },
+    { functionEnv: { TRANSFER_CHUNK_BYTES: '262144', TRANSFER_CHECKPOINT_BYTES: String(1024 * 1024), LEASE_SECONDS: '12', TRANSFER_BUDGET_SECONDS: '8' }, sweepIntervalMs: 1_000 },
   );
 }, 120_000);
 afterAll(async () => {

@@ -3,7 +3,7 @@ import { Readable, Writable } from 'node:stream';
 import { NodeRsCrc32c } from '../../functions/adapters/node-rs-crc32c.js';
 import { AppError } from '../../functions/core/errors.js';
 import type { ArchiveDownload, ArchiveDownloader } from '../../functions/core/ports/archive-download.js';
-import type { ArchiveStore, StoredObject, UploadSink } from '../../functions/core/ports/archive-store.js';
+import type { ArchiveStore, StoredObject, UploadRequest, UploadSink } from '../../functions/core/ports/archive-store.js';
 
 const crc = new NodeRsCrc32c();
 
@@ -30,7 +30,7 @@ export class MemoryArchiveStore implements ArchiveStore {
     return { kind: 'partial' as const, offset: s.data.length };
   }
 
-  continueUpload(request: { session: string; object: string; offset: number }): UploadSink {
+  continueUpload(request: UploadRequest): UploadSink {
     const s = this.sessions.get(request.session);
     let resolve!: (o: StoredObject) => void;
     let reject!: (e: unknown) => void;

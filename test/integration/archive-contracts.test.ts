@@ -33,7 +33,9 @@ async function bucket(): Promise<string> {
 }
 
 archiveStoreContract('memory fake', async () => new MemoryArchiveStore());
-archiveStoreContract('Cloud Storage adapter (sandbox)', async () => new GcsArchiveStore(async () => storage, await bucket(), 256 * 1024, false));
+// Both upload modes: one streamed request per continuation (the default) and 256 KiB chunks.
+archiveStoreContract('Cloud Storage adapter (sandbox, streamed)', async () => new GcsArchiveStore(async () => storage, await bucket(), undefined, false));
+archiveStoreContract('Cloud Storage adapter (sandbox, chunked)', async () => new GcsArchiveStore(async () => storage, await bucket(), 256 * 1024, false));
 
 archiveDownloaderContract('fake', async () => {
   const downloader = new FakeDownloader();

@@ -1,8 +1,8 @@
-import { once } from 'node:events';
 import { AppError, isAppError } from '../errors.js';
 import type { ArchiveDownload } from '../ports/archive-download.js';
 import type { StoredObject, UploadSink } from '../ports/archive-store.js';
 import { keep, put } from '../ports/record-store.js';
+import { drainedOrClosed } from '../streams.js';
 import type { ExportDeps } from './deps.js';
 import { afterTerminal } from './finish.js';
 import { leaseFree, type ExportJob, type JobFile, type TransferCheckpoint } from './model.js';
@@ -134,14 +134,21 @@ async function stream(deps: ExportDeps, input: StreamInput): Promise<'handover' 
         chunk = chunk.subarray(skip);
         if (chunk.length === 0) continue;
       }
-      sink ??= deps.archive.continueUpload({ session: input.session, object: input.file.object, offset: input.offset });
+      sink ??= deps.archive.continueUpload({ session: input.session, object: input.file.object, offset: input.offset, totalBytes });
       while (chunk.length > 0) {
         const room = nextMark - position;
         const piece = chunk.subarray(0, Math.min(room, chunk.length));
         crc.update(piece);
         position += piece.length;
         chunk = chunk.subarray(piece.length);
-        if (!sink.stream.write(piece)) await Promise.race([once(sink.stream, 'drain'), sink.done]);
+        if (!sink.stream.write(piece)) {
+          await drainedOrClosed(sink.stream);
+          if (sink.stream.destroyed) {
+            // Closed before it ended: the upload failed, and `done` says why.
+            await sink.done;
+            throw new AppError('UNAVAILABLE', 'the upload closed before the archive was sent');
+          }
+        }
         if (position === nextMark) {
           marks = [marks[0] ?? { offset: 0, crc32c: deps.crc32c.start().value() }, ...marks.slice(1), { offset: position, crc32c: crc.value() }];
           if (marks.length > KEPT_MARKS + 1) marks = [marks[0]!, ...marks.slice(marks.length - KEPT_MARKS)];
@@ -160,7 +167,7 @@ async function stream(deps: ExportDeps, input: StreamInput): Promise<'handover' 
     }
     await saving;
     if (totalBytes !== null && position !== totalBytes) throw new AppError('UNAVAILABLE', `download ended at byte ${position} of ${totalBytes}`);
-    sink ??= deps.archive.continueUpload({ session: input.session, object: input.file.object, offset: input.offset });
+    sink ??= deps.archive.continueUpload({ session: input.session, object: input.file.object, offset: input.offset, totalBytes });
     sink.stream.end();
     const stored = await sink.done;
     if (stored.crc32c !== crc.value()) {

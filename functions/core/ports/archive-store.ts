@@ -16,7 +16,7 @@ import type { Writable } from 'node:stream';
 export interface ArchiveStore {
   beginUpload(object: string, contentType: string): Promise<string>;
   persisted(session: string, object: string): Promise<{ readonly kind: 'partial'; readonly offset: number } | { readonly kind: 'complete'; readonly object: StoredObject }>;
-  continueUpload(request: { session: string; object: string; offset: number }): UploadSink;
+  continueUpload(request: UploadRequest): UploadSink;
   writeJson(object: string, value: unknown): Promise<StoredObject>;
   stat(object: string): Promise<StoredObject | undefined>;
   /** Deletes one object; absent is fine. */
@@ -25,6 +25,16 @@ export interface ArchiveStore {
   deletePrefix(prefix: string): Promise<number>;
 }
 
+export interface UploadRequest {
+  readonly session: string;
+  readonly object: string;
+  /** Where the bytes written to the sink start (what `persisted` reported). */
+  readonly offset: number;
+  /** The whole object's size when the source told it (the upload can then be split and checked). */
+  readonly totalBytes: number | null;
+}
+
+/** Destroying `stream` before it ends abandons the upload (unfinalised); ending it finalises. */
 export interface UploadSink {
   readonly stream: Writable;
   /** Settles when the object is finalised (or the upload failed). */
