@@ -142,6 +142,8 @@ describe('BlobWriter', () => {
       const data = randomBytes(CHUNK_QUANTUM * 2 + 1234);
       const writer = new BlobWriter(file, { at: 0, crc: 0, md5: createHash('md5') });
       for (let off = 0; off < data.length; off += 70_001) await writer.write(data.subarray(off, off + 70_001));
+      // Writes go out in batches: the file is complete once flush() settles.
+      await writer.flush();
       await file.close();
       expect(readFileSync(path).equals(data)).toBe(true);
       for (const at of [data.length, CHUNK_QUANTUM * 2]) {
