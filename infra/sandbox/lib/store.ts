@@ -3,20 +3,12 @@ import { join } from 'node:path';
 import type { SandboxState } from './state.js';
 
 /**
- * Changes within this window are saved together. One write per event-loop turn serialised the
- * whole state (every grant, token and job) hundreds of times a second under load, and the garbage
- * of those strings cost more CPU than the requests themselves.
- */
-const SAVE_DELAY_MS = 200;
-
-/**
  * Holds the state in memory and, when given a data folder, saves it as JSON after changes
- * (coalesced to one write per SAVE_DELAY_MS, and on close; temp file + rename so a crash never
- * leaves a half-written file, and loses at most the last SAVE_DELAY_MS of changes) and reloads it
- * at start.
+ * (coalesced to one write per event-loop turn; temp file + rename so a crash never leaves a
+ * half-written file) and reloads it at start.
  */
 export class StateStore {
-  private pending: NodeJS.Timeout | undefined;
+  private pending = false;
 
   private constructor(
     readonly state: SandboxState,
@@ -47,17 +39,15 @@ export class StateStore {
     return this.file !== undefined;
   }
 
-  /** Marks the state changed; it is written within SAVE_DELAY_MS (or by `flush`). */
+  /** Marks the state changed; it is written at the end of the current turn. */
   changed(): void {
     if (!this.file || this.pending) return;
-    this.pending = setTimeout(() => this.flush(), SAVE_DELAY_MS);
-    // A pending save never keeps the process alive; close() flushes.
-    this.pending.unref();
+    this.pending = true;
+    setImmediate(() => this.flush());
   }
 
   flush(): void {
-    clearTimeout(this.pending);
-    this.pending = undefined;
+    this.pending = false;
     if (!this.file) return;
     const tmp = `${this.file}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(this.state));
