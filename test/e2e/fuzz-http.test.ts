@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePageToken } from '../../functions/core/ports/record-store.js';
 import { startE2EStack, type E2EStack } from './stack.js';
 import { prng, type Prng } from '../fixtures/prng.js';
+import { writeZeros } from '../fixtures/http.js';
 
 /**
  * Scenario 11 for the api and oauth functions: a few hundred hostile requests (bodies, query
@@ -524,16 +525,6 @@ function postZeros(url: string, headers: Record<string, string>, bytes: number):
       res.on('error', reject);
     });
     req.on('error', reject);
-    const chunk = Buffer.alloc(1 << 20);
-    let left = bytes;
-    const write = () => {
-      while (left > 0) {
-        const part = left >= chunk.length ? chunk : chunk.subarray(0, left);
-        left -= part.length;
-        if (!req.write(part)) return void req.once('drain', write);
-      }
-      req.end();
-    };
-    write();
+    writeZeros(req, bytes);
   });
 }

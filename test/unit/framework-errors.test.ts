@@ -10,6 +10,7 @@ import { httpFunction, type Route } from '../../functions/platform/http.js';
 import { createRuntime } from '../../functions/platform/runtime.js';
 import { MemoryRecordStore } from '../fakes/memory-record-store.js';
 import { developmentEnv } from '../fixtures/env.js';
+import { writeZeros } from '../fixtures/http.js';
 
 /**
  * Requests the Functions Framework refuses before a function runs (a body it cannot parse, a path
@@ -65,17 +66,7 @@ function send(fn: string, method: string, path: string, headers: Record<string, 
       req.end(body);
       return;
     }
-    const chunk = Buffer.alloc(1 << 20);
-    let left = body.zeros;
-    const write = () => {
-      while (left > 0) {
-        const part = left >= chunk.length ? chunk : chunk.subarray(0, left);
-        left -= part.length;
-        if (!req.write(part)) return void req.once('drain', write);
-      }
-      req.end();
-    };
-    write();
+    writeZeros(req, body.zeros);
   });
 }
 
