@@ -35,7 +35,9 @@ import { startE2EStack, type E2EStack } from './stack.js';
  * A worker killed inside a Firestore transaction leaves the job record locked until the
  * transaction expires (about 60 s, in the emulator as in production), which would make 20 kills
  * take many minutes. So checkpoints come every 4 MiB (TRANSFER_CHECKPOINT_BYTES) rather than more
- * often, and each kill
+ * often. Upload requests of 1 MiB (TRANSFER_CHUNK_BYTES) keep each copy slow enough to be hit
+ * several times: with the default single streamed request a 64 MiB copy takes well under a second
+ * here, and a clean-clone CI run ran out of time at 19 kills. Each kill
  * falls at a random moment shortly after a checkpoint committed (a random byte offset past it),
  * when no checkpoint transaction is open. Each kill still costs LEASE_SECONDS (10 s, the minimum)
  * before the sweep hands the copy to a new worker.
@@ -51,7 +53,7 @@ beforeAll(async () => {
   stack = await startE2EStack(
     'transfer-kill',
     { archiveBytes: ARCHIVE_BYTES },
-    { functionEnv: { TRANSFER_CHECKPOINT_BYTES: String(4 * 1024 * 1024), LEASE_SECONDS: '10', TRANSFER_BUDGET_SECONDS: '8' }, sweepIntervalMs: 1_000 },
+    { functionEnv: { TRANSFER_CHUNK_BYTES: String(1024 * 1024), TRANSFER_CHECKPOINT_BYTES: String(4 * 1024 * 1024), LEASE_SECONDS: '10', TRANSFER_BUDGET_SECONDS: '8' }, sweepIntervalMs: 1_000 },
   );
 }, 120_000);
 afterAll(async () => {
@@ -106,8 +108,7 @@ describe('scenario 7: the transfer function killed mid-copy', () => {
       const state = await inFlight();
       if (state.fresh < 2 && requested.length < GROUPS.length) await requestNext();
 
-      // Wait until a copy runs again (a worker holds a file's lease; the upload is one streamed
-      // request per invocation, the production default, so there is no chunk answer to wait for)...
+      // Wait until a copy runs again (a worker holds a file's lease)...
       const flowing = await waitFor('a copy running', async () => ((await inFlight()).files.length > 0 ? true : undefined), 60_000, 100).catch(() => undefined);
       if (flowing === undefined) {
         // Nothing to copy right now: every requested archive is in or waiting upstream.
