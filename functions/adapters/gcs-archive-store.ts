@@ -58,8 +58,7 @@ export class GcsArchiveStore implements ArchiveStore {
       throw new AppError('UNAVAILABLE', 'upload status: network failure', { cause: error });
     }
     if (res.status === 308) {
-      const range = /bytes=0-(\d+)/.exec(String(headerOf(res.headers, 'range') ?? ''));
-      return { kind: 'partial', offset: range ? Number(range[1]) + 1 : 0 };
+      return { kind: 'partial', offset: persistedOffset(headerOf(res.headers, 'range')) };
     }
     if (res.status === 200 || res.status === 201) {
       const stored = await this.stat(object);
@@ -266,6 +265,7 @@ function put(session: string, body: PassThrough, headers: Record<string, string>
   });
 }
 
+/** The bytes a session holds, from a 308's `Range: bytes=0-N` (none: 0). */
 function persistedOffset(range: string | null): number {
   const m = /bytes=0-(\d+)/.exec(range ?? '');
   return m ? Number(m[1]) + 1 : 0;
