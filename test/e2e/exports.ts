@@ -92,11 +92,14 @@ export async function waitTerminal(stack: E2EStack, consent: string, count: numb
   );
 }
 
-/** Waits until the consent leaves ACTIVE (CLOSED once its one-time exports are all in). */
+/**
+ * Waits until the consent is neither ACTIVE nor CLOSING: CLOSING is the moment between one worker
+ * claiming the release and the grant being reset upstream, so it is never a final state.
+ */
 export async function waitConsentSettled(stack: E2EStack, consent: string, timeoutMs: number): Promise<ConsentJson> {
-  return waitFor(`${consent} to leave ACTIVE`, async () => {
+  return waitFor(`${consent} to settle (neither ACTIVE nor CLOSING)`, async () => {
     const c = await getConsent(stack, consent);
-    return c.state === 'ACTIVE' ? undefined : c;
+    return c.state === 'ACTIVE' || c.state === 'CLOSING' ? undefined : c;
   }, timeoutMs);
 }
 
