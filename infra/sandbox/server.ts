@@ -179,8 +179,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
       new Promise<void>((resolve, reject) => {
         server.close((err) => {
           store.flush();
-          if (err) reject(err);
-          else resolve();
+          Promise.all(modules.map((m) => m.close?.())).then(
+            () => (err ? reject(err) : resolve()),
+            (closeError: unknown) => reject(err ?? closeError),
+          );
         });
         server.closeAllConnections();
       }),

@@ -26,6 +26,14 @@ const GiB = 1024 * MiB;
 const EXPORT_TIME = '2026-01-01T00:00:00Z';
 const GROUPS = ['myactivity.search', 'chrome.history'] as const;
 const WORKER = join(import.meta.dirname, 'transfer-worker.ts');
+/**
+ * BENCH_CPU_PROF_DIR=<dir> writes a V8 CPU profile of every child process (copy workers, storage
+ * sandbox) into <dir>, to see where a copy spends its CPU (NODE_OPTIONS cannot carry --cpu-prof).
+ */
+function profileArgs(): string[] {
+  const dir = process.env['BENCH_CPU_PROF_DIR'];
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+}
 
 /** Figures of one size: speeds are medians over the rounds, peak RSS the largest of them. */
 export interface SizeFigures {
@@ -78,7 +86,7 @@ async function buildWorker(outDir: string): Promise<string> {
 
 /** Runs one copy in a child process (its own process group), bounded by `timeoutMs`. */
 async function runWorker(worker: string, task: TransferTask, timeoutMs: number): Promise<TransferOutcome> {
-  const child = spawn(process.execPath, [worker], {
+  const child = spawn(process.execPath, [...profileArgs(), worker], {
     cwd: REPO_ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -104,7 +112,7 @@ async function runWorker(worker: string, task: TransferTask, timeoutMs: number):
 
 /** A sandbox in a process of its own (the CLI), for the Cloud Storage side. */
 async function startSandboxProcess(cacheDir: string): Promise<{ baseUrl: string; cpuSeconds(): number; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'infra', 'sandbox', 'main.ts')], {
+  const child = spawn(process.execPath, [...profileArgs(), '--import', 'tsx', join(REPO_ROOT, 'infra', 'sandbox', 'main.ts')], {
     cwd: REPO_ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -26,6 +26,8 @@ export interface Route {
 export interface SandboxModule {
   name: string;
   routes: Route[];
+  /** Releases what the module holds beyond its routes (threads), when the server closes. */
+  close?(): Promise<void>;
 }
 
 export type RouteMatch =

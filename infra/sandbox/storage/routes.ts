@@ -373,15 +373,17 @@ export function storageModule(deps: StorageDeps): SandboxModule {
     const temp = store.tempPath();
     const file = await open(temp, 'w');
     try {
-      const writer = new BlobWriter(file, { at: 0, crc: 0, md5: createHash('md5') });
+      const writer = new BlobWriter(file, { at: 0, crc: 0 }, (written) => store.md5.advance(temp, written));
       await fill((buf) => writer.write(buf));
       await writer.flush();
       await file.close();
-      return { temp, size: writer.pos, crc: writer.crc, md5: writer.md5.digest('base64') };
+      return { temp, size: writer.pos, crc: writer.crc, md5: await store.md5.digest(temp, writer.pos) };
     } catch (err) {
       await file.close().catch(() => undefined);
       await rm(temp, { force: true });
       throw err;
+    } finally {
+      store.md5.forget(temp);
     }
   }
 
@@ -539,7 +541,7 @@ export function storageModule(deps: StorageDeps): SandboxModule {
         if (range.kind === 'data') throw new OffsetGapError(range.start, session.persisted);
         noteTotal(session, range.total);
         if (range.total !== undefined && range.total === session.persisted) {
-          answerFinal(ctx, store.finalise(session, await store.digest(session), parseGoogHash(ctx.req.headers['x-goog-hash'])));
+          answerFinal(ctx, await store.finalise(session, await store.digest(session), parseGoogHash(ctx.req.headers['x-goog-hash'])));
           return;
         }
         incomplete(ctx, session);
@@ -560,7 +562,7 @@ export function storageModule(deps: StorageDeps): SandboxModule {
     let skip = session.persisted - range.start;
     const digest = await store.digest(session);
     const file = await open(store.partPath(session.id), 'r+');
-    const writer = new BlobWriter(file, digest);
+    const writer = new BlobWriter(file, digest, store.followPart(session));
     let received = 0;
     let aborted = false;
     let writeError: unknown;
@@ -599,7 +601,7 @@ export function storageModule(deps: StorageDeps): SandboxModule {
       await file.close();
     }
     if (writeError !== undefined) {
-      store.trim(session);
+      store.trim(session, true);
       throw writeError;
     }
     const end = writer.pos;
@@ -608,7 +610,7 @@ export function storageModule(deps: StorageDeps): SandboxModule {
     if (complete && total !== undefined && end === total) {
       const final = writer.digestAt(end);
       if (final) {
-        answerFinal(ctx, store.finalise(session, final, parseGoogHash(ctx.req.headers['x-goog-hash'])));
+        answerFinal(ctx, await store.finalise(session, final, parseGoogHash(ctx.req.headers['x-goog-hash'])));
         return;
       }
     }
@@ -618,7 +620,8 @@ export function storageModule(deps: StorageDeps): SandboxModule {
       const d = writer.digestAt(aligned);
       if (d) store.advance(session, d);
     }
-    store.trim(session);
+    // Anything not kept below `aligned` voids what the MD5 thread was told of these bytes.
+    store.trim(session, aligned > session.persisted);
     if (aborted) return; // the connection is gone: nothing to answer
     if (!complete) throw invalid(`The Content-Range header announces ${declared ?? 0} byte(s) but the body had ${received}.`);
     if (total !== undefined && end > total) throw invalid(`The upload has more bytes than its total size ${total}.`);
@@ -653,5 +656,5 @@ export function storageModule(deps: StorageDeps): SandboxModule {
     { methods: ['POST', 'PUT', 'DELETE'], path: /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/, style: 'google', handle: guard(uploads) },
     { methods: ['GET'], path: /^\/download\/storage\/v1\/b\/([^/]+)\/o\/(.+)$/, style: 'google', handle: guard(downloadRoute) },
   ];
-  return { name: 'storage', routes };
+  return { name: 'storage', routes, close: () => store.md5.close() };
 }

@@ -6,14 +6,14 @@
 // Records are written with temp file + rename; content never passes through memory whole.
 // Every commit (finalise, delete, patch) is synchronous, so preconditions are checked and applied
 // atomically with respect to other requests.
-import { createHash, randomBytes } from 'node:crypto';
-import type { Hash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../lib/clock.js';
 import { crc32cBase64, crc32cUpdate } from '../lib/crc32c.js';
+import { Md5Follower } from './md5-follower.js';
 import type { ObjectFields, Preconditions } from './protocol.js';
 import {
   CHUNK_QUANTUM,
@@ -67,11 +67,10 @@ export interface SessionRecord {
   failure?: { status: number; reason: string; message: string };
 }
 
-/** Running hashes of a byte prefix. */
+/** The running CRC32C of a byte prefix (its MD5 is hashed off-thread by the Md5Follower). */
 export interface Digest {
   at: number;
   crc: number;
-  md5: Hash;
 }
 
 export const UPLOAD_ID = /^[A-Za-z0-9_-]{16,128}$/;
@@ -103,15 +102,16 @@ function pidAlive(pid: number): boolean {
 const WRITE_BATCH = 1024 * 1024;
 
 /**
- * Streams bytes into a file at a position while hashing them, and remembers the hashes at the last
- * CHUNK_QUANTUM boundary so a partly received chunk can be committed up to that boundary. Bytes
- * are hashed as they arrive and written in batches, one batch in flight while the next fills;
- * `flush()` must settle before the file is closed or the digests are relied on.
+ * Streams bytes into a file at a position while computing their CRC32C, and remembers it at the
+ * last CHUNK_QUANTUM boundary so a partly received chunk can be committed up to that boundary.
+ * Bytes are checksummed as they arrive and written in batches, one batch in flight while the next
+ * fills; `flush()` must settle before the file is closed or the digests are relied on. After each
+ * batch is on disk, `written(n)` says how many leading bytes of the file are there (for the MD5,
+ * hashed from the file by another thread).
  */
 export class BlobWriter {
   pos: number;
   crc: number;
-  md5: Hash;
   snapshot: Digest | undefined;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
@@ -122,10 +122,10 @@ export class BlobWriter {
   constructor(
     private readonly file: FileHandle,
     start: Digest,
+    private readonly written: (bytes: number) => void = () => undefined,
   ) {
     this.pos = start.at;
     this.crc = start.crc;
-    this.md5 = start.md5;
     this.fileAt = start.at;
   }
 
@@ -135,10 +135,9 @@ export class BlobWriter {
       const n = Math.min(CHUNK_QUANTUM - (this.pos % CHUNK_QUANTUM), buf.length - off);
       const piece = buf.subarray(off, off + n);
       this.crc = crc32cUpdate(this.crc, piece);
-      this.md5.update(piece);
       this.pos += n;
       off += n;
-      if (this.pos % CHUNK_QUANTUM === 0) this.snapshot = { at: this.pos, crc: this.crc, md5: this.md5.copy() };
+      if (this.pos % CHUNK_QUANTUM === 0) this.snapshot = { at: this.pos, crc: this.crc };
     }
     this.pending.push(buf);
     this.pendingBytes += buf.length;
@@ -163,15 +162,16 @@ export class BlobWriter {
     this.fileAt += this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
-    this.inFlight = writeAllAt(this.file, buffers, at);
+    const end = this.fileAt;
+    this.inFlight = writeAllAt(this.file, buffers, at).then(() => this.written(end));
     // Observed by the next write() or flush(); never an unhandled rejection meanwhile.
     this.inFlight.catch(() => undefined);
   }
 
   /** The digest at `at`, which must be the current position or the last boundary. */
   digestAt(at: number): Digest | undefined {
-    if (at === this.pos) return { at, crc: this.crc, md5: this.md5.copy() };
-    if (this.snapshot?.at === at) return { at, crc: this.snapshot.crc, md5: this.snapshot.md5.copy() };
+    if (at === this.pos) return { at, crc: this.crc };
+    if (this.snapshot?.at === at) return { at, crc: this.snapshot.crc };
     return undefined;
   }
 }
@@ -200,8 +200,10 @@ export class StorageStore {
   readonly buckets = new Map<string, BucketRecord>();
   private readonly objects = new Map<string, Map<string, ObjectRecord>>();
   readonly sessions = new Map<string, SessionRecord>();
-  /** Hashes of each active session's persisted prefix (rebuilt from disk after a restart). */
+  /** CRC32C of each active session's persisted prefix (rebuilt from disk after a restart). */
   private readonly digests = new Map<string, Digest>();
+  /** MD5 of uploaded bytes, hashed from the files by a thread of its own. */
+  readonly md5 = new Md5Follower();
   private readonly locks = new Map<string, Promise<void>>();
   private lastGeneration = 0n;
 
@@ -401,11 +403,10 @@ export class StorageStore {
     }
   }
 
-  /** Hashes of the persisted prefix (read back from disk once after a restart). */
+  /** CRC32C of the persisted prefix (read back from disk once after a restart). */
   async digest(session: SessionRecord): Promise<Digest> {
     const known = this.digests.get(session.id);
-    if (known && known.at === session.persisted) return { at: known.at, crc: known.crc, md5: known.md5.copy() };
-    const md5 = createHash('md5');
+    if (known && known.at === session.persisted) return { ...known };
     let crc = 0;
     if (session.persisted > 0) {
       const file = await open(this.partPath(session.id), 'r');
@@ -413,15 +414,14 @@ export class StorageStore {
         for await (const chunk of file.createReadStream({ start: 0, end: session.persisted - 1, highWaterMark: 1024 * 1024, autoClose: false })) {
           const buf = chunk as Buffer;
           crc = crc32cUpdate(crc, buf);
-          md5.update(buf);
         }
       } finally {
         await file.close();
       }
     }
-    const digest = { at: session.persisted, crc, md5 };
+    const digest = { at: session.persisted, crc };
     this.digests.set(session.id, digest);
-    return { at: digest.at, crc, md5: md5.copy() };
+    return { ...digest };
   }
 
   /** Records a longer persisted prefix (a CHUNK_QUANTUM multiple) and trims the part file to it. */
@@ -432,9 +432,20 @@ export class StorageStore {
     this.saveSession(session);
   }
 
-  /** Trims bytes written past the persisted prefix (after a failed or partial chunk). */
-  trim(session: SessionRecord): void {
+  /**
+   * Trims bytes written past the persisted prefix (after a partial chunk). `rewound`: bytes below a
+   * 256 KiB boundary were dropped too (a failed write), so they may come again with other content
+   * and what the MD5 thread read of them no longer counts.
+   */
+  trim(session: SessionRecord, rewound = false): void {
     if (existsSync(this.partPath(session.id))) truncateSync(this.partPath(session.id), session.persisted);
+    if (rewound) this.md5.forget(this.partPath(session.id));
+  }
+
+  /** For the session's writer: bytes up to the last boundary below `written` are final (kept even if the request breaks). */
+  followPart(session: SessionRecord): (written: number) => void {
+    const path = this.partPath(session.id);
+    return (written) => this.md5.advance(path, written - (written % CHUNK_QUANTUM));
   }
 
   setTotal(session: SessionRecord, total: number): void {
@@ -443,9 +454,11 @@ export class StorageStore {
   }
 
   /** Finalises: hash checks, preconditions (again), then the part file becomes the object. */
-  finalise(session: SessionRecord, digest: Digest, announced: { crc32c?: string; md5?: string }): ObjectRecord {
+  async finalise(session: SessionRecord, digest: Digest, announced: { crc32c?: string; md5?: string }): Promise<ObjectRecord> {
     const crc32c = crc32cBase64(digest.crc);
-    const md5 = digest.md5.digest('base64');
+    const part = this.partPath(session.id);
+    const md5 = await this.md5.digest(part, digest.at);
+    this.md5.forget(part);
     try {
       for (const [label, want, got] of [
         ['CRC32C', announced.crc32c ?? session.expected.crc32c, crc32c],
@@ -453,7 +466,7 @@ export class StorageStore {
       ] as const) {
         if (want !== undefined && want !== got) throw new GcsError(400, 'invalid', `Provided ${label} "${want}" doesn't match calculated ${label} "${got}".`);
       }
-      const record = this.commit(this.partPath(session.id), session.bucket, session.name, { size: digest.at, crc: digest.crc, md5 }, session.fields, preconditionsFromJson(session.preconditions));
+      const record = this.commit(part, session.bucket, session.name, { size: digest.at, crc: digest.crc, md5 }, session.fields, preconditionsFromJson(session.preconditions));
       session.persisted = digest.at;
       session.state = 'final';
       session.result = record;
@@ -471,6 +484,7 @@ export class StorageStore {
     session.state = 'failed';
     session.failure = { status: err.httpStatus, reason: err.reason, message: err.message };
     this.digests.delete(session.id);
+    this.md5.forget(this.partPath(session.id));
     rmSync(this.partPath(session.id), { force: true });
     this.saveSession(session);
   }
@@ -478,6 +492,7 @@ export class StorageStore {
   cancel(session: SessionRecord): void {
     session.state = 'cancelled';
     this.digests.delete(session.id);
+    this.md5.forget(this.partPath(session.id));
     rmSync(this.partPath(session.id), { force: true });
     this.saveSession(session);
   }

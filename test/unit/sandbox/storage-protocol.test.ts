@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ import {
   preconditionsHold,
 } from '../../../infra/sandbox/storage/protocol.js';
 import { BlobWriter } from '../../../infra/sandbox/storage/store.js';
+import { Md5Follower } from '../../../infra/sandbox/storage/md5-follower.js';
 
 function status(fn: () => unknown): number | undefined {
   try {
@@ -134,27 +135,65 @@ describe('multipart/related reader', () => {
 });
 
 describe('BlobWriter', () => {
-  it('hashes what it writes and remembers the digest at the last 256 KiB boundary', async () => {
+  it('checksums what it writes, remembers the CRC32C at the last 256 KiB boundary, and reports what is on disk', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'blob-writer-'));
     try {
       const path = join(dir, 'part');
       const file = await open(path, 'w+');
       const data = randomBytes(CHUNK_QUANTUM * 2 + 1234);
-      const writer = new BlobWriter(file, { at: 0, crc: 0, md5: createHash('md5') });
+      const reported: number[] = [];
+      const writer = new BlobWriter(file, { at: 0, crc: 0 }, (n) => reported.push(n));
       for (let off = 0; off < data.length; off += 70_001) await writer.write(data.subarray(off, off + 70_001));
       // Writes go out in batches: the file is complete once flush() settles.
       await writer.flush();
       await file.close();
       expect(readFileSync(path).equals(data)).toBe(true);
+      // One report per batch written, growing, the last one the whole file.
+      expect(reported.length).toBeGreaterThan(0);
+      expect(reported).toEqual([...reported].sort((a, b) => a - b));
+      expect(reported.at(-1)).toBe(data.length);
       for (const at of [data.length, CHUNK_QUANTUM * 2]) {
         const d = writer.digestAt(at);
         const want = new CRC32C();
         want.update(data.subarray(0, at));
         expect(crc32cBase64(d?.crc ?? 0)).toBe(want.toString());
-        expect(d?.md5.digest('base64')).toBe(createHash('md5').update(data.subarray(0, at)).digest('base64'));
       }
       expect(writer.digestAt(CHUNK_QUANTUM)).toBeUndefined();
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Md5Follower', () => {
+  const md5 = (b: Buffer) => createHash('md5').update(b).digest('base64');
+
+  it('hashes prefixes of a growing file off-thread; a shorter prefix, a rewritten file after forget, and a missing file are handled', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'md5-follower-'));
+    const follower = new Md5Follower();
+    try {
+      const path = join(dir, 'part');
+      const data = randomBytes(3 * 1024 * 1024 + 777);
+      writeFileSync(path, data.subarray(0, 1024 * 1024));
+      follower.advance(path, 1024 * 1024);
+      appendFileSync(path, data.subarray(1024 * 1024));
+      follower.advance(path, 2 * 1024 * 1024);
+      expect(await follower.digest(path, data.length)).toBe(md5(data));
+      // Behind what was hashed: hashed again from byte 0.
+      expect(await follower.digest(path, 1000)).toBe(md5(data.subarray(0, 1000)));
+      expect(await follower.digest(path, 0)).toBe(md5(Buffer.alloc(0)));
+      // The same bytes rewritten with other content: forget, and the next digest reads them again.
+      const other = randomBytes(data.length);
+      follower.advance(path, data.length);
+      writeFileSync(path, other);
+      follower.forget(path);
+      expect(await follower.digest(path, other.length)).toBe(md5(other));
+      // Past the end of the file, or no file: a rejection naming the reason, and the thread goes on.
+      await expect(follower.digest(path, other.length + 1)).rejects.toThrow(/ends at byte/);
+      await expect(follower.digest(join(dir, 'missing'), 10)).rejects.toThrow(/ENOENT/);
+      expect(await follower.digest(path, 5)).toBe(md5(other.subarray(0, 5)));
+    } finally {
+      await follower.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
