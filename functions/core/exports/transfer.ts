@@ -1,3 +1,4 @@
+import type { Consent } from '../consent/model.js';
 import { AppError, isAppError } from '../errors.js';
 import type { ArchiveDownload } from '../ports/archive-download.js';
 import type { StoredObject, UploadSink } from '../ports/archive-store.js';
@@ -62,7 +63,7 @@ export async function transferFile(deps: ExportDeps, id: string, index: number):
     if (checkpoint) {
       session = await deps.vault.open(checkpoint.session, secretId);
       const persisted = await deps.archive.persisted(session, file.object);
-      if (persisted.kind === 'complete') return await completeFile(deps, id, index, owner, persisted.object, checkpoint.totalBytes, null);
+      if (persisted.kind === 'complete') return await completeFile(deps, id, leased.consentId, index, owner, persisted.object, checkpoint.totalBytes, null);
       offset = persisted.offset;
     } else {
       // A new session has nothing persisted yet: no need to ask.
@@ -79,7 +80,7 @@ export async function transferFile(deps: ExportDeps, id: string, index: number):
       await deps.queue.publish('archive-transfer', { job: id, file: index });
       return 'continued';
     }
-    return await completeFile(deps, id, index, owner, outcome.stored, outcome.totalBytes, download);
+    return await completeFile(deps, id, leased.consentId, index, owner, outcome.stored, outcome.totalBytes, download);
   } catch (error) {
     if (isAppError(error) && (error.reason === 'CHECKSUM_MISMATCH' || error.reason === 'UPLOAD_SESSION_GONE')) {
       // The session cannot continue: start this file again from byte 0 on the next delivery.
@@ -190,6 +191,7 @@ async function stream(deps: ExportDeps, input: StreamInput): Promise<'handover' 
 async function completeFile(
   deps: ExportDeps,
   id: string,
+  consentId: string,
   index: number,
   owner: string,
   stored: StoredObject,
@@ -207,29 +209,32 @@ async function completeFile(
     });
     throw new AppError('UNAVAILABLE', `copy of file ${index} failed verification (${sizeOk ? 'checksum' : 'size'}); starting again`);
   }
-  const job = await deps.jobs.get(id);
-  const consent = job ? await deps.consents.get(job.consentId) : undefined;
+  const consent = await deps.consents.get(consentId);
   if (!consent || consent.status !== 'ACTIVE') {
     // Revoked (or erased) while this copy ran: nothing may stay written after a disconnect.
     await deps.archive.delete(stored.name);
     return endJob(deps, id, 'ABORTED', `consent is ${consent?.status ?? 'gone'}`);
   }
   const now = deps.clock.now();
-  const allDone = await deps.jobs.update(id, (j) => {
+  const done = await deps.jobs.update(id, (j) => {
     const f = j?.files[index];
-    if (!j || j.state !== 'TRANSFERRING' || !f || f.state !== 'PENDING' || f.lease?.owner !== owner) return keep(false);
-    const next = withFile(j, index, { ...f, state: 'DONE', bytes: stored.bytes, crc32c: stored.crc32c, md5: stored.md5, lease: null, checkpoint: null });
-    return put({ ...next, updatedAt: now }, next.files.every((x) => x.state === 'DONE'));
+    if (!j || j.state !== 'TRANSFERRING' || !f || f.state !== 'PENDING' || f.lease?.owner !== owner) return keep(null);
+    const next: ExportJob = { ...withFile(j, index, { ...f, state: 'DONE', bytes: stored.bytes, crc32c: stored.crc32c, md5: stored.md5, lease: null, checkpoint: null }), updatedAt: now };
+    return put<ExportJob, ExportJob | null>(next, next);
   });
-  if (allDone) return (await finishJob(deps, id)) ? 'delivered' : 'file_done';
+  // The last file in finishes the job with what it just wrote and read (no second look at either).
+  if (done?.files.every((x) => x.state === 'DONE')) return (await finishJob(deps, id, { job: done, consent })) ? 'delivered' : 'file_done';
   return 'file_done';
 }
 
-/** Writes the manifest beside the files and marks the job DELIVERED (once). */
-export async function finishJob(deps: ExportDeps, id: string): Promise<boolean> {
-  const job = await deps.jobs.get(id);
+/**
+ * Writes the manifest beside the files and marks the job DELIVERED (once). `known`: the job and
+ * its consent as the caller has just read or written them, instead of reading them again.
+ */
+export async function finishJob(deps: ExportDeps, id: string, known?: { job: ExportJob; consent: Consent }): Promise<boolean> {
+  const job = known ? known.job : await deps.jobs.get(id);
   if (!job || job.state !== 'TRANSFERRING' || job.files.length === 0 || !job.files.every((f) => f.state === 'DONE') || !job.exportTime) return false;
-  const consent = await deps.consents.get(job.consentId);
+  const consent = known ? known.consent : await deps.consents.get(job.consentId);
   if (!consent || (consent.status !== 'ACTIVE' && consent.status !== 'CLOSED')) {
     await endJob(deps, id, 'ABORTED', `consent is ${consent?.status ?? 'gone'}`);
     return false;
