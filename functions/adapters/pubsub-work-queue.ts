@@ -37,7 +37,9 @@ export class PubSubWorkQueue implements WorkQueue {
     if (!t) {
       const pubsub = this.pubsub;
       this.client ??= typeof pubsub === 'function' ? pubsub() : Promise.resolve(pubsub);
-      t = (await this.client).topic(this.topicName(topic));
+      // Each publish is awaited by a worker that has nothing else to send: no batching window
+      // (the client's default holds a message up to 10 ms waiting for company).
+      t = (await this.client).topic(this.topicName(topic), { batching: { maxMessages: 1 } });
       this.topics.set(topic, t);
     }
     return t;
