@@ -16,6 +16,8 @@ export interface CachedPart extends WrittenZip {
 
 export class ArchiveCache {
   private readonly inflight = new Map<string, Promise<CachedPart>>();
+  /** Parts this process generated or found complete: later requests skip the disk check. */
+  private readonly ready = new Map<string, CachedPart>();
 
   constructor(readonly dir: string) {}
 
@@ -34,9 +36,16 @@ export class ArchiveCache {
 
   ensure(spec: ArchiveSpec, index: number): Promise<CachedPart> {
     const key = this.key(spec, index);
+    const known = this.ready.get(key);
+    if (known) return Promise.resolve(known);
     const running = this.inflight.get(key);
     if (running) return running;
-    const work = this.load(key, spec, index).finally(() => this.inflight.delete(key));
+    const work = this.load(key, spec, index)
+      .then((part) => {
+        this.ready.set(key, part);
+        return part;
+      })
+      .finally(() => this.inflight.delete(key));
     this.inflight.set(key, work);
     return work;
   }

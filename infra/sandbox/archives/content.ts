@@ -126,17 +126,19 @@ function noise(name: string, size: number, seed: string): ZipEntry {
     name,
     size,
     *chunks() {
-      base ??= createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(ZEROS);
-      const chunk = Buffer.allocUnsafe(CHUNK);
+      // A part smaller than a block needs only the block's first bytes (whole 64 KiB stamps).
+      const blockBytes = Math.min(CHUNK, Math.ceil(size / STAMP_EVERY) * STAMP_EVERY);
+      base ??= createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(ZEROS.subarray(0, blockBytes));
+      const chunk = Buffer.allocUnsafe(blockBytes);
       let left = size;
       for (let n = 0; left > 0; n += 1) {
         base.copy(chunk);
-        for (let off = 0, b = 0; off < CHUNK; off += STAMP_EVERY, b += 1) {
+        for (let off = 0, b = 0; off < blockBytes; off += STAMP_EVERY, b += 1) {
           chunk.writeUInt32LE(n, off);
           chunk.writeUInt32LE((b ^ key.readUInt32LE(0)) >>> 0, off + 4);
         }
-        const len = Math.min(left, CHUNK);
-        yield len === CHUNK ? chunk : chunk.subarray(0, len);
+        const len = Math.min(left, blockBytes);
+        yield len === blockBytes ? chunk : chunk.subarray(0, len);
         left -= len;
       }
     },

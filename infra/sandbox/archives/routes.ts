@@ -36,9 +36,15 @@ export class ArchiveService {
     return partSizes(this.spec(job)).map((_, i) => partFileName(job.exportTime, i));
   }
 
-  /** Fresh signed URLs (one per part), valid for the configured TTL from now (sandbox clock). */
+  /**
+   * Fresh signed URLs (one per part), valid for the configured TTL from now (sandbox clock). The
+   * parts are generated in the background if they are not yet, as Google's are ready by COMPLETE:
+   * the first download does not wait for them.
+   */
   urls(job: Job): string[] {
     const ttl = this.store.state.config.urlTtlSeconds;
+    const spec = this.spec(job);
+    partSizes(spec).forEach((_, i) => void this.cache.ensure(spec, i).catch(() => undefined));
     return this.fileNames(job).map((name) =>
       this.signer.sign(this.baseUrl(), `/${ARCHIVE_BUCKET}/${job.id}/${name}`, this.clock.now(), ttl),
     );

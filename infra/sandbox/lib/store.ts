@@ -2,13 +2,17 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SandboxState } from './state.js';
 
+/** Changes are written at most this often (the whole state is one JSON file). */
+const FLUSH_INTERVAL_MS = 200;
+
 /**
  * Holds the state in memory and, when given a data folder, saves it as JSON after changes
- * (coalesced to one write per event-loop turn; temp file + rename so a crash never leaves a
- * half-written file) and reloads it at start.
+ * (coalesced to one write per 200 ms, so a busy sandbox does not serialise its whole state on
+ * every request; temp file + rename so a crash never leaves a half-written file; closing the
+ * server writes what is pending) and reloads it at start.
  */
 export class StateStore {
-  private pending = false;
+  private pending: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly state: SandboxState,
@@ -39,15 +43,16 @@ export class StateStore {
     return this.file !== undefined;
   }
 
-  /** Marks the state changed; it is written at the end of the current turn. */
+  /** Marks the state changed; it is written within `FLUSH_INTERVAL_MS`. */
   changed(): void {
     if (!this.file || this.pending) return;
-    this.pending = true;
-    setImmediate(() => this.flush());
+    this.pending = setTimeout(() => this.flush(), FLUSH_INTERVAL_MS);
+    this.pending.unref();
   }
 
   flush(): void {
-    this.pending = false;
+    clearTimeout(this.pending);
+    this.pending = undefined;
     if (!this.file) return;
     const tmp = `${this.file}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(this.state));

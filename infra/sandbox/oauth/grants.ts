@@ -54,6 +54,8 @@ export class OAuthService {
     private readonly clock: Clock,
   ) {}
 
+  private prunedAt = Number.NEGATIVE_INFINITY;
+
   private get state() {
     return this.store.state;
   }
@@ -272,8 +274,10 @@ export class OAuthService {
     return accountKey(grant.clientId, grant.user);
   }
 
-  /** Drops expired codes, access tokens and consent pages so memory stays bounded. */
+  /** Drops long-expired codes, access tokens and consent pages so memory stays bounded; one scan a minute at most (sandbox time). */
   private prune(now: number): void {
+    if (Math.abs(now - this.prunedAt) < 60_000) return;
+    this.prunedAt = now;
     const s = this.state;
     for (const [k, v] of Object.entries(s.codes)) if (now >= v.expiresAt + 3_600_000) delete s.codes[k];
     for (const [k, v] of Object.entries(s.accessTokens)) if (now >= v.expiresAt + 86_400_000) delete s.accessTokens[k];
