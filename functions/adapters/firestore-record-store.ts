@@ -1,4 +1,4 @@
-import { FieldPath, Timestamp, type DocumentData, type Firestore } from '@google-cloud/firestore';
+import { FieldPath, FieldValue, Timestamp, type DocumentData, type DocumentSnapshot, type Firestore } from '@google-cloud/firestore';
 import { AppError } from '../core/errors.js';
 import {
   decodePageToken,
@@ -11,10 +11,16 @@ import {
 } from '../core/ports/record-store.js';
 import { fromGrpcError } from './grpc-errors.js';
 
+/** Reads of one update before it gives up because the record keeps changing under it. */
+const UPDATE_ATTEMPTS = 30;
+
 /**
  * RecordStore on one Firestore collection. Documents hold the record's fields as they are; Dates
- * become Timestamps and come back as Dates. `update` runs the core's pure `mutate` inside
- * `runTransaction` (which may call it several times under contention).
+ * become Timestamps and come back as Dates. `update` runs the core's pure `mutate` on a fresh read
+ * and writes the result only if the document is still as read (compare-and-set on its update
+ * time; a create must find it absent), reading again when another writer came first. Unlike a
+ * transaction this takes no lock: a writer that crashes mid-update holds nothing up, and writers
+ * that collide retry at once instead of after the client's one-second transaction backoff.
  */
 export class FirestoreRecordStore<T> implements RecordStore<T> {
   constructor(
@@ -42,16 +48,32 @@ export class FirestoreRecordStore<T> implements RecordStore<T> {
 
   async update<R>(id: string, mutate: (current: T | undefined) => Decision<T, R>): Promise<R> {
     const ref = this.ref(id);
-    try {
-      return await this.db.runTransaction(async (tx) => {
-        const snap = await tx.get(ref);
-        const decision = mutate(snap.exists ? fromDocument<T>(snap.data() as DocumentData) : undefined);
-        if (decision.kind === 'put') tx.set(ref, decision.value as DocumentData);
-        else if (decision.kind === 'delete') tx.delete(ref);
+    for (let attempt = 1; ; attempt++) {
+      let snap: DocumentSnapshot;
+      try {
+        snap = await ref.get();
+      } catch (error) {
+        throw fromGrpcError(error, `reading ${this.collection}`);
+      }
+      const decision = mutate(snap.exists ? fromDocument<T>(snap.data() as DocumentData) : undefined);
+      if (decision.kind === 'keep') return decision.result;
+      try {
+        if (!snap.exists || !snap.updateTime) {
+          // Nothing to delete; a put creates, and loses to a concurrent create.
+          if (decision.kind === 'put') await ref.create(decision.value as DocumentData);
+        } else if (decision.kind === 'delete') {
+          await ref.delete({ lastUpdateTime: snap.updateTime });
+        } else {
+          const [first, ...rest] = replacement(snap.data() as DocumentData, decision.value as DocumentData);
+          if (first) await ref.update(first[0], first[1], ...rest.flat(), { lastUpdateTime: snap.updateTime });
+        }
         return decision.result;
-      });
-    } catch (error) {
-      throw fromGrpcError(error, `updating ${this.collection}`);
+      } catch (error) {
+        if (!lostRace(error)) throw fromGrpcError(error, `updating ${this.collection}`);
+        if (attempt >= UPDATE_ATTEMPTS) throw new AppError('ABORTED', `${this.collection}/${id} kept changing under ${attempt} updates; try again`);
+        // Someone else wrote it since our read: read again after a short, jittered pause.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(200, 5 * 2 ** attempt)));
+      }
     }
   }
 
@@ -93,6 +115,24 @@ export class FirestoreRecordStore<T> implements RecordStore<T> {
   private ref(id: string) {
     return this.db.collection(this.collection).doc(id);
   }
+}
+
+/** gRPC codes of a write that lost to another writer: not as read, already created, deleted meanwhile. */
+function lostRace(error: unknown): boolean {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return code === 9 || code === 6 || code === 5;
+}
+
+/**
+ * The field/value pairs of an `update` that turns `before` into exactly `after`: every top-level
+ * field of `after` (a map value replaces the whole map), and a delete for each field it no longer
+ * has. Field names are paths of one segment, so a name with a dot stays one field.
+ */
+function replacement(before: DocumentData, after: DocumentData): [FieldPath, unknown][] {
+  const pairs: [FieldPath, unknown][] = [];
+  for (const [key, value] of Object.entries(after)) pairs.push([new FieldPath(key), value === undefined ? FieldValue.delete() : value]);
+  for (const key of Object.keys(before)) if (!Object.hasOwn(after, key)) pairs.push([new FieldPath(key), FieldValue.delete()]);
+  return pairs;
 }
 
 function fromDocument<T>(data: DocumentData): T {

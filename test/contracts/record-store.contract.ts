@@ -74,6 +74,44 @@ export function recordStoreContract(name: string, makeStore: () => RecordStore<D
       expect((await store.get('r5'))?.count).toBe(10);
     });
 
+    it('an update replaces the whole record: fields left out, at the top or inside a map, are gone', async () => {
+      const store = makeStore();
+      await store.create('w1', { ...doc('ann', 1), note: 'first', nested: { flag: true, when: new Date('2030-01-01T00:00:00Z') } });
+      await store.update('w1', (cur) => {
+        const { note: _dropped, ...rest } = cur!;
+        return put({ ...rest, count: 2, nested: { flag: false } }, null);
+      });
+      const got = await store.get('w1');
+      expect(got).toEqual({ ...doc('ann', 2), nested: { flag: false } });
+      expect(Object.keys(got ?? {})).not.toContain('note');
+      await store.update('w1', (cur) => put({ ...cur!, note: undefined, tags: [] }, null));
+      expect(await store.get('w1')).toEqual({ ...doc('ann', 2), tags: [], nested: { flag: false } });
+    });
+
+    it('concurrent updates of a missing record create it once and lose no increment', async () => {
+      const store = makeStore();
+      await Promise.all(
+        Array.from({ length: 8 }, () => store.update('c1', (cur) => put(cur ? { ...cur, count: cur.count + 1 } : doc('ann', 1), null))),
+      );
+      expect((await store.get('c1'))?.count).toBe(8);
+    });
+
+    it('an update racing a delete never brings the record back', async () => {
+      const store = makeStore();
+      await store.create('x1', doc('ann', 1));
+      let deleting: Promise<void> | undefined;
+      const seen: (number | undefined)[] = [];
+      await store.update('x1', (cur) => {
+        // The delete is sent between this read and its write: the write must not land on the gone record.
+        deleting ??= store.delete('x1');
+        seen.push(cur?.count);
+        return cur ? put({ ...cur, count: cur.count + 1 }, null) : keep(null);
+      });
+      await deleting;
+      expect(seen[0]).toBe(1);
+      expect(await store.get('x1')).toBeUndefined();
+    });
+
     it('lists by field equality in id order, page by page, and rejects a forged page token', async () => {
       const store = makeStore();
       for (let i = 0; i < 7; i++) await store.create(`p${i}`, doc(i % 2 === 0 ? 'even' : 'odd', i));

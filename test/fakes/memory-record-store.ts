@@ -29,12 +29,17 @@ export class MemoryRecordStore<T> implements RecordStore<T> {
   }
 
   async update<R>(id: string, mutate: (current: T | undefined) => Decision<T, R>): Promise<R> {
-    this.mutateCalls += 1;
-    const current = this.records.get(id);
-    const decision = mutate(current === undefined ? undefined : copy(current));
-    if (decision.kind === 'put') this.records.set(id, copy(decision.value));
-    else if (decision.kind === 'delete') this.records.delete(id);
-    return decision.result;
+    for (;;) {
+      this.mutateCalls += 1;
+      const current = this.records.get(id);
+      const decision = mutate(current === undefined ? undefined : copy(current));
+      // Compare-and-set like the Firestore adapter: a write that came in between (every write
+      // stores a new object) sends it back to read again.
+      if (this.records.get(id) !== current) continue;
+      if (decision.kind === 'put') this.records.set(id, copy(decision.value));
+      else if (decision.kind === 'delete') this.records.delete(id);
+      return decision.result;
+    }
   }
 
   async delete(id: string): Promise<void> {

@@ -92,7 +92,7 @@ export interface CallbackRequest {
 }
 
 /**
- * The authorization server redirects back. The attempt is consumed exactly once (a transaction);
+ * The authorization server redirects back. The attempt is consumed exactly once (compare-and-set);
  * a missing, unbound, unknown, reused or expired state is refused before any token exchange.
  */
 export async function completeConsent(deps: ConsentDeps, request: CallbackRequest): Promise<{ redirectUrl: string; outcome: Outcome; consentId: string | null; autoStart: boolean }> {

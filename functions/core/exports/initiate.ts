@@ -9,7 +9,7 @@ import { EARLY_CHECKS_SECONDS } from './poll-policy.js';
 export type InitiateResult = 'started' | 'ignored' | 'waiting' | 'ended';
 
 /**
- * Starts the upstream job of one export job, exactly once: a claim (transaction) makes one worker
+ * Starts the upstream job of one export job, exactly once: a claim (compare-and-set) makes one worker
  * the starter; duplicates, late and out-of-order messages find the job past PENDING and do nothing.
  * Every documented refusal ends or reschedules the job; nothing is retried blindly.
  */
