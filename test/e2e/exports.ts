@@ -190,7 +190,7 @@ export async function undeliverable(stack: E2EStack): Promise<UndeliverableDoc[]
 /** The raw job record (leases, attempts, checkpoints): what the API does not show. */
 export interface JobDoc {
   state: string;
-  files: { index: number; state: string; attempts: number; lease: { owner: string; until: { toMillis(): number } } | null; checkpoint: { marks: { offset: number }[] } | null }[];
+  files: { index: number; object: string; state: string; attempts: number; lease: { owner: string; until: { toMillis(): number } } | null; checkpoint: { marks: { offset: number }[] } | null }[];
   retries: number;
 }
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callsTo, deliveryViolations, jobDoc, jobIdOf, listExports, oneTimeConsent, requestExports, undeliverable, waitFor, waitTerminal } from './exports.js';
+import { bucketObjects, callsTo, deliveryViolations, jobDoc, jobIdOf, listExports, oneTimeConsent, requestExports, undeliverable, waitFor, waitTerminal } from './exports.js';
 import { startE2EStack, type E2EStack } from './stack.js';
 
 /**
@@ -44,8 +44,10 @@ describe('long transfers hand over between invocations', () => {
   }, 200_000);
 
   it('a copy that crashed after its last file, its message lost: the sweep still finishes the job (manifest, DELIVERED)', async () => {
-    // "A lost message delays, never strands, a job": crash between the last file's DONE and the
-    // manifest + DELIVERED, and keep the function down until Pub/Sub gives up on the message.
+    // "A lost message delays, never strands, a job": crash after the last file went into the
+    // bucket, while the manifest is being written (before the file counts as DONE and the job as
+    // DELIVERED, which one update does after the manifest), and keep the function down until
+    // Pub/Sub gives up on the message.
     expect((await stack.sandbox('/sandbox/v1/faults', { method: 'DELETE' })).status).toBe(200);
     expect((await stack.sandbox('/sandbox/v1/config', { method: 'PUT', body: { archiveBytes: 256 * 1024 } })).status).toBe(200);
     const consent = await oneTimeConsent(stack, 'stranded-user', ['chrome.history']);
@@ -55,10 +57,12 @@ describe('long transfers hand over between invocations', () => {
     const [requested] = await requestExports(stack, { consent });
     const id = jobIdOf(requested!.name);
     await waitFor(
-      'the last file in while the manifest is being written',
+      'the last file in the bucket while the manifest is being written',
       async () => {
         const doc = await jobDoc(stack, id);
-        return doc && doc.state === 'TRANSFERRING' && doc.files.length > 0 && doc.files.every((f) => f.state === 'DONE') ? true : undefined;
+        const file = doc?.files[0];
+        if (!doc || doc.state !== 'TRANSFERRING' || doc.files.length !== 1 || !file) return undefined;
+        return (await bucketObjects(stack, file.object)).some((o) => o.name === file.object) ? true : undefined;
       },
       90_000,
       50,

@@ -12,40 +12,42 @@ import { isTerminalJob, jobName, type ExportJob } from './model.js';
  */
 export async function afterTerminal(deps: ExportDeps, id: string, job: ExportJob): Promise<void> {
   if (!isTerminalJob(job.state)) return;
-  if (job.state === 'DELIVERED') {
-    await publishEvent(deps, {
-      type: 'export.delivered',
-      subject: jobName(id),
-      appUserId: job.appUserId,
-      data: {
-        consent: consentName(job.consentId),
-        resource: job.resource,
-        exportTime: job.exportTime?.toISOString() ?? null,
-        manifest: job.manifestObject,
-        objects: job.files.map((f) => ({ object: f.object, bytes: String(f.bytes ?? 0), crc32c: f.crc32c ?? '' })),
-      },
-    });
-  } else {
-    await publishEvent(deps, {
-      type: 'export.failed',
-      subject: jobName(id),
-      appUserId: job.appUserId,
-      data: { consent: consentName(job.consentId), resource: job.resource, state: job.state, detail: job.detail },
-    });
-  }
-  await closeConsentIfDone(deps, job.consentId);
+  const published =
+    job.state === 'DELIVERED'
+      ? publishEvent(deps, {
+          type: 'export.delivered',
+          subject: jobName(id),
+          appUserId: job.appUserId,
+          data: {
+            consent: consentName(job.consentId),
+            resource: job.resource,
+            exportTime: job.exportTime?.toISOString() ?? null,
+            manifest: job.manifestObject,
+            objects: job.files.map((f) => ({ object: f.object, bytes: String(f.bytes ?? 0), crc32c: f.crc32c ?? '' })),
+          },
+        })
+      : publishEvent(deps, {
+          type: 'export.failed',
+          subject: jobName(id),
+          appUserId: job.appUserId,
+          data: { consent: consentName(job.consentId), resource: job.resource, state: job.state, detail: job.detail },
+        });
+  published.catch(() => undefined);
+  // The consent's reads overlap the publish; the grant is released only after the event is out.
+  await closeConsentIfDone(deps, job.consentId, published);
 }
 
 /**
  * Resets a one-time grant upstream and closes the consent, only when every granted group has a
  * job and every job is terminal (so every archive that will ever come has been delivered). One
  * worker wins the ACTIVE → CLOSING claim and releases the grant; a claim left behind by a crash is
- * finished by the sweep.
+ * finished by the sweep. Nothing is claimed unless `after` resolves.
  */
-export async function closeConsentIfDone(deps: ExportDeps, consentId: string): Promise<boolean> {
-  const consent = await deps.consents.get(consentId);
+export async function closeConsentIfDone(deps: ExportDeps, consentId: string, after: Promise<unknown> = Promise.resolve()): Promise<boolean> {
+  // Both reads at once (the job list is wasted only on a consent that cannot close); `after`
+  // (the job's own event) must have succeeded before anything is decided.
+  const [consent, jobs] = await Promise.all([deps.consents.get(consentId), jobsOfConsent(deps, consentId), after]);
   if (!consent || consent.status !== 'ACTIVE' || consent.groups.some((g) => g.accessType === 'TIME_BASED')) return false;
-  const jobs = await jobsOfConsent(deps, consentId);
   const covered = new Set(jobs.map((j) => j.resource));
   if (!consent.groups.every((g) => covered.has(g.resource))) return false;
   if (!jobs.every((j) => isTerminalJob(j.state))) return false;

@@ -49,10 +49,17 @@ export async function transferFile(deps: ExportDeps, id: string, index: number):
 
   try {
     if (file.attempts >= MAX_FILE_ATTEMPTS) return await endJob(deps, id, 'FAILED', `file ${file.name} failed ${file.attempts} times`);
-    const consent = await deps.consents.get(leased.consentId);
+    // Independent round trips go out together: the consent, the upstream state (fresh URLs) and,
+    // for a first attempt, a new upload session (an unused session holds no object and expires).
+    const begun = file.checkpoint ? undefined : deps.archive.beginUpload(file.object, 'application/zip');
+    begun?.catch(() => undefined);
+    const [consentRead, upstreamRead] = await Promise.allSettled([
+      deps.consents.get(leased.consentId),
+      deps.source.state({ consentId: leased.consentId }, leased.upstreamId ?? ''),
+    ]);
+    const consent = settledValue(consentRead);
     if (!consent || consent.status !== 'ACTIVE') return await endJob(deps, id, 'ABORTED', `consent is ${consent?.status ?? 'gone'}`);
-
-    const upstream = await deps.source.state({ consentId: leased.consentId }, leased.upstreamId ?? '');
+    const upstream = settledValue(upstreamRead);
     const current = upstream.files.find((f) => f.name === file.name);
     if (upstream.state !== 'COMPLETE' || !current) return await endJob(deps, id, 'FAILED', `archive ${file.name} is no longer available upstream`);
 
@@ -60,27 +67,35 @@ export async function transferFile(deps: ExportDeps, id: string, index: number):
     let session: string;
     let checkpoint = file.checkpoint;
     let offset = 0;
+    let firstSave: Promise<void> | undefined;
     if (checkpoint) {
       session = await deps.vault.open(checkpoint.session, secretId);
       const persisted = await deps.archive.persisted(session, file.object);
-      if (persisted.kind === 'complete') return await completeFile(deps, id, leased.consentId, index, owner, persisted.object, checkpoint.totalBytes, null);
+      if (persisted.kind === 'complete') return await completeFile(deps, id, leased, index, owner, persisted.object, checkpoint.totalBytes, null);
       offset = persisted.offset;
     } else {
       // A new session has nothing persisted yet: no need to ask.
-      session = await deps.archive.beginUpload(file.object, 'application/zip');
+      session = await (begun as Promise<string>);
       checkpoint = { session: await deps.vault.seal(session, secretId), marks: [{ offset: 0, crc32c: deps.crc32c.start().value() }], totalBytes: null };
-      await saveCheckpoint(deps, id, index, owner, checkpoint);
+      firstSave = saveCheckpoint(deps, id, index, owner, checkpoint);
     }
 
     const mark = [...checkpoint.marks].reverse().find((m) => m.offset <= offset) ?? { offset: 0, crc32c: deps.crc32c.start().value() };
-    const download = await openFresh(deps, leased, current, mark.offset);
+    // The download opens while the first checkpoint is saved; no byte is uploaded before the
+    // session is on record, so a crash can always resume or finish it.
+    const [saved, opened] = await Promise.allSettled([firstSave, openFresh(deps, leased, current, mark.offset)]);
+    if (saved.status === 'rejected') {
+      if (opened.status === 'fulfilled') opened.value.body.destroy();
+      throw saved.reason;
+    }
+    const download = settledValue(opened);
     const outcome = await stream(deps, { id, consentId: leased.consentId, index, owner, session, file, checkpoint, download, from: mark, offset, started });
     if (outcome === 'handover') {
       await release(false);
       await deps.queue.publish('archive-transfer', { job: id, file: index });
       return 'continued';
     }
-    return await completeFile(deps, id, leased.consentId, index, owner, outcome.stored, outcome.totalBytes, download);
+    return await completeFile(deps, id, leased, index, owner, outcome.stored, outcome.totalBytes, download);
   } catch (error) {
     if (isAppError(error) && (error.reason === 'CHECKSUM_MISMATCH' || error.reason === 'UPLOAD_SESSION_GONE')) {
       // The session cannot continue: start this file again from byte 0 on the next delivery.
@@ -188,10 +203,15 @@ async function stream(deps: ExportDeps, input: StreamInput): Promise<'handover' 
   }
 }
 
+/**
+ * Counts a verified copy. The last file in (as leased, every other file of the job was already
+ * DONE, and a file never leaves DONE) writes the manifest first and then marks its file DONE and
+ * the job DELIVERED in one update; files finishing together fall back to `finishJob`.
+ */
 async function completeFile(
   deps: ExportDeps,
   id: string,
-  consentId: string,
+  leased: ExportJob,
   index: number,
   owner: string,
   stored: StoredObject,
@@ -209,20 +229,28 @@ async function completeFile(
     });
     throw new AppError('UNAVAILABLE', `copy of file ${index} failed verification (${sizeOk ? 'checksum' : 'size'}); starting again`);
   }
-  const consent = await deps.consents.get(consentId);
+  const consent = await deps.consents.get(leased.consentId);
   if (!consent || consent.status !== 'ACTIVE') {
     // Revoked (or erased) while this copy ran: nothing may stay written after a disconnect.
     await deps.archive.delete(stored.name);
     return endJob(deps, id, 'ABORTED', `consent is ${consent?.status ?? 'gone'}`);
   }
+  const doneFile = (f: JobFile): JobFile => ({ ...f, state: 'DONE', bytes: stored.bytes, crc32c: stored.crc32c, md5: stored.md5, lease: null, checkpoint: null });
+  const last = leased.exportTime !== null && leased.files.every((f, i) => i === index || f.state === 'DONE');
+  const manifestObject = last ? await writeManifest(deps, id, withFile(leased, index, doneFile(leased.files[index] as JobFile))) : null;
   const now = deps.clock.now();
   const done = await deps.jobs.update(id, (j) => {
     const f = j?.files[index];
     if (!j || j.state !== 'TRANSFERRING' || !f || f.state !== 'PENDING' || f.lease?.owner !== owner) return keep(null);
-    const next: ExportJob = { ...withFile(j, index, { ...f, state: 'DONE', bytes: stored.bytes, crc32c: stored.crc32c, md5: stored.md5, lease: null, checkpoint: null }), updatedAt: now };
-    return put<ExportJob, ExportJob | null>(next, next);
+    const next: ExportJob = { ...withFile(j, index, doneFile(f)), updatedAt: now };
+    const delivered: ExportJob | null = manifestObject && next.files.every((x) => x.state === 'DONE') ? { ...next, state: 'DELIVERED', manifestObject, deliveredAt: now } : null;
+    return put<ExportJob, ExportJob | null>(delivered ?? next, delivered ?? next);
   });
-  // The last file in finishes the job with what it just wrote and read (no second look at either).
+  if (done?.state === 'DELIVERED') {
+    await afterTerminal(deps, id, done);
+    return 'delivered';
+  }
+  // Files that finished together: the one that saw them all DONE finishes the job.
   if (done?.files.every((x) => x.state === 'DONE')) return (await finishJob(deps, id, { job: done, consent })) ? 'delivered' : 'file_done';
   return 'file_done';
 }
@@ -239,7 +267,22 @@ export async function finishJob(deps: ExportDeps, id: string, known?: { job: Exp
     await endJob(deps, id, 'ABORTED', `consent is ${consent?.status ?? 'gone'}`);
     return false;
   }
-  const manifestObject = objectName(deps.settings.objectPrefix, job, job.exportTime, 'manifest.json');
+  const manifestObject = await writeManifest(deps, id, job);
+  const now = deps.clock.now();
+  const after = await deps.jobs.update(id, (j) => {
+    if (!j || j.state !== 'TRANSFERRING') return keep(null);
+    const next: ExportJob = { ...j, state: 'DELIVERED', manifestObject, deliveredAt: now, updatedAt: now };
+    return put<ExportJob, ExportJob | null>(next, next);
+  });
+  if (after) await afterTerminal(deps, id, after);
+  return after !== null;
+}
+
+/** Writes `manifest.json` beside the job's files (kept if a previous attempt wrote it); returns its name. */
+async function writeManifest(deps: ExportDeps, id: string, job: ExportJob): Promise<string> {
+  if (!job.exportTime) throw new AppError('INTERNAL', `export ${id} has no export time to name its manifest by`);
+  const exportTime = job.exportTime;
+  const manifestObject = objectName(deps.settings.objectPrefix, job, exportTime, 'manifest.json');
   const manifest = {
     manifestVersion: 1,
     export: `exports/${id}`,
@@ -249,7 +292,7 @@ export async function finishJob(deps: ExportDeps, id: string, known?: { job: Exp
     accessType: job.accessType,
     startTime: job.startTime?.toISOString() ?? null,
     endTime: job.endTime?.toISOString() ?? null,
-    exportTime: job.exportTime.toISOString(),
+    exportTime: exportTime.toISOString(),
     upstreamJobIds: [...job.upstreamHistory, job.upstreamId].filter(Boolean),
     files: job.files.map((f) => ({ name: f.name, object: f.object, bytes: f.bytes, crc32c: f.crc32c, md5: f.md5 })),
     createTime: deps.clock.now().toISOString(),
@@ -259,14 +302,7 @@ export async function finishJob(deps: ExportDeps, id: string, known?: { job: Exp
   } catch (error) {
     if (!(isAppError(error) && error.code === 'ALREADY_EXISTS')) throw error;
   }
-  const now = deps.clock.now();
-  const after = await deps.jobs.update(id, (j) => {
-    if (!j || j.state !== 'TRANSFERRING') return keep(null);
-    const next: ExportJob = { ...j, state: 'DELIVERED', manifestObject, deliveredAt: now, updatedAt: now };
-    return put<ExportJob, ExportJob | null>(next, next);
-  });
-  if (after) await afterTerminal(deps, id, after);
-  return after !== null;
+  return manifestObject;
 }
 
 async function endJob(deps: ExportDeps, id: string, state: 'FAILED' | 'ABORTED', detail: string): Promise<TransferResult> {
@@ -317,6 +353,11 @@ async function saveCheckpoint(deps: ExportDeps, id: string, index: number, owner
     return put(withFile(j, index, { ...f, checkpoint, lease: { owner, until: new Date(now.getTime() + deps.settings.leaseSeconds * 1000) } }), true);
   });
   if (!kept) throw new AppError('ABORTED', 'lost the transfer lease; another worker continues');
+}
+
+function settledValue<T>(result: PromiseSettledResult<T>): T {
+  if (result.status === 'rejected') throw result.reason;
+  return result.value;
 }
 
 function withFile(job: ExportJob, index: number, file: JobFile): ExportJob {

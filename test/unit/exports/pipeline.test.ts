@@ -208,6 +208,21 @@ describe('transfer, manifest and reset (core, on fakes)', () => {
     expect(env.source.calls.release).toBe(0);
   });
 
+  it('files copied at the same time deliver the job once, with every file in the manifest', async () => {
+    const env = await exportDepsWithFakes();
+    const id = await transferring(env, [200_000, 300_000, 400_000]);
+    // Each worker leases its file while the others are still pending: none of them takes the
+    // last-file path, and the one whose update sees them all done finishes the job.
+    const results = await Promise.all([0, 1, 2].map((i) => transferFile(env.deps, id, i)));
+    expect(results.filter((r) => r === 'delivered')).toHaveLength(1);
+    expect(results.filter((r) => r === 'file_done')).toHaveLength(2);
+    const job = (await env.jobs.get(id))!;
+    expect(job.state).toBe('DELIVERED');
+    const manifest = JSON.parse(env.archive.objects.get(job.manifestObject!)!.data.toString()) as { files: { bytes: number }[] };
+    expect(manifest.files.map((f) => f.bytes)).toEqual([200_000, 300_000, 400_000]);
+    expect(typesOf(env)).toEqual(['export.delivered']);
+  });
+
   it('resumes a broken download from the persisted offset with a ranged request, and the copy is exact', async () => {
     const env = await exportDepsWithFakes();
     const id = await transferring(env, [3_000_000]);
