@@ -23,6 +23,8 @@ export async function serveFunction(spec: FunctionSpec, env: NodeJS.ProcessEnv, 
     name: `function ${spec.name}`,
     command: process.execPath,
     args: [
+      // BENCH_CPU_PROF_DIR=<dir>: a V8 CPU profile of each function in <dir>/<name>/, written when the stack stops.
+      ...(process.env['BENCH_CPU_PROF_DIR'] ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env['BENCH_CPU_PROF_DIR'], spec.name)}`] : []),
       '--import',
       'tsx',
       FRAMEWORK_MAIN,

@@ -23,17 +23,18 @@ export async function pollExport(deps: ExportDeps, id: string): Promise<PollResu
   if (job.nextPollAt.getTime() > now.getTime() + EARLY_TOLERANCE_MS) return 'ignored';
   if (!leaseFree(job.claim, now)) return 'ignored';
 
-  const consent = await deps.consents.get(job.consentId);
-  if (!consent || consent.status !== 'ACTIVE') return end(deps, id, job, 'ABORTED', `consent is ${consent?.status ?? 'gone'}`);
-
+  // The consent and the upstream state are read together; the consent decides first.
   const grant = { consentId: job.consentId };
-  let upstream: UpstreamState;
-  try {
-    upstream = await deps.source.state(grant, job.upstreamId);
-  } catch (error) {
+  const [consentRead, upstreamRead] = await Promise.allSettled([deps.consents.get(job.consentId), deps.source.state(grant, job.upstreamId)]);
+  if (consentRead.status === 'rejected') throw consentRead.reason;
+  const consent = consentRead.value;
+  if (!consent || consent.status !== 'ACTIVE') return end(deps, id, job, 'ABORTED', `consent is ${consent?.status ?? 'gone'}`);
+  if (upstreamRead.status === 'rejected') {
+    const error: unknown = upstreamRead.reason;
     if (isAppError(error) && error.code === 'FAILED_PRECONDITION' && error.reason?.startsWith('CONSENT_')) return end(deps, id, job, 'ABORTED', error.reason);
     throw error;
   }
+  const upstream: UpstreamState = upstreamRead.value;
   const same = (j: ExportJob | undefined): j is ExportJob =>
     !!j && j.state === 'IN_PROGRESS' && j.upstreamId === job.upstreamId && j.nextPollAt?.getTime() === job.nextPollAt?.getTime() && leaseFree(j.claim, now);
 

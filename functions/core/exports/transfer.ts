@@ -229,15 +229,21 @@ async function completeFile(
     });
     throw new AppError('UNAVAILABLE', `copy of file ${index} failed verification (${sizeOk ? 'checksum' : 'size'}); starting again`);
   }
-  const consent = await deps.consents.get(leased.consentId);
+  const doneFile = (f: JobFile): JobFile => ({ ...f, state: 'DONE', bytes: stored.bytes, crc32c: stored.crc32c, md5: stored.md5, lease: null, checkpoint: null });
+  const last = leased.exportTime !== null && leased.files.every((f, i) => i === index || f.state === 'DONE');
+  // The consent is read again (a revocation during the copy) while the last file's manifest is written.
+  const [consentRead, manifestWrite] = await Promise.allSettled([
+    deps.consents.get(leased.consentId),
+    last ? writeManifest(deps, id, withFile(leased, index, doneFile(leased.files[index] as JobFile))) : Promise.resolve(null),
+  ]);
+  const consent = settledValue(consentRead);
   if (!consent || consent.status !== 'ACTIVE') {
     // Revoked (or erased) while this copy ran: nothing may stay written after a disconnect.
     await deps.archive.delete(stored.name);
+    if (manifestWrite.status === 'fulfilled' && manifestWrite.value) await deps.archive.delete(manifestWrite.value);
     return endJob(deps, id, 'ABORTED', `consent is ${consent?.status ?? 'gone'}`);
   }
-  const doneFile = (f: JobFile): JobFile => ({ ...f, state: 'DONE', bytes: stored.bytes, crc32c: stored.crc32c, md5: stored.md5, lease: null, checkpoint: null });
-  const last = leased.exportTime !== null && leased.files.every((f, i) => i === index || f.state === 'DONE');
-  const manifestObject = last ? await writeManifest(deps, id, withFile(leased, index, doneFile(leased.files[index] as JobFile))) : null;
+  const manifestObject = settledValue(manifestWrite);
   const now = deps.clock.now();
   const done = await deps.jobs.update(id, (j) => {
     const f = j?.files[index];
