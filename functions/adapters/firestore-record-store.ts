@@ -8,6 +8,7 @@ import {
   type ListQuery,
   type Page,
   type RecordStore,
+  type UpdateOptions,
 } from '../core/ports/record-store.js';
 import { fromGrpcError } from './grpc-errors.js';
 
@@ -23,6 +24,9 @@ const UPDATE_ATTEMPTS = 30;
  * that collide retry at once instead of after the client's one-second transaction backoff.
  */
 export class FirestoreRecordStore<T> implements RecordStore<T> {
+  /** The document and update time behind each value handed out (for `update`'s `basis`). */
+  private readonly versions = new WeakMap<object, { readonly id: string; readonly time: Timestamp }>();
+
   constructor(
     private readonly db: Firestore,
     private readonly collection: string,
@@ -31,7 +35,7 @@ export class FirestoreRecordStore<T> implements RecordStore<T> {
   async get(id: string): Promise<T | undefined> {
     try {
       const snap = await this.ref(id).get();
-      return snap.exists ? fromDocument<T>(snap.data() as DocumentData) : undefined;
+      return snap.exists ? this.handOut(snap) : undefined;
     } catch (error) {
       throw fromGrpcError(error, `reading ${this.collection}`);
     }
@@ -46,33 +50,47 @@ export class FirestoreRecordStore<T> implements RecordStore<T> {
     }
   }
 
-  async update<R>(id: string, mutate: (current: T | undefined) => Decision<T, R>): Promise<R> {
+  async update<R>(id: string, mutate: (current: T | undefined) => Decision<T, R>, options?: UpdateOptions<T>): Promise<R> {
     const ref = this.ref(id);
+    const given = options?.basis;
+    const known = typeof given === 'object' && given !== null ? this.versions.get(given) : undefined;
+    // A basis this store handed out for this record: the first attempt writes without a read.
+    let basis = known?.id === id ? { value: given as T, time: known.time } : undefined;
     for (let attempt = 1; ; attempt++) {
-      let snap: DocumentSnapshot;
-      try {
-        snap = await ref.get();
-      } catch (error) {
-        throw fromGrpcError(error, `reading ${this.collection}`);
+      let current: T | undefined;
+      let time: Timestamp | undefined;
+      if (basis) {
+        ({ value: current, time } = basis);
+        basis = undefined;
+      } else {
+        let snap: DocumentSnapshot;
+        try {
+          snap = await ref.get();
+        } catch (error) {
+          throw fromGrpcError(error, `reading ${this.collection}`);
+        }
+        current = snap.exists ? this.handOut(snap) : undefined;
+        time = snap.exists ? snap.updateTime : undefined;
       }
-      const decision = mutate(snap.exists ? fromDocument<T>(snap.data() as DocumentData) : undefined);
+      const decision = mutate(current);
       if (decision.kind === 'keep') return decision.result;
       try {
-        if (!snap.exists || !snap.updateTime) {
+        if (current === undefined || !time) {
           // Nothing to delete; a put creates, and loses to a concurrent create.
-          if (decision.kind === 'put') await ref.create(decision.value as DocumentData);
+          if (decision.kind === 'put') this.remember(id, decision.value, await ref.create(decision.value as DocumentData));
         } else if (decision.kind === 'delete') {
-          await ref.delete({ lastUpdateTime: snap.updateTime });
+          await ref.delete({ lastUpdateTime: time });
         } else {
-          const [first, ...rest] = replacement(snap.data() as DocumentData, decision.value as DocumentData);
-          if (first) await ref.update(first[0], first[1], ...rest.flat(), { lastUpdateTime: snap.updateTime });
+          const [first, ...rest] = replacement(current as DocumentData, decision.value as DocumentData);
+          if (first) this.remember(id, decision.value, await ref.update(first[0], first[1], ...rest.flat(), { lastUpdateTime: time }));
         }
         return decision.result;
       } catch (error) {
         if (!lostRace(error)) throw fromGrpcError(error, `updating ${this.collection}`);
         if (attempt >= UPDATE_ATTEMPTS) throw new AppError('ABORTED', `${this.collection}/${id} kept changing under ${attempt} updates; try again`);
-        // Someone else wrote it since our read: read again after a short, jittered pause.
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(200, 5 * 2 ** attempt)));
+        // Someone else wrote it since our read: read again after a short, jittered pause (none
+        // after a basis that was out of date).
+        if (attempt > 1 || !known) await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(200, 5 * 2 ** attempt)));
       }
     }
   }
@@ -93,7 +111,7 @@ export class FirestoreRecordStore<T> implements RecordStore<T> {
     try {
       const snap = await q.limit(query.pageSize + 1).get();
       const docs = snap.docs.slice(0, query.pageSize);
-      const items = docs.map((d) => ({ id: d.id, value: fromDocument<T>(d.data()) }));
+      const items = docs.map((d) => ({ id: d.id, value: this.handOut(d) }));
       const last = docs.at(-1);
       return snap.docs.length > query.pageSize && last ? { items, nextPageToken: encodePageToken(last.id) } : { items };
     } catch (error) {
@@ -106,7 +124,7 @@ export class FirestoreRecordStore<T> implements RecordStore<T> {
     for (const [field, value] of Object.entries(query.where ?? {})) q = q.where(field, '==', value);
     try {
       const snap = await q.orderBy(query.field).limit(query.limit).get();
-      return snap.docs.map((d) => ({ id: d.id, value: fromDocument<T>(d.data()) }));
+      return snap.docs.map((d) => ({ id: d.id, value: this.handOut(d) }));
     } catch (error) {
       throw fromGrpcError(error, `listing due ${this.collection}`);
     }
@@ -114,6 +132,17 @@ export class FirestoreRecordStore<T> implements RecordStore<T> {
 
   private ref(id: string) {
     return this.db.collection(this.collection).doc(id);
+  }
+
+  /** The record of a snapshot, remembered with its update time. */
+  private handOut(snap: DocumentSnapshot): T {
+    const value = fromDocument<T>(snap.data() as DocumentData);
+    if (snap.updateTime) this.remember(snap.id, value, { writeTime: snap.updateTime });
+    return value;
+  }
+
+  private remember(id: string, value: T, written: { readonly writeTime: Timestamp }): void {
+    if (typeof value === 'object' && value !== null) this.versions.set(value, { id, time: written.writeTime });
   }
 }
 

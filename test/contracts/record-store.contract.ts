@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../functions/core/errors.js';
-import { keep, put, remove, type RecordStore } from '../../functions/core/ports/record-store.js';
+import { keep, put, remove, type Decision, type RecordStore } from '../../functions/core/ports/record-store.js';
 
 interface Doc {
   readonly owner: string;
@@ -110,6 +110,32 @@ export function recordStoreContract(name: string, makeStore: () => RecordStore<D
       await deleting;
       expect(seen[0]).toBe(1);
       expect(await store.get('x1')).toBeUndefined();
+    });
+
+    it('an update on a basis writes what a read would have; a stale, foreign or unknown basis is read again', async () => {
+      const store = makeStore();
+      const inc = (cur: Doc | undefined): Decision<Doc, number> => (cur ? put({ ...cur, count: cur.count + 1 }, cur.count + 1) : keep(-1));
+      await store.create('b1', doc('ann', 0));
+      await store.create('b2', doc('bob', 100));
+      const read = (await store.get('b1'))!;
+      expect(await store.update('b1', inc, { basis: read })).toBe(1);
+      // `read` is stale now: writing on it would lose the increment above.
+      expect(await store.update('b1', inc, { basis: read })).toBe(2);
+      // The value an update put is a basis too, and a basis from a list.
+      const written = await store.update('b1', (cur) => put({ ...cur!, note: 'put' }, { ...cur!, note: 'put' }));
+      expect(written.note).toBe('put');
+      const listed = (await store.list({ where: { owner: 'ann' }, pageSize: 10 })).items[0]!.value;
+      expect(await store.update('b1', inc, { basis: listed })).toBe(3);
+      // Another record's value, or a value the store never handed out, is not a basis for b1.
+      expect(await store.update('b1', inc, { basis: (await store.get('b2'))! })).toBe(4);
+      expect(await store.update('b1', inc, { basis: doc('ann', 50) })).toBe(5);
+      expect(await store.get('b1')).toEqual({ ...doc('ann', 5), note: 'put' });
+      expect((await store.get('b2'))?.count).toBe(100);
+      // A basis of a record deleted since does not bring it back.
+      const before = (await store.get('b1'))!;
+      await store.delete('b1');
+      expect(await store.update('b1', inc, { basis: before })).toBe(-1);
+      expect(await store.get('b1')).toBeUndefined();
     });
 
     it('lists by field equality in id order, page by page, and rejects a forged page token', async () => {

@@ -7,6 +7,7 @@ import {
   type ListQuery,
   type Page,
   type RecordStore,
+  type UpdateOptions,
 } from '../../functions/core/ports/record-store.js';
 
 /**
@@ -15,12 +16,16 @@ import {
  */
 export class MemoryRecordStore<T> implements RecordStore<T> {
   private readonly records = new Map<string, T>();
+  /** The stored object behind each value handed out (every write stores a new one): `basis` versions. */
+  private readonly versions = new WeakMap<object, { id: string; stored: T }>();
+  /** How many updates ran `mutate` on a basis without reading; tests use it to see the basis taken. */
+  basisHits = 0;
   /** How many times `mutate` ran; tests use it to check that mutations stay pure. */
   mutateCalls = 0;
 
   async get(id: string): Promise<T | undefined> {
     const value = this.records.get(id);
-    return value === undefined ? undefined : copy(value);
+    return value === undefined ? undefined : this.handOut(id, value);
   }
 
   async create(id: string, value: T): Promise<void> {
@@ -28,16 +33,25 @@ export class MemoryRecordStore<T> implements RecordStore<T> {
     this.records.set(id, copy(value));
   }
 
-  async update<R>(id: string, mutate: (current: T | undefined) => Decision<T, R>): Promise<R> {
+  async update<R>(id: string, mutate: (current: T | undefined) => Decision<T, R>, options?: UpdateOptions<T>): Promise<R> {
+    const given = options?.basis;
+    const known = typeof given === 'object' && given !== null ? this.versions.get(given) : undefined;
+    let basis = known?.id === id ? { value: given as T, stored: known.stored } : undefined;
     for (;;) {
       this.mutateCalls += 1;
-      const current = this.records.get(id);
-      const decision = mutate(current === undefined ? undefined : copy(current));
+      // As the Firestore adapter: a known basis is used as it is, else the record is read.
+      const current = basis ? basis.stored : this.records.get(id);
+      const decision = mutate(basis ? basis.value : current === undefined ? undefined : copy(current));
+      if (basis && this.records.get(id) === basis.stored) this.basisHits += 1;
+      basis = undefined;
       // Compare-and-set like the Firestore adapter: a write that came in between (every write
       // stores a new object) sends it back to read again.
       if (this.records.get(id) !== current) continue;
-      if (decision.kind === 'put') this.records.set(id, copy(decision.value));
-      else if (decision.kind === 'delete') this.records.delete(id);
+      if (decision.kind === 'put') {
+        const stored = copy(decision.value);
+        this.records.set(id, stored);
+        if (typeof decision.value === 'object' && decision.value !== null) this.versions.set(decision.value, { id, stored });
+      } else if (decision.kind === 'delete') this.records.delete(id);
       return decision.result;
     }
   }
@@ -54,7 +68,7 @@ export class MemoryRecordStore<T> implements RecordStore<T> {
         Object.entries(query.where ?? {}).every(([field, expected]) => (value as Record<string, unknown>)[field] === expected),
       )
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const items = matching.slice(0, query.pageSize).map(([id, value]) => ({ id, value: copy(value) }));
+    const items = matching.slice(0, query.pageSize).map(([id, value]) => ({ id, value: this.handOut(id, value) }));
     const last = items.at(-1);
     return matching.length > query.pageSize && last ? { items, nextPageToken: encodePageToken(last.id) } : { items };
   }
@@ -69,7 +83,13 @@ export class MemoryRecordStore<T> implements RecordStore<T> {
       .filter(([, value]) => Object.entries(query.where ?? {}).every(([f, v]) => (value as Record<string, unknown>)[f] === v))
       .sort(([, a], [, b]) => (at(a) as Date).getTime() - (at(b) as Date).getTime())
       .slice(0, query.limit)
-      .map(([id, value]) => ({ id, value: copy(value) }));
+      .map(([id, value]) => ({ id, value: this.handOut(id, value) }));
+  }
+
+  private handOut(id: string, stored: T): T {
+    const value = copy(stored);
+    if (typeof value === 'object' && value !== null) this.versions.set(value, { id, stored });
+    return value;
   }
 
   /** Every record, for assertions. */

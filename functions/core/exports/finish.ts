@@ -52,14 +52,20 @@ export async function closeConsentIfDone(deps: ExportDeps, consentId: string, af
   if (!consent.groups.every((g) => covered.has(g.resource))) return false;
   if (!jobs.every((j) => isTerminalJob(j.state))) return false;
   const now = deps.clock.now();
-  const claimed = await deps.consents.update(consentId, (c) =>
-    c && c.status === 'ACTIVE' ? put<Consent, boolean>({ ...c, status: 'CLOSING', updatedAt: now }, true) : keep(false),
+  const claimed = await deps.consents.update(
+    consentId,
+    (c) => {
+      if (!c || c.status !== 'ACTIVE') return keep(null);
+      const closing: Consent = { ...c, status: 'CLOSING', updatedAt: now };
+      return put<Consent, Consent | null>(closing, closing);
+    },
+    { basis: consent },
   );
-  return claimed ? finishClosing(deps, consentId) : false;
+  return claimed ? finishClosing(deps, consentId, claimed) : false;
 }
 
 /** CLOSING → grant released upstream → CLOSED (token deleted) and `consent.closed`, once. */
-export async function finishClosing(deps: ExportDeps, consentId: string): Promise<boolean> {
+export async function finishClosing(deps: ExportDeps, consentId: string, claimed?: Consent): Promise<boolean> {
   try {
     await deps.source.release({ consentId });
   } catch (error) {
@@ -67,8 +73,10 @@ export async function finishClosing(deps: ExportDeps, consentId: string): Promis
     if (!(error instanceof AppError && (error.code === 'UNAUTHENTICATED' || error.reason?.startsWith('CONSENT_')))) throw error;
   }
   const now = deps.clock.now();
-  const closed = await deps.consents.update(consentId, (c) =>
-    c && c.status === 'CLOSING' ? put<Consent, Consent | null>({ ...c, status: 'CLOSED', token: null, updatedAt: now }, c) : keep(null),
+  const closed = await deps.consents.update(
+    consentId,
+    (c) => (c && c.status === 'CLOSING' ? put<Consent, Consent | null>({ ...c, status: 'CLOSED', token: null, updatedAt: now }, c) : keep(null)),
+    { basis: claimed },
   );
   if (closed) {
     await publishEvent(deps, { type: 'consent.closed', subject: consentName(consentId), appUserId: closed.appUserId, data: { reason: 'all exports finished' } });

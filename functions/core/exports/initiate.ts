@@ -20,13 +20,14 @@ export async function initiateExport(deps: ExportDeps, id: string): Promise<Init
     if (!job) return keep(null);
     const startable = job.state === 'PENDING' || (job.state === 'STARTING' && leaseFree(job.claim, now));
     if (!startable) return keep(null);
-    return put<ExportJob, ExportJob | null>({ ...job, state: 'STARTING', claim: { owner, until: new Date(now.getTime() + deps.settings.leaseSeconds * 1000) }, updatedAt: now }, job);
+    const claiming: ExportJob = { ...job, state: 'STARTING', claim: { owner, until: new Date(now.getTime() + deps.settings.leaseSeconds * 1000) }, updatedAt: now };
+    return put<ExportJob, ExportJob | null>(claiming, claiming);
   });
   if (!claimed) return 'ignored';
 
   const consent = await deps.consents.get(claimed.consentId);
   if (!consent || consent.status !== 'ACTIVE') {
-    await settle(deps, id, owner, (job) => ({ ...job, state: 'ABORTED', detail: `consent is ${consent?.status ?? 'gone'}` }));
+    await settle(deps, id, claimed, owner, (job) => ({ ...job, state: 'ABORTED', detail: `consent is ${consent?.status ?? 'gone'}` }));
     return 'ended';
   }
 
@@ -35,11 +36,11 @@ export async function initiateExport(deps: ExportDeps, id: string): Promise<Init
     outcome = await deps.source.start({ consentId: claimed.consentId }, { resource: claimed.resource, startTime: claimed.startTime, endTime: claimed.endTime });
   } catch (error) {
     if (isAppError(error) && error.code === 'FAILED_PRECONDITION' && error.reason?.startsWith('CONSENT_')) {
-      await settle(deps, id, owner, (job) => ({ ...job, state: 'ABORTED', detail: error.reason ?? 'consent unusable' }));
+      await settle(deps, id, claimed, owner, (job) => ({ ...job, state: 'ABORTED', detail: error.reason ?? 'consent unusable' }));
       return 'ended';
     }
     // Give the job back so the redelivered message (or the sweep) can start it.
-    await deps.jobs.update(id, (job) => (job && job.state === 'STARTING' && job.claim?.owner === owner ? put({ ...job, state: 'PENDING' as const, claim: null, updatedAt: deps.clock.now() }, null) : keep(null)));
+    await deps.jobs.update(id, (job) => (job && job.state === 'STARTING' && job.claim?.owner === owner ? put({ ...job, state: 'PENDING' as const, claim: null, updatedAt: deps.clock.now() }, null) : keep(null)), { basis: claimed });
     throw error;
   }
 
@@ -49,7 +50,7 @@ export async function initiateExport(deps: ExportDeps, id: string): Promise<Init
     case 'adopted': {
       const upstreamId = outcome.upstreamId;
       const accessType = outcome.kind === 'started' && outcome.accessType !== 'UNSPECIFIED' ? outcome.accessType : null;
-      const recorded = await settle(deps, id, owner, (job) => ({
+      const recorded = await settle(deps, id, claimed, owner, (job) => ({
         ...job,
         state: 'IN_PROGRESS',
         upstreamId,
@@ -67,25 +68,29 @@ export async function initiateExport(deps: ExportDeps, id: string): Promise<Init
       return 'started';
     }
     case 'exhausted':
-      await settle(deps, id, owner, (job) => ({ ...job, state: 'EXHAUSTED', detail: outcome.detail }));
+      await settle(deps, id, claimed, owner, (job) => ({ ...job, state: 'EXHAUSTED', detail: outcome.detail }));
       return 'ended';
     case 'not_granted':
-      await settle(deps, id, owner, (job) => ({ ...job, state: 'NOT_GRANTED', detail: outcome.detail }));
+      await settle(deps, id, claimed, owner, (job) => ({ ...job, state: 'NOT_GRANTED', detail: outcome.detail }));
       return 'ended';
     case 'not_before':
-      await settle(deps, id, owner, (job) => ({ ...job, state: 'WAITING', notBefore: outcome.at, detail: outcome.detail }));
+      await settle(deps, id, claimed, owner, (job) => ({ ...job, state: 'WAITING', notBefore: outcome.at, detail: outcome.detail }));
       return 'waiting';
   }
 }
 
 /** Applies the outcome if this worker still holds the claim; runs the terminal follow-ups. */
-async function settle(deps: ExportDeps, id: string, owner: string, change: (job: ExportJob) => ExportJob): Promise<boolean> {
+async function settle(deps: ExportDeps, id: string, claimed: ExportJob, owner: string, change: (job: ExportJob) => ExportJob): Promise<boolean> {
   const now = deps.clock.now();
-  const after = await deps.jobs.update(id, (job) => {
-    if (!job || job.state !== 'STARTING' || job.claim?.owner !== owner) return keep(null);
-    const next = { ...change(job), claim: null, updatedAt: now };
-    return put<ExportJob, ExportJob | null>(next, next);
-  });
+  const after = await deps.jobs.update(
+    id,
+    (job) => {
+      if (!job || job.state !== 'STARTING' || job.claim?.owner !== owner) return keep(null);
+      const next = { ...change(job), claim: null, updatedAt: now };
+      return put<ExportJob, ExportJob | null>(next, next);
+    },
+    { basis: claimed },
+  );
   if (!after) return false;
   await afterTerminal(deps, id, after);
   return true;

@@ -41,7 +41,7 @@ export async function pollExport(deps: ExportDeps, id: string): Promise<PollResu
   switch (upstream.state) {
     case 'IN_PROGRESS': {
       const next = nextCheckAt(job.upstreamStartedAt ?? job.createdAt, now);
-      await deps.jobs.update(id, (j) => (same(j) ? put({ ...j, nextPollAt: next, polls: j.polls + 1, updatedAt: now }, null) : keep(null)));
+      await deps.jobs.update(id, (j) => (same(j) ? put({ ...j, nextPollAt: next, polls: j.polls + 1, updatedAt: now }, null) : keep(null)), { basis: job });
       return 'in_progress';
     }
     case 'COMPLETE': {
@@ -58,8 +58,10 @@ export async function pollExport(deps: ExportDeps, id: string): Promise<PollResu
         checkpoint: null,
         attempts: 0,
       }));
-      const moved = await deps.jobs.update(id, (j) =>
-        same(j) ? put({ ...j, state: 'TRANSFERRING' as const, exportTime, files, nextPollAt: null, polls: j.polls + 1, updatedAt: now }, true) : keep(false),
+      const moved = await deps.jobs.update(
+        id,
+        (j) => (same(j) ? put({ ...j, state: 'TRANSFERRING' as const, exportTime, files, nextPollAt: null, polls: j.polls + 1, updatedAt: now }, true) : keep(false)),
+        { basis: job },
       );
       if (!moved) return 'ignored';
       for (const file of files) await deps.queue.publish('archive-transfer', { job: id, file: file.index });
@@ -68,8 +70,10 @@ export async function pollExport(deps: ExportDeps, id: string): Promise<PollResu
     case 'FAILED': {
       if (job.retries >= MAX_UPSTREAM_RETRIES) return end(deps, id, job, 'FAILED', `upstream job failed after ${job.retries} retries`);
       const owner = deps.newOwner();
-      const claimed = await deps.jobs.update(id, (j) =>
-        same(j) ? put({ ...j, claim: { owner, until: new Date(now.getTime() + deps.settings.leaseSeconds * 1000) }, updatedAt: now }, true) : keep(false),
+      const claimed = await deps.jobs.update(
+        id,
+        (j) => (same(j) ? put({ ...j, claim: { owner, until: new Date(now.getTime() + deps.settings.leaseSeconds * 1000) }, updatedAt: now }, true) : keep(false)),
+        { basis: job },
       );
       if (!claimed) return 'ignored';
       const newId = await deps.source.retry(grant, job.upstreamId).catch(async (error: unknown) => {
@@ -104,11 +108,15 @@ export async function pollExport(deps: ExportDeps, id: string): Promise<PollResu
 
 async function end(deps: ExportDeps, id: string, seen: ExportJob, state: 'FAILED' | 'CANCELLED' | 'ABORTED', detail: string): Promise<PollResult> {
   const now = deps.clock.now();
-  const after = await deps.jobs.update(id, (j) => {
-    if (!j || j.state !== seen.state || j.upstreamId !== seen.upstreamId) return keep(null);
-    const next: ExportJob = { ...j, state, detail, nextPollAt: null, claim: null, updatedAt: now };
-    return put<ExportJob, ExportJob | null>(next, next);
-  });
+  const after = await deps.jobs.update(
+    id,
+    (j) => {
+      if (!j || j.state !== seen.state || j.upstreamId !== seen.upstreamId) return keep(null);
+      const next: ExportJob = { ...j, state, detail, nextPollAt: null, claim: null, updatedAt: now };
+      return put<ExportJob, ExportJob | null>(next, next);
+    },
+    { basis: seen },
+  );
   if (after) await afterTerminal(deps, id, after);
   return after ? 'ended' : 'ignored';
 }

@@ -67,7 +67,9 @@ export async function transferFile(deps: ExportDeps, id: string, index: number):
     let session: string;
     let checkpoint = file.checkpoint;
     let offset = 0;
-    let firstSave: Promise<void> | undefined;
+    let firstSave: Promise<ExportJob> | undefined;
+    /** The job as this worker last wrote it: the basis of its next write (no read first). */
+    const latest = { job: leased };
     if (checkpoint) {
       session = await deps.vault.open(checkpoint.session, secretId);
       const persisted = await deps.archive.persisted(session, file.object);
@@ -77,7 +79,7 @@ export async function transferFile(deps: ExportDeps, id: string, index: number):
       // A new session has nothing persisted yet: no need to ask.
       session = await (begun as Promise<string>);
       checkpoint = { session: await deps.vault.seal(session, secretId), marks: [{ offset: 0, crc32c: deps.crc32c.start().value() }], totalBytes: null };
-      firstSave = saveCheckpoint(deps, id, index, owner, checkpoint);
+      firstSave = saveCheckpoint(deps, id, index, owner, checkpoint, latest);
     }
 
     const mark = [...checkpoint.marks].reverse().find((m) => m.offset <= offset) ?? { offset: 0, crc32c: deps.crc32c.start().value() };
@@ -89,13 +91,13 @@ export async function transferFile(deps: ExportDeps, id: string, index: number):
       throw saved.reason;
     }
     const download = settledValue(opened);
-    const outcome = await stream(deps, { id, consentId: leased.consentId, index, owner, session, file, checkpoint, download, from: mark, offset, started });
+    const outcome = await stream(deps, { id, consentId: leased.consentId, index, owner, session, file, checkpoint, download, from: mark, offset, started, latest });
     if (outcome === 'handover') {
       await release(false);
       await deps.queue.publish('archive-transfer', { job: id, file: index });
       return 'continued';
     }
-    return await completeFile(deps, id, leased, index, owner, outcome.stored, outcome.totalBytes, download);
+    return await completeFile(deps, id, leased, index, owner, outcome.stored, outcome.totalBytes, download, latest.job);
   } catch (error) {
     if (isAppError(error) && (error.reason === 'CHECKSUM_MISMATCH' || error.reason === 'UPLOAD_SESSION_GONE')) {
       // The session cannot continue: start this file again from byte 0 on the next delivery.
@@ -124,6 +126,7 @@ interface StreamInput {
   from: { offset: number; crc32c: string };
   offset: number;
   started: Date;
+  latest: { job: ExportJob };
 }
 
 /**
@@ -172,7 +175,7 @@ async function stream(deps: ExportDeps, input: StreamInput): Promise<'handover' 
           // The checkpoint is saved while the next bytes flow; the previous save must have landed.
           await saving;
           const checkpoint = { ...input.checkpoint, marks, totalBytes };
-          saving = saveCheckpoint(deps, input.id, input.index, input.owner, checkpoint).then(() => assertConsentActive(deps, input.consentId));
+          saving = saveCheckpoint(deps, input.id, input.index, input.owner, checkpoint, input.latest).then(() => assertConsentActive(deps, input.consentId));
           saving.catch(() => undefined);
           if (deps.clock.now().getTime() > deadline) {
             await saving;
@@ -217,6 +220,7 @@ async function completeFile(
   stored: StoredObject,
   totalBytes: number | null,
   download: ArchiveDownload | null,
+  basis: ExportJob = leased,
 ): Promise<TransferResult> {
   const sizeOk = totalBytes === null || stored.bytes === totalBytes;
   const crcOk = !download?.crc32c || download.crc32c === stored.crc32c;
@@ -245,13 +249,17 @@ async function completeFile(
   }
   const manifestObject = settledValue(manifestWrite);
   const now = deps.clock.now();
-  const done = await deps.jobs.update(id, (j) => {
-    const f = j?.files[index];
-    if (!j || j.state !== 'TRANSFERRING' || !f || f.state !== 'PENDING' || f.lease?.owner !== owner) return keep(null);
-    const next: ExportJob = { ...withFile(j, index, doneFile(f)), updatedAt: now };
-    const delivered: ExportJob | null = manifestObject && next.files.every((x) => x.state === 'DONE') ? { ...next, state: 'DELIVERED', manifestObject, deliveredAt: now } : null;
-    return put<ExportJob, ExportJob | null>(delivered ?? next, delivered ?? next);
-  });
+  const done = await deps.jobs.update(
+    id,
+    (j) => {
+      const f = j?.files[index];
+      if (!j || j.state !== 'TRANSFERRING' || !f || f.state !== 'PENDING' || f.lease?.owner !== owner) return keep(null);
+      const next: ExportJob = { ...withFile(j, index, doneFile(f)), updatedAt: now };
+      const delivered: ExportJob | null = manifestObject && next.files.every((x) => x.state === 'DONE') ? { ...next, state: 'DELIVERED', manifestObject, deliveredAt: now } : null;
+      return put<ExportJob, ExportJob | null>(delivered ?? next, delivered ?? next);
+    },
+    { basis },
+  );
   if (done?.state === 'DELIVERED') {
     await afterTerminal(deps, id, done);
     return 'delivered';
@@ -275,11 +283,15 @@ export async function finishJob(deps: ExportDeps, id: string, known?: { job: Exp
   }
   const manifestObject = await writeManifest(deps, id, job);
   const now = deps.clock.now();
-  const after = await deps.jobs.update(id, (j) => {
-    if (!j || j.state !== 'TRANSFERRING') return keep(null);
-    const next: ExportJob = { ...j, state: 'DELIVERED', manifestObject, deliveredAt: now, updatedAt: now };
-    return put<ExportJob, ExportJob | null>(next, next);
-  });
+  const after = await deps.jobs.update(
+    id,
+    (j) => {
+      if (!j || j.state !== 'TRANSFERRING') return keep(null);
+      const next: ExportJob = { ...j, state: 'DELIVERED', manifestObject, deliveredAt: now, updatedAt: now };
+      return put<ExportJob, ExportJob | null>(next, next);
+    },
+    { basis: job },
+  );
   if (after) await afterTerminal(deps, id, after);
   return after !== null;
 }
@@ -351,14 +363,22 @@ async function assertConsentActive(deps: ExportDeps, consentId: string): Promise
   }
 }
 
-async function saveCheckpoint(deps: ExportDeps, id: string, index: number, owner: string, checkpoint: TransferCheckpoint): Promise<void> {
+/** Records the checkpoint (and renews the lease) if this worker still holds the file; returns the job as written. */
+async function saveCheckpoint(deps: ExportDeps, id: string, index: number, owner: string, checkpoint: TransferCheckpoint, latest: { job: ExportJob }): Promise<ExportJob> {
   const now = deps.clock.now();
-  const kept = await deps.jobs.update(id, (j) => {
-    const f = j?.files[index];
-    if (!j || !f || f.lease?.owner !== owner || f.state !== 'PENDING') return keep(false);
-    return put(withFile(j, index, { ...f, checkpoint, lease: { owner, until: new Date(now.getTime() + deps.settings.leaseSeconds * 1000) } }), true);
-  });
+  const kept = await deps.jobs.update(
+    id,
+    (j) => {
+      const f = j?.files[index];
+      if (!j || !f || f.lease?.owner !== owner || f.state !== 'PENDING') return keep(null);
+      const next = withFile(j, index, { ...f, checkpoint, lease: { owner, until: new Date(now.getTime() + deps.settings.leaseSeconds * 1000) } });
+      return put<ExportJob, ExportJob | null>(next, next);
+    },
+    { basis: latest.job },
+  );
   if (!kept) throw new AppError('ABORTED', 'lost the transfer lease; another worker continues');
+  latest.job = kept;
+  return kept;
 }
 
 function settledValue<T>(result: PromiseSettledResult<T>): T {

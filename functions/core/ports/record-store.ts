@@ -8,6 +8,10 @@ import { invalidArgument } from '../errors.js';
  *   decision atomically. `mutate` must be pure: under contention it may run several times, so it
  *   performs no side effect; side effects happen after `update` resolves, keyed by its result.
  *   An error thrown by `mutate` aborts the update and is rethrown unchanged.
+ * - `update(id, mutate, { basis })`: `basis` is a record value this store handed out moments ago
+ *   (from `get`, `list`, `listDue`, or the value an `update` put). If the record has not changed
+ *   since, `mutate` runs on it and the write needs no read first; if it has, or the store does not
+ *   know the value, the update reads the record as usual. Same outcome either way.
  * - `create` fails with AppError `ALREADY_EXISTS` if the id exists.
  * - `list` pages through records whose fields equal the given values, in id order. `pageToken`
  *   is opaque; an invalid one fails with AppError `INVALID_ARGUMENT` naming `pageToken`.
@@ -17,11 +21,16 @@ import { invalidArgument } from '../errors.js';
 export interface RecordStore<T> {
   get(id: string): Promise<T | undefined>;
   create(id: string, value: T): Promise<void>;
-  update<R>(id: string, mutate: (current: T | undefined) => Decision<T, R>): Promise<R>;
+  update<R>(id: string, mutate: (current: T | undefined) => Decision<T, R>, options?: UpdateOptions<T>): Promise<R>;
   delete(id: string): Promise<void>;
   list(query: ListQuery): Promise<Page<T>>;
   /** Records matching `where` whose Date field `field` is at or before `before`, oldest first. */
   listDue(query: DueQuery): Promise<readonly { readonly id: string; readonly value: T }[]>;
+}
+
+export interface UpdateOptions<T> {
+  /** A value of this record that the store handed out moments ago (see the contract). */
+  readonly basis?: T | undefined;
 }
 
 export interface DueQuery {

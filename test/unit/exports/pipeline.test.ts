@@ -208,6 +208,16 @@ describe('transfer, manifest and reset (core, on fakes)', () => {
     expect(env.source.calls.release).toBe(0);
   });
 
+  it('a worker writes the job on the value it last wrote (no read first) and the result is the same', async () => {
+    const env = await exportDepsWithFakes();
+    const id = await transferring(env, [300_000]);
+    const before = env.jobs.basisHits;
+    expect(await transferFile(env.deps, id, 0)).toBe('delivered');
+    // The first checkpoint on the lease, and the delivery on the checkpoint.
+    expect(env.jobs.basisHits - before).toBeGreaterThanOrEqual(2);
+    expect((await env.jobs.get(id))?.files.map((f) => f.state)).toEqual(['DONE']);
+  });
+
   it('files copied at the same time deliver the job once, with every file in the manifest', async () => {
     const env = await exportDepsWithFakes();
     const id = await transferring(env, [200_000, 300_000, 400_000]);
