@@ -48,7 +48,7 @@ export interface TransferOutcome {
   /** pipeline: what transferFile returned, the object written and the job's recorded file. */
   readonly result?: string;
   readonly object?: string;
-  /** pipeline: job-record transactions during the copy, and the wall seconds spent waiting for them. */
+  /** pipeline: job-record updates during the copy, and the wall seconds spent waiting for them. */
   readonly jobUpdates?: number;
   readonly jobUpdateSeconds?: number;
   readonly recorded?: { readonly state: string; readonly bytes: number | null; readonly crc32c: string | null } | null;
@@ -115,7 +115,7 @@ async function pipelineCopy(task: TransferTask): Promise<TransferOutcome> {
 
   const projectId = need(task, 'projectId');
   const firestore = new Firestore(clients.firestoreOptions(projectId, '(default)', need(task, 'firestoreHost')));
-  // Time spent in job-record transactions (the lease, a checkpoint every chunk, the completion).
+  // Time spent in job-record updates (the lease, a checkpoint every chunk, the completion).
   const storeTime = { updates: 0, seconds: 0 };
   const timedStore = <T>(inner: RecordStore<T>): RecordStore<T> => ({
     get: (id) => inner.get(id),
@@ -123,10 +123,10 @@ async function pipelineCopy(task: TransferTask): Promise<TransferOutcome> {
     delete: (id) => inner.delete(id),
     list: (query) => inner.list(query),
     listDue: (query) => inner.listDue(query),
-    async update(id, mutate) {
+    async update(id, mutate, options) {
       const started = process.hrtime.bigint();
       try {
-        return await inner.update(id, mutate);
+        return await inner.update(id, mutate, options);
       } finally {
         storeTime.updates += 1;
         storeTime.seconds += Number(process.hrtime.bigint() - started) / 1e9;

@@ -58,7 +58,7 @@ export interface SizeFigures {
   readonly sandboxCpuSeconds: number;
   /** CPU seconds during the pipeline copy of the Cloud Storage sandbox process (NaN when it shares this process). */
   readonly storageCpuSeconds: number;
-  /** Job-record transactions during the pipeline copy and the seconds the copy waited for them. */
+  /** Job-record updates during the pipeline copy and the seconds the copy waited for them. */
   readonly jobUpdates: number;
   readonly jobUpdateSeconds: number;
 }
@@ -383,7 +383,7 @@ export function transferLines(result: TransferResult): string[] {
     );
   }
   for (const s of result.sizes) lines.push(`  ${s.label.padEnd(7)}  ratio per round: ${s.roundRatios.map((r) => r.toFixed(3)).join(', ')}`);
-  lines.push('  where the pipeline copy spends its wall time: CPU s of worker · archive sandbox (this process) · storage sandbox; job-record transactions (count, wall s)');
+  lines.push('  where the pipeline copy spends its wall time: CPU s of worker · archive sandbox (this process) · storage sandbox; job-record updates (count, wall s)');
   for (const s of result.sizes) {
     const storageCpu = Number.isNaN(s.storageCpuSeconds) ? 'shared' : s.storageCpuSeconds.toFixed(2);
     lines.push(`  ${s.label.padEnd(7)}  ${s.pipelineSeconds.toFixed(2)} s wall: CPU ${s.pipelineCpuSeconds.toFixed(2)} · ${s.sandboxCpuSeconds.toFixed(2)} · ${storageCpu}; ${s.jobUpdates} job updates waited ${s.jobUpdateSeconds.toFixed(2)} s`);

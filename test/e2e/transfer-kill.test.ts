@@ -32,15 +32,14 @@ import { startE2EStack, type E2EStack } from './stack.js';
  * archives (one resource group each, requested one after another as the previous ones use up
  * their share).
  *
- * A worker killed inside a Firestore transaction leaves the job record locked until the
- * transaction expires (about 60 s, in the emulator as in production), which would make 20 kills
- * take many minutes. So checkpoints come every 4 MiB (TRANSFER_CHECKPOINT_BYTES) rather than more
- * often. Upload requests of 1 MiB (TRANSFER_CHUNK_BYTES) keep each copy slow enough to be hit
- * several times: with the default single streamed request a 64 MiB copy takes well under a second
- * here, and a clean-clone CI run ran out of time at 19 kills. Each kill
- * falls at a random moment shortly after a checkpoint committed (a random byte offset past it),
- * when no checkpoint transaction is open. Each kill still costs LEASE_SECONDS (10 s, the minimum)
- * before the sweep hands the copy to a new worker.
+ * Checkpoints come every 4 MiB (TRANSFER_CHECKPOINT_BYTES). Upload requests of 1 MiB
+ * (TRANSFER_CHUNK_BYTES) keep each copy slow enough to be hit several times: with the default
+ * single streamed request a 64 MiB copy takes well under a second here, and a clean-clone CI run
+ * ran out of time at 19 kills. Each kill falls at a random moment shortly after a checkpoint
+ * committed (a random byte offset past it, so the copy had made progress). Job updates are
+ * compare-and-set writes that hold no lock, so a kill in the middle of one leaves nothing held
+ * (with transactions it left the record locked for about 60 s). Each kill still costs
+ * LEASE_SECONDS (10 s, the minimum) before the sweep hands the copy to a new worker.
  */
 const ARCHIVE_BYTES = 64 * 1024 * 1024;
 const KILLS = 20;
@@ -116,8 +115,8 @@ describe('scenario 7: the transfer function killed mid-copy', () => {
         if ((await inFlight()).open === 0) await requestNext();
         continue;
       }
-      // ...then, right after a checkpoint commits (so that the kill does not land inside the
-      // next checkpoint's transaction), let the bytes flow for a random while and kill there.
+      // ...then, right after a checkpoint commits (the copy is making progress), let the bytes
+      // flow for a random while and kill there.
       const marks = new Map<string, number>();
       const committed = await waitFor(
         'a checkpoint',
@@ -150,8 +149,7 @@ describe('scenario 7: the transfer function killed mid-copy', () => {
     while (await requestNext());
 
     const summary = `${kills.length} kills (${skipped} skipped) over ${requested.length} archives in ${Date.now() - started} ms`;
-    // Every archive must get in after the last kill (a lease to expire, a record lock of a killed
-    // transaction to time out, the rest of the copy).
+    // Every archive must get in after the last kill (a lease to expire, the rest of the copy).
     const jobs: ExportJson[] = await waitTerminal(stack, consent, requested.length, 120_000).catch(async () => listExports(stack, consent));
     const calls = await stack.calls();
     const gets = archiveGets(calls);
