@@ -27,7 +27,7 @@ export async function disconnect(deps: { consent: ConsentDeps; exports: ExportDe
     const id = jobId(job.consentId, job.resource, job.slot);
     await deps.exports.jobs.update(id, (j) =>
       j && !isTerminalJob(j.state)
-        ? put<ExportJob, null>({ ...j, state: 'ABORTED', detail: 'consent revoked', nextPollAt: null, claim: null, updatedAt: now, files: j.files.map((f) => ({ ...f, lease: null, checkpoint: null })) }, null)
+        ? put<ExportJob, null>({ ...j, state: 'ABORTED', detail: 'consent revoked', nextPollAt: null, claim: null, updatedAt: now, files: j.files.map((f) => ({ ...f, lease: null, checkpoint: null, url: null })) }, null)
         : keep(null),
     );
   }

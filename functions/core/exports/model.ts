@@ -58,6 +58,12 @@ export interface JobFile {
   readonly lease: Lease | null;
   readonly checkpoint: TransferCheckpoint | null;
   readonly attempts: number;
+  /**
+   * The file's signed URL as the completing state check gave it, sealed (it is a bearer
+   * credential): the transfer downloads with it and asks upstream for a fresh one only when it no
+   * longer works. Dropped when the file is done or the job ends. Absent on older records.
+   */
+  readonly url?: SealedSecret | null;
 }
 
 export interface ExportJob {

@@ -46,6 +46,8 @@ export async function pollExport(deps: ExportDeps, id: string): Promise<PollResu
     }
     case 'COMPLETE': {
       const exportTime = upstream.exportTime ?? now;
+      // Each signed URL is kept sealed for the transfer (bound to its job and file).
+      const urls = await Promise.all(upstream.files.map((f, index) => deps.vault.seal(f.url, signedUrlSecretId(id, index))));
       const files: JobFile[] = upstream.files.map((f, index) => ({
         index,
         name: f.name,
@@ -57,6 +59,7 @@ export async function pollExport(deps: ExportDeps, id: string): Promise<PollResu
         lease: null,
         checkpoint: null,
         attempts: 0,
+        url: urls[index] ?? null,
       }));
       const moved = await deps.jobs.update(
         id,
@@ -119,6 +122,11 @@ async function end(deps: ExportDeps, id: string, seen: ExportJob, state: 'FAILED
   );
   if (after) await afterTerminal(deps, id, after);
   return after ? 'ended' : 'ignored';
+}
+
+/** The record id a file's sealed signed URL is bound to (a sealed URL moved to another file fails to open). */
+export function signedUrlSecretId(id: string, index: number): string {
+  return `${id}/${index}/url`;
 }
 
 /** `{prefix}/{appUserId}/{consentId}/{resource}/{exportTime}/{file}`; the user id is percent-encoded. */

@@ -7,7 +7,7 @@ import { drainedOrClosed } from '../streams.js';
 import type { ExportDeps } from './deps.js';
 import { afterTerminal } from './finish.js';
 import { leaseFree, type ExportJob, type JobFile, type TransferCheckpoint } from './model.js';
-import { objectName } from './poll.js';
+import { objectName, signedUrlSecretId } from './poll.js';
 
 export type TransferResult = 'ignored' | 'file_done' | 'continued' | 'delivered' | 'ended';
 
@@ -49,19 +49,20 @@ export async function transferFile(deps: ExportDeps, id: string, index: number):
 
   try {
     if (file.attempts >= MAX_FILE_ATTEMPTS) return await endJob(deps, id, 'FAILED', `file ${file.name} failed ${file.attempts} times`);
-    // Independent round trips go out together: the consent, the upstream state (fresh URLs) and,
-    // for a first attempt, a new upload session (an unused session holds no object and expires).
+    // Independent round trips go out together: the consent, the signed URL (the one the poll
+    // kept, else a fresh one from upstream) and, for a first attempt, a new upload session (an
+    // unused session holds no object and expires).
     const begun = file.checkpoint ? undefined : deps.archive.beginUpload(file.object, 'application/zip');
     begun?.catch(() => undefined);
-    const [consentRead, upstreamRead] = await Promise.allSettled([
+    const [consentRead, urlRead] = await Promise.allSettled([
       deps.consents.get(leased.consentId),
-      deps.source.state({ consentId: leased.consentId }, leased.upstreamId ?? ''),
+      file.url ? deps.vault.open(file.url, signedUrlSecretId(id, index)).catch(() => freshUrl(deps, leased, file.name)) : freshUrl(deps, leased, file.name),
     ]);
     const consent = settledValue(consentRead);
     if (!consent || consent.status !== 'ACTIVE') return await endJob(deps, id, 'ABORTED', `consent is ${consent?.status ?? 'gone'}`);
-    const upstream = settledValue(upstreamRead);
-    const current = upstream.files.find((f) => f.name === file.name);
-    if (upstream.state !== 'COMPLETE' || !current) return await endJob(deps, id, 'FAILED', `archive ${file.name} is no longer available upstream`);
+    const url = settledValue(urlRead);
+    if (url === null) return await endJob(deps, id, 'FAILED', `archive ${file.name} is no longer available upstream`);
+    const current = { name: file.name, url };
 
     const secretId = `${id}/${index}`;
     let session: string;
@@ -87,10 +88,11 @@ export async function transferFile(deps: ExportDeps, id: string, index: number):
     // session is on record, so a crash can always resume or finish it.
     const [saved, opened] = await Promise.allSettled([firstSave, openFresh(deps, leased, current, mark.offset)]);
     if (saved.status === 'rejected') {
-      if (opened.status === 'fulfilled') opened.value.body.destroy();
+      if (opened.status === 'fulfilled' && opened.value !== 'gone') opened.value.body.destroy();
       throw saved.reason;
     }
     const download = settledValue(opened);
+    if (download === 'gone') return await endJob(deps, id, 'FAILED', `archive ${file.name} is no longer available upstream`);
     const outcome = await stream(deps, { id, consentId: leased.consentId, index, owner, session, file, checkpoint, download, from: mark, offset, started, latest });
     if (outcome === 'handover') {
       await release(false);
@@ -233,7 +235,7 @@ async function completeFile(
     });
     throw new AppError('UNAVAILABLE', `copy of file ${index} failed verification (${sizeOk ? 'checksum' : 'size'}); starting again`);
   }
-  const doneFile = (f: JobFile): JobFile => ({ ...f, state: 'DONE', bytes: stored.bytes, crc32c: stored.crc32c, md5: stored.md5, lease: null, checkpoint: null });
+  const doneFile = (f: JobFile): JobFile => ({ ...f, state: 'DONE', bytes: stored.bytes, crc32c: stored.crc32c, md5: stored.md5, lease: null, checkpoint: null, url: null });
   const last = leased.exportTime !== null && leased.files.every((f, i) => i === index || f.state === 'DONE');
   // The consent is read again (a revocation during the copy) while the last file's manifest is written.
   const [consentRead, manifestWrite] = await Promise.allSettled([
@@ -327,7 +329,7 @@ async function endJob(deps: ExportDeps, id: string, state: 'FAILED' | 'ABORTED',
   const now = deps.clock.now();
   const after = await deps.jobs.update(id, (j) => {
     if (!j || j.state !== 'TRANSFERRING') return keep(null);
-    const next: ExportJob = { ...j, state, detail, updatedAt: now, files: j.files.map((f) => ({ ...f, lease: null })) };
+    const next: ExportJob = { ...j, state, detail, updatedAt: now, files: j.files.map((f) => ({ ...f, lease: null, url: null })) };
     return put<ExportJob, ExportJob | null>(next, next);
   });
   if (after) await afterTerminal(deps, id, after);
@@ -335,25 +337,32 @@ async function endJob(deps: ExportDeps, id: string, state: 'FAILED' | 'ABORTED',
 }
 
 /**
- * Opens the archive from `offset`; a signed URL that stopped working (expired between the state
- * read and the request, or during a long hand-over) is replaced by a fresh one from the job state
- * once. Still refused: a retryable error, so the message comes back later.
+ * Opens the archive from `offset`. A signed URL that stopped working (expired since the poll kept
+ * it or during a long hand-over) or an archive not found there is looked up again upstream once:
+ * a fresh URL is used, an archive upstream no longer has is `gone`. A fresh URL refused too: a
+ * retryable error, so the message comes back later.
  */
-async function openFresh(deps: ExportDeps, job: ExportJob, file: { name: string; url: string }, offset: number) {
+async function openFresh(deps: ExportDeps, job: ExportJob, file: { name: string; url: string }, offset: number): Promise<ArchiveDownload | 'gone'> {
   try {
     return await deps.downloader.open(file.url, offset);
   } catch (error) {
-    if (!(isAppError(error) && error.reason === 'URL_EXPIRED')) throw error;
+    if (!(isAppError(error) && (error.reason === 'URL_EXPIRED' || error.code === 'NOT_FOUND'))) throw error;
   }
-  const upstream = await deps.source.state({ consentId: job.consentId }, job.upstreamId ?? '');
-  const fresh = upstream.files.find((f) => f.name === file.name);
-  if (upstream.state !== 'COMPLETE' || !fresh) throw new AppError('UNAVAILABLE', `archive ${file.name} has no working URL right now`);
+  const fresh = await freshUrl(deps, job, file.name);
+  if (fresh === null) return 'gone';
   try {
-    return await deps.downloader.open(fresh.url, offset);
+    return await deps.downloader.open(fresh, offset);
   } catch (error) {
     if (isAppError(error) && error.reason === 'URL_EXPIRED') throw new AppError('UNAVAILABLE', `archive ${file.name}: fresh URL refused too; retrying later`);
     throw error;
   }
+}
+
+/** The file's current signed URL from the upstream job state; null when the archive is no longer there. */
+async function freshUrl(deps: ExportDeps, job: ExportJob, name: string): Promise<string | null> {
+  const upstream = await deps.source.state({ consentId: job.consentId }, job.upstreamId ?? '');
+  const current = upstream.files.find((f) => f.name === name);
+  return upstream.state === 'COMPLETE' && current ? current.url : null;
 }
 
 async function assertConsentActive(deps: ExportDeps, consentId: string): Promise<void> {

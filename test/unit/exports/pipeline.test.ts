@@ -249,26 +249,39 @@ describe('transfer, manifest and reset (core, on fakes)', () => {
     expect(JSON.stringify(job)).not.toContain('session-');
   });
 
-  it('replaces a signed URL that stopped working with a fresh one from the job state', async () => {
+  it('downloads with the URL the poll kept, sealed; one that stopped working is replaced by a fresh one from the job state', async () => {
     const env = await exportDepsWithFakes();
     const id = await transferring(env, [400_000]);
     const job = (await env.jobs.get(id))!;
+    // The poll kept the URL sealed, never in the clear.
+    expect(job.files[0]?.url?.ciphertext).toBeTruthy();
+    expect(JSON.stringify(job)).not.toContain('https://signed/0?sig=s');
+    // The kept URL expired before the transfer; upstream now hands out a fresh one.
     env.downloader.expired.add('https://signed/0?sig=s');
     env.downloader.archives.set('https://signed/0?sig=fresh', env.downloader.archives.get('https://signed/0?sig=s')!);
     env.source.complete(job.upstreamId!, [{ name: 'part-0.zip', url: 'https://signed/0?sig=fresh' }]);
     const stateCalls = env.source.calls.state;
-    // The worker read the old URL, which expired before its request: one refetch, then delivered.
-    const realState = env.source.state.bind(env.source);
-    let first = true;
-    env.source.state = async (g, u) => {
-      const s = await realState(g, u);
-      if (!first) return s;
-      first = false;
-      return { ...s, files: [{ name: 'part-0.zip', url: 'https://signed/0?sig=s' }] };
-    };
     expect(await transferFile(env.deps, id, 0)).toBe('delivered');
-    expect(env.source.calls.state - stateCalls).toBe(2);
+    expect(env.source.calls.state - stateCalls).toBe(1);
     expect(env.downloader.opened.map((o) => o.url)).toEqual(['https://signed/0?sig=s', 'https://signed/0?sig=fresh']);
+    // Done: the sealed URL is not kept.
+    expect((await env.jobs.get(id))?.files[0]?.url).toBeNull();
+  });
+
+  it('a transfer whose kept URL works asks upstream for nothing; an archive gone upstream ends the job FAILED', async () => {
+    const env = await exportDepsWithFakes();
+    const id = await transferring(env, [300_000]);
+    const stateCalls = env.source.calls.state;
+    expect(await transferFile(env.deps, id, 0)).toBe('delivered');
+    expect(env.source.calls.state - stateCalls).toBe(0);
+
+    const other = await exportDepsWithFakes();
+    const gone = await transferring(other, [300_000]);
+    const job = (await other.jobs.get(gone))!;
+    other.downloader.expired.add('https://signed/0?sig=s');
+    other.source.complete(job.upstreamId!, []);
+    expect(await transferFile(other.deps, gone, 0)).toBe('ended');
+    expect(await other.jobs.get(gone)).toMatchObject({ state: 'FAILED', detail: expect.stringMatching(/no longer available upstream/) });
   });
 
   it('hands over to a new invocation when its time budget is spent', async () => {
