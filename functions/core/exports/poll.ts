@@ -1,6 +1,7 @@
 import { isAppError } from '../errors.js';
 import type { UpstreamState } from '../ports/export-source.js';
 import { keep, put } from '../ports/record-store.js';
+import { settledValue } from '../settled.js';
 import type { ExportDeps } from './deps.js';
 import { afterTerminal } from './finish.js';
 import { MAX_UPSTREAM_RETRIES, leaseFree, type ExportJob, type JobFile } from './model.js';
@@ -26,8 +27,7 @@ export async function pollExport(deps: ExportDeps, id: string): Promise<PollResu
   // The consent and the upstream state are read together; the consent decides first.
   const grant = { consentId: job.consentId };
   const [consentRead, upstreamRead] = await Promise.allSettled([deps.consents.get(job.consentId), deps.source.state(grant, job.upstreamId)]);
-  if (consentRead.status === 'rejected') throw consentRead.reason;
-  const consent = consentRead.value;
+  const consent = settledValue(consentRead);
   if (!consent || consent.status !== 'ACTIVE') return end(deps, id, job, 'ABORTED', `consent is ${consent?.status ?? 'gone'}`);
   if (upstreamRead.status === 'rejected') {
     const error: unknown = upstreamRead.reason;

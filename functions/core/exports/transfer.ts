@@ -3,6 +3,7 @@ import { AppError, isAppError } from '../errors.js';
 import type { ArchiveDownload } from '../ports/archive-download.js';
 import type { StoredObject, UploadSink } from '../ports/archive-store.js';
 import { keep, put } from '../ports/record-store.js';
+import { settledValue } from '../settled.js';
 import { drainedOrClosed } from '../streams.js';
 import type { ExportDeps } from './deps.js';
 import { afterTerminal } from './finish.js';
@@ -390,10 +391,6 @@ async function saveCheckpoint(deps: ExportDeps, id: string, index: number, owner
   return kept;
 }
 
-function settledValue<T>(result: PromiseSettledResult<T>): T {
-  if (result.status === 'rejected') throw result.reason;
-  return result.value;
-}
 
 function withFile(job: ExportJob, index: number, file: JobFile): ExportJob {
   return { ...job, files: job.files.map((f, i) => (i === index ? file : f)) };
