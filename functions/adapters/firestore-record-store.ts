@@ -77,12 +77,12 @@ export class FirestoreRecordStore<T> implements RecordStore<T> {
       try {
         if (current === undefined || !time) {
           // Nothing to delete; a put creates, and loses to a concurrent create.
-          if (decision.kind === 'put') this.remember(id, decision.value, await ref.create(decision.value as DocumentData));
+          if (decision.kind === 'put') this.remember(id, decision.value, (await ref.create(decision.value as DocumentData)).writeTime);
         } else if (decision.kind === 'delete') {
           await ref.delete({ lastUpdateTime: time });
         } else {
           const [first, ...rest] = replacement(current as DocumentData, decision.value as DocumentData);
-          if (first) this.remember(id, decision.value, await ref.update(first[0], first[1], ...rest.flat(), { lastUpdateTime: time }));
+          if (first) this.remember(id, decision.value, (await ref.update(first[0], first[1], ...rest.flat(), { lastUpdateTime: time })).writeTime);
         }
         return decision.result;
       } catch (error) {
@@ -137,19 +137,18 @@ export class FirestoreRecordStore<T> implements RecordStore<T> {
   /** The record of a snapshot, remembered with its update time. */
   private handOut(snap: DocumentSnapshot): T {
     const value = fromDocument<T>(snap.data() as DocumentData);
-    if (snap.updateTime) this.remember(snap.id, value, { writeTime: snap.updateTime });
+    if (snap.updateTime) this.remember(snap.id, value, snap.updateTime);
     return value;
   }
 
-  private remember(id: string, value: T, written: { readonly writeTime: Timestamp }): void {
-    if (typeof value === 'object' && value !== null) this.versions.set(value, { id, time: written.writeTime });
+  private remember(id: string, value: T, time: Timestamp): void {
+    if (typeof value === 'object' && value !== null) this.versions.set(value, { id, time });
   }
 }
 
-/** gRPC codes of a write that lost to another writer: not as read, already created, deleted meanwhile. */
+/** A write that lost to another writer: not as read, already created, or deleted meanwhile. */
 function lostRace(error: unknown): boolean {
-  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-  return code === 9 || code === 6 || code === 5;
+  return ['FAILED_PRECONDITION', 'ALREADY_EXISTS', 'NOT_FOUND'].includes(fromGrpcError(error, 'a write').code);
 }
 
 /**

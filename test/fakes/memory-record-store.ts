@@ -50,7 +50,7 @@ export class MemoryRecordStore<T> implements RecordStore<T> {
       if (decision.kind === 'put') {
         const stored = copy(decision.value);
         this.records.set(id, stored);
-        if (typeof decision.value === 'object' && decision.value !== null) this.versions.set(decision.value, { id, stored });
+        this.remember(id, decision.value, stored);
       } else if (decision.kind === 'delete') this.records.delete(id);
       return decision.result;
     }
@@ -88,8 +88,12 @@ export class MemoryRecordStore<T> implements RecordStore<T> {
 
   private handOut(id: string, stored: T): T {
     const value = copy(stored);
-    if (typeof value === 'object' && value !== null) this.versions.set(value, { id, stored });
+    this.remember(id, value, stored);
     return value;
+  }
+
+  private remember(id: string, value: T, stored: T): void {
+    if (typeof value === 'object' && value !== null) this.versions.set(value, { id, stored });
   }
 
   /** Every record, for assertions. */

@@ -301,8 +301,8 @@ export async function finishJob(deps: ExportDeps, id: string, known?: { job: Exp
 
 /** Writes `manifest.json` beside the job's files (kept if a previous attempt wrote it); returns its name. */
 async function writeManifest(deps: ExportDeps, id: string, job: ExportJob): Promise<string> {
-  if (!job.exportTime) throw new AppError('INTERNAL', `export ${id} has no export time to name its manifest by`);
-  const exportTime = job.exportTime;
+  const { exportTime } = job;
+  if (!exportTime) throw new AppError('INTERNAL', `export ${id} has no export time to name its manifest by`);
   const manifestObject = objectName(deps.settings.objectPrefix, job, exportTime, 'manifest.json');
   const manifest = {
     manifestVersion: 1,
