@@ -7,7 +7,9 @@
 //   the work queue (in memory);
 // - `baseline`: fetch → fs.createWriteStream, nothing else;
 // - `plainUpload`: fetch → the storage client's resumable upload (same chunk size), no pipeline:
-//   what the local Cloud Storage itself allows.
+//   what the local Cloud Storage itself allows;
+// - `storageOnly`: bytes from memory → the same upload, no download: the local Cloud Storage's
+//   own ingest speed on this machine.
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
@@ -17,7 +19,7 @@ import type { ExportSource } from '../../functions/core/ports/export-source.js';
 import type { RecordStore } from '../../functions/core/ports/record-store.js';
 
 export interface TransferTask {
-  readonly mode: 'pipeline' | 'baseline' | 'plainUpload';
+  readonly mode: 'pipeline' | 'baseline' | 'plainUpload' | 'storageOnly';
   /** The archive's signed URL (a local sandbox URL). */
   readonly url: string;
   /** The archive's file name upstream (takeout-…-001.zip). */
@@ -52,6 +54,8 @@ export interface TransferOutcome {
   readonly jobUpdates?: number;
   readonly jobUpdateSeconds?: number;
   readonly recorded?: { readonly state: string; readonly bytes: number | null; readonly crc32c: string | null } | null;
+  /** storageOnly: the CRC32C of the bytes sent (computed before the timing). */
+  readonly sentCrc32c?: string;
 }
 
 const MiB = 1024 * 1024;
@@ -83,19 +87,43 @@ function need<K extends keyof TransferTask>(task: TransferTask, key: K): NonNull
   return value as NonNullable<TransferTask[K]>;
 }
 
-async function plainUpload(task: TransferTask): Promise<TransferOutcome> {
+/** The storage client's resumable upload of `need(task, 'object')`, as the plain copies make it. */
+async function uploadStream(task: TransferTask) {
   const { Storage } = await import('@google-cloud/storage');
   const { storageOptions } = await import('../../functions/platform/clients.js');
   const storage = new Storage(storageOptions(need(task, 'projectId'), need(task, 'storageUrl')));
   const file = storage.bucket(need(task, 'bucket')).file(need(task, 'object'));
+  const open = () =>
+    file.createWriteStream({ resumable: true, validation: false, ...(need(task, 'chunkBytes') > 0 ? { chunkSize: need(task, 'chunkBytes') } : {}), preconditionOpts: { ifGenerationMatch: 0 } });
+  return { name: file.name, open };
+}
+
+async function plainUpload(task: TransferTask): Promise<TransferOutcome> {
+  const upload = await uploadStream(task);
   return timed('plainUpload', task.bytes, async () => {
     const res = await fetch(task.url);
     if (res.status !== 200 || !res.body) throw new Error(`plain upload download: HTTP ${res.status}`);
-    await pipeline(
-      Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>, { highWaterMark: MiB }),
-      file.createWriteStream({ resumable: true, validation: false, ...(need(task, 'chunkBytes') > 0 ? { chunkSize: need(task, 'chunkBytes') } : {}), preconditionOpts: { ifGenerationMatch: 0 } }),
-    );
-    return { object: file.name };
+    await pipeline(Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>, { highWaterMark: MiB }), upload.open());
+    return { object: upload.name };
+  });
+}
+
+/** `bytes` bytes of one 1 MiB pattern, repeated: a source that costs nothing per byte. */
+function* pattern(block: Buffer, bytes: number): Generator<Buffer> {
+  for (let at = 0; at < bytes; at += block.length) yield block.subarray(0, Math.min(block.length, bytes - at));
+}
+
+async function storageOnly(task: TransferTask): Promise<TransferOutcome> {
+  const upload = await uploadStream(task);
+  const { crc32c } = await import('@node-rs/crc32');
+  const block = randomBytes(MiB);
+  let crc = 0;
+  for (const piece of pattern(block, task.bytes)) crc = crc32c(piece, crc);
+  const sent = Buffer.alloc(4);
+  sent.writeUInt32BE(crc >>> 0);
+  return timed('storageOnly', task.bytes, async () => {
+    await pipeline(Readable.from(pattern(block, task.bytes)), upload.open());
+    return { object: upload.name, sentCrc32c: sent.toString('base64') };
   });
 }
 
@@ -201,7 +229,8 @@ async function pipelineCopy(task: TransferTask): Promise<TransferOutcome> {
 async function main(): Promise<void> {
   const task = JSON.parse(process.env['BENCH_TRANSFER_TASK'] ?? 'null') as TransferTask | null;
   if (!task) throw new Error('BENCH_TRANSFER_TASK is not set');
-  const outcome = task.mode === 'baseline' ? await baseline(task) : task.mode === 'plainUpload' ? await plainUpload(task) : await pipelineCopy(task);
+  const copies = { baseline, plainUpload, storageOnly, pipeline: pipelineCopy } as const;
+  const outcome = await copies[task.mode](task);
   process.stdout.write(JSON.stringify(outcome) + '\n');
 }
 

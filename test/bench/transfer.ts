@@ -3,10 +3,15 @@
 // against a plain streamed copy of the same URL to a file — in the same run, each copy in a child
 // process of its own (test/bench/transfer-worker.ts) so that its peak RSS is measured alone.
 // A third copy, fetch → the storage client's resumable upload without the pipeline, shows what the
-// local Cloud Storage allows by itself. The archives are generated once (into a cache folder that
+// local Cloud Storage allows with the download; a fourth, bytes from memory → the same upload,
+// what it allows by itself. Every process shares this machine's cores, the local Cloud Storage
+// included (it checksums every byte with CRC32C and MD5 and writes it to disk), so the bench also
+// prints each copy's CPU seconds and the ratio those allow: the baseline's wall time against the
+// pipeline's CPU spread perfectly over the cores. The archives are generated once (into a cache folder that
 // later runs reuse) and read once before anything is timed.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Storage } from '@google-cloud/storage';
 import { storageOptions } from '../../functions/platform/clients.js';
@@ -42,13 +47,14 @@ export interface SizeFigures {
   readonly pipelineMBps: number;
   readonly baselineMBps: number;
   readonly plainUploadMBps: number;
+  readonly storageOnlyMBps: number;
   /** Median pipeline MB/s ÷ median baseline MB/s. */
   readonly ratio: number;
   /** Pipeline ÷ baseline within each round. */
   readonly roundRatios: readonly number[];
   /** Wall seconds of the median pipeline round (the CPU and job-update figures are of that round). */
   readonly pipelineSeconds: number;
-  readonly rounds: readonly { readonly baselineMBps: number; readonly pipelineMBps: number; readonly plainUploadMBps: number }[];
+  readonly rounds: readonly { readonly baselineMBps: number; readonly pipelineMBps: number; readonly plainUploadMBps: number; readonly storageOnlyMBps: number }[];
   readonly peakRssMB: number;
   readonly rssBeforeMB: number;
   readonly baselinePeakRssMB: number;
@@ -58,6 +64,15 @@ export interface SizeFigures {
   readonly sandboxCpuSeconds: number;
   /** CPU seconds during the pipeline copy of the Cloud Storage sandbox process (NaN when it shares this process). */
   readonly storageCpuSeconds: number;
+  /** CPU seconds of the baseline round paired with the median pipeline round: the copy's process, and this process (serving the archive). */
+  readonly baselineCpuSeconds: number;
+  readonly baselineSandboxCpuSeconds: number;
+  /**
+   * Per round, the largest ratio this machine allows the pipeline: the baseline's wall seconds ÷
+   * (the pipeline round's CPU seconds, of every process, ÷ the cores). Unknown (NaN) when the
+   * storage sandbox shares this process.
+   */
+  readonly cpuCeilings: readonly number[];
   /** Job-record updates during the pipeline copy and the seconds the copy waited for them. */
   readonly jobUpdates: number;
   readonly jobUpdateSeconds: number;
@@ -249,8 +264,10 @@ export async function runTransferBench(options: { quick: boolean; log: (line: st
         const tag = `transfer ${label(archive.bytes)} round ${round}/${repeats}`;
         const file = join(work, 'baseline.zip');
         options.log(`${tag}: baseline (fetch → file)`);
+        const baselineCpu = process.cpuUsage();
         const baseline = await runWorker(worker, { mode: 'baseline', url: archive.url, name: archive.name, bytes: archive.bytes, file }, timeoutMs);
         if (statSync(file).size !== archive.bytes) throw new Error(`baseline: wrote ${statSync(file).size} of ${archive.bytes} bytes`);
+        const baselineSandboxCpu = process.cpuUsage(baselineCpu);
         rmSync(file, { force: true });
 
         options.log(`${tag}: pipeline (transferFile → sandbox Cloud Storage)`);
@@ -271,7 +288,21 @@ export async function runTransferBench(options: { quick: boolean; log: (line: st
         if (!plain.object) throw new Error('plain upload: no object');
         await verifyObject(storage, bucket, plain.object, archive, 'plain upload');
         await storage.bucket(bucket).file(plain.object).delete();
-        rounds.push({ baseline, pipeline, plain, sandboxCpuSeconds: (sandboxCpu.user + sandboxCpu.system) / 1e6, storageCpuSeconds });
+
+        options.log(`${tag}: storage only (memory → storage client, no download)`);
+        const alone = await runWorker(worker, { ...common, mode: 'storageOnly', object: `alone/${label(archive.bytes)}-${round}.bin` }, timeoutMs);
+        if (!alone.object || !alone.sentCrc32c) throw new Error('storage only: no object');
+        await verifyObject(storage, bucket, alone.object, { ...archive, crc32c: alone.sentCrc32c }, 'storage only');
+        await storage.bucket(bucket).file(alone.object).delete();
+        rounds.push({
+          baseline,
+          pipeline,
+          plain,
+          alone,
+          baselineSandboxCpuSeconds: seconds(baselineSandboxCpu),
+          sandboxCpuSeconds: seconds(sandboxCpu),
+          storageCpuSeconds,
+        });
       }
       figures.push(summarise(archive.bytes, rounds));
     }
@@ -286,11 +317,18 @@ interface Round {
   readonly baseline: TransferOutcome;
   readonly pipeline: TransferOutcome;
   readonly plain: TransferOutcome;
+  readonly alone: TransferOutcome;
+  readonly baselineSandboxCpuSeconds: number;
   readonly sandboxCpuSeconds: number;
   readonly storageCpuSeconds: number;
 }
 
 const mbps = (o: TransferOutcome) => o.bytes / 1e6 / o.seconds;
+const seconds = (usage: NodeJS.CpuUsage) => (usage.user + usage.system) / 1e6;
+/** The pipeline round's CPU seconds over every process (NaN when the storage sandbox's are not known apart). */
+const pipelineRoundCpu = (r: Round) => r.pipeline.cpuSeconds + r.sandboxCpuSeconds + r.storageCpuSeconds;
+/** The largest ratio the pipeline round's CPU allows against its baseline: perfect use of every core. */
+const cpuCeiling = (r: Round) => r.baseline.seconds / (pipelineRoundCpu(r) / availableParallelism());
 
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -310,6 +348,7 @@ function summarise(bytes: number, rounds: readonly Round[]): SizeFigures {
     pipelineMBps,
     baselineMBps,
     plainUploadMBps: median(rounds.map((r) => mbps(r.plain))),
+    storageOnlyMBps: median(rounds.map((r) => mbps(r.alone))),
     ratio: pipelineMBps / baselineMBps,
     roundRatios: rounds.map((r) => mbps(r.pipeline) / mbps(r.baseline)),
     pipelineSeconds: typical.pipeline.seconds,
@@ -320,9 +359,12 @@ function summarise(bytes: number, rounds: readonly Round[]): SizeFigures {
     pipelineCpuSeconds: typical.pipeline.cpuSeconds,
     sandboxCpuSeconds: typical.sandboxCpuSeconds,
     storageCpuSeconds: typical.storageCpuSeconds,
+    baselineCpuSeconds: typical.baseline.cpuSeconds,
+    baselineSandboxCpuSeconds: typical.baselineSandboxCpuSeconds,
+    cpuCeilings: rounds.map(cpuCeiling),
     jobUpdates: typical.pipeline.jobUpdates ?? 0,
     jobUpdateSeconds: typical.pipeline.jobUpdateSeconds ?? 0,
-    rounds: rounds.map((r) => ({ baselineMBps: mbps(r.baseline), pipelineMBps: mbps(r.pipeline), plainUploadMBps: mbps(r.plain) })),
+    rounds: rounds.map((r) => ({ baselineMBps: mbps(r.baseline), pipelineMBps: mbps(r.pipeline), plainUploadMBps: mbps(r.plain), storageOnlyMBps: mbps(r.alone) })),
   };
 }
 
@@ -353,9 +395,11 @@ export function transferJson(result: TransferResult) {
           pipelineMBps: r1(s.pipelineMBps),
           baselineMBps: r1(s.baselineMBps),
           plainUploadMBps: r1(s.plainUploadMBps),
+          storageOnlyMBps: r1(s.storageOnlyMBps),
           ratio: r3(s.ratio),
           roundRatios: s.roundRatios.map(r3),
-          rounds: s.rounds.map((r) => ({ baselineMBps: r1(r.baselineMBps), pipelineMBps: r1(r.pipelineMBps), plainUploadMBps: r1(r.plainUploadMBps) })),
+          cpuCeilingRatios: s.cpuCeilings.map((c) => (Number.isNaN(c) ? null : r3(c))),
+          rounds: s.rounds.map((r) => ({ baselineMBps: r1(r.baselineMBps), pipelineMBps: r1(r.pipelineMBps), plainUploadMBps: r1(r.plainUploadMBps), storageOnlyMBps: r1(r.storageOnlyMBps) })),
           medianPipelineRoundSeconds: r3(s.pipelineSeconds),
           peakRssMB: r1(s.peakRssMB),
           rssBeforeCopyMB: r1(s.rssBeforeMB),
@@ -364,6 +408,8 @@ export function transferJson(result: TransferResult) {
           pipelineCpuSeconds: r3(s.pipelineCpuSeconds),
           archiveSandboxCpuSeconds: r3(s.sandboxCpuSeconds),
           storageSandboxCpuSeconds: Number.isNaN(s.storageCpuSeconds) ? null : r3(s.storageCpuSeconds),
+          baselineCpuSeconds: r3(s.baselineCpuSeconds),
+          baselineArchiveSandboxCpuSeconds: r3(s.baselineSandboxCpuSeconds),
           jobUpdates: s.jobUpdates,
           jobUpdateSeconds: r3(s.jobUpdateSeconds),
         },
@@ -376,10 +422,10 @@ export function transferLines(result: TransferResult): string[] {
   const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
   const n = result.sizes[0]?.rounds.length ?? 0;
   const lines = [`transfer: ${CHUNK_BYTES === 0 ? "one streamed upload request per copy" : `upload requests of ${CHUNK_BYTES / MiB} MiB`}; Cloud Storage sandbox in a ${result.storage}; medians of ${n} interleaved round(s); MB = 10^6 bytes, RSS in MiB (largest round)`];
-  lines.push('  size     pipeline MB/s  baseline MB/s  ratio   plain upload MB/s  pipeline peak RSS  (before copy)  baseline peak RSS  plain upload peak RSS');
+  lines.push('  size     pipeline MB/s  baseline MB/s  ratio   plain upload MB/s  storage only MB/s  pipeline peak RSS  (before copy)  baseline peak RSS  plain upload peak RSS');
   for (const s of result.sizes) {
     lines.push(
-      `  ${s.label.padEnd(7)}  ${s.pipelineMBps.toFixed(1).padStart(13)}  ${s.baselineMBps.toFixed(1).padStart(13)}  ${s.ratio.toFixed(3)}  ${s.plainUploadMBps.toFixed(1).padStart(17)}  ${s.peakRssMB.toFixed(1).padStart(17)}  ${s.rssBeforeMB.toFixed(1).padStart(13)}  ${s.baselinePeakRssMB.toFixed(1).padStart(17)}  ${s.plainUploadPeakRssMB.toFixed(1).padStart(21)}`,
+      `  ${s.label.padEnd(7)}  ${s.pipelineMBps.toFixed(1).padStart(13)}  ${s.baselineMBps.toFixed(1).padStart(13)}  ${s.ratio.toFixed(3)}  ${s.plainUploadMBps.toFixed(1).padStart(17)}  ${s.storageOnlyMBps.toFixed(1).padStart(17)}  ${s.peakRssMB.toFixed(1).padStart(17)}  ${s.rssBeforeMB.toFixed(1).padStart(13)}  ${s.baselinePeakRssMB.toFixed(1).padStart(17)}  ${s.plainUploadPeakRssMB.toFixed(1).padStart(21)}`,
     );
   }
   for (const s of result.sizes) lines.push(`  ${s.label.padEnd(7)}  ratio per round: ${s.roundRatios.map((r) => r.toFixed(3)).join(', ')}`);
@@ -387,6 +433,11 @@ export function transferLines(result: TransferResult): string[] {
   for (const s of result.sizes) {
     const storageCpu = Number.isNaN(s.storageCpuSeconds) ? 'shared' : s.storageCpuSeconds.toFixed(2);
     lines.push(`  ${s.label.padEnd(7)}  ${s.pipelineSeconds.toFixed(2)} s wall: CPU ${s.pipelineCpuSeconds.toFixed(2)} · ${s.sandboxCpuSeconds.toFixed(2)} · ${storageCpu}; ${s.jobUpdates} job updates waited ${s.jobUpdateSeconds.toFixed(2)} s`);
+  }
+  lines.push(`  the baseline copy of that round: CPU s of its process · archive sandbox; and the ratio the pipeline's CPU allows per round (its CPU spread over ${availableParallelism()} cores)`);
+  for (const s of result.sizes) {
+    const ceilings = s.cpuCeilings.map((c) => (Number.isNaN(c) ? 'unknown' : c.toFixed(3))).join(', ');
+    lines.push(`  ${s.label.padEnd(7)}  CPU ${s.baselineCpuSeconds.toFixed(2)} · ${s.baselineSandboxCpuSeconds.toFixed(2)}; ratio allowed by CPU: ${ceilings}`);
   }
   const largest = result.sizes.at(-1);
   if (largest) lines.push(`  ratio pipeline / baseline (${largest.label}): ${largest.ratio.toFixed(3)}  target ≥ ${TRANSFER_TARGETS.ratio}  ${verdict(largest.ratio >= TRANSFER_TARGETS.ratio)}`);
