@@ -87,7 +87,7 @@ function need<K extends keyof TransferTask>(task: TransferTask, key: K): NonNull
   return value as NonNullable<TransferTask[K]>;
 }
 
-/** The storage client's resumable upload of `need(task, 'object')`, as the plain copies make it. */
+/** The storage client's resumable upload of the task's object, as both plain copies make it. */
 async function uploadStream(task: TransferTask) {
   const { Storage } = await import('@google-cloud/storage');
   const { storageOptions } = await import('../../functions/platform/clients.js');
