@@ -7,8 +7,9 @@
 // what it allows by itself. Every process shares this machine's cores, the local Cloud Storage
 // included (it checksums every byte with CRC32C and MD5 and writes it to disk), so the bench also
 // prints each copy's CPU seconds and the ratio those allow: the baseline's wall time against the
-// pipeline's CPU spread perfectly over the cores. The archives are generated once (into a cache folder that
-// later runs reuse) and read once before anything is timed.
+// pipeline's CPU spread perfectly over the cores (an upper bound: the Firestore emulator's CPU is
+// not counted). The archives are generated once (into a cache folder that later runs reuse) and
+// read once before anything is timed.
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
