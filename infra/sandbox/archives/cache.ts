@@ -1,8 +1,9 @@
 // Archive parts are generated once into the cache folder (keyed by their content spec) and then
 // streamed from disk. Concurrent requests for the same part share one generation.
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { endedProcess } from '../lib/processes.js';
 import type { ArchiveSpec } from './content.js';
 import { partEntries } from './content.js';
 import type { WrittenZip } from './zip.js';
@@ -18,6 +19,8 @@ export class ArchiveCache {
   private readonly inflight = new Map<string, Promise<CachedPart>>();
   /** Parts this process generated or found complete: later requests skip the disk check. */
   private readonly ready = new Map<string, CachedPart>();
+  /** Once per process, before its first generation: temp files of sandboxes that ended mid-generation. */
+  private swept: Promise<void> | undefined;
 
   constructor(readonly dir: string) {}
 
@@ -60,6 +63,7 @@ export class ArchiveCache {
       // not cached yet (or damaged): generate below
     }
     await mkdir(this.dir, { recursive: true });
+    await (this.swept ??= this.sweep());
     const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
     const file = await open(tmp, 'w');
     let written: WrittenZip;
@@ -74,5 +78,17 @@ export class ArchiveCache {
     await rename(tmp, path);
     await writeFile(metaPath, JSON.stringify(written));
     return { ...written, path };
+  }
+
+  /**
+   * Removes `<key>.zip.<pid>.<ms>.tmp` files whose process has ended: a sandbox stopped while it
+   * generated a part leaves its temp file, which no later run would use. Other live sandboxes
+   * sharing the folder keep theirs.
+   */
+  private async sweep(): Promise<void> {
+    for (const name of await readdir(this.dir)) {
+      const pid = /^[0-9a-f]+\.zip\.(\d+)\.\d+\.tmp$/.exec(name)?.[1];
+      if (pid !== undefined && endedProcess(Number(pid))) await rm(join(this.dir, name), { force: true });
+    }
   }
 }

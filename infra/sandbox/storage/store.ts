@@ -13,6 +13,7 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../lib/clock.js';
 import { crc32cBase64, crc32cUpdate } from '../lib/crc32c.js';
+import { endedProcess } from '../lib/processes.js';
 import { Md5Follower } from './md5-follower.js';
 import type { ObjectFields, Preconditions } from './protocol.js';
 import {
@@ -86,15 +87,6 @@ function readJson<T>(path: string): T | undefined {
     return JSON.parse(readFileSync(path, 'utf8')) as T;
   } catch {
     return undefined;
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -228,8 +220,7 @@ export class StorageStore {
     const runs = join(cacheDir, 'storage-runs');
     mkdirSync(runs, { recursive: true });
     for (const entry of readdirSync(runs)) {
-      const pid = Number(entry.split('-')[0]);
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !pidAlive(pid)) rmSync(join(runs, entry), { recursive: true, force: true });
+      if (endedProcess(Number(entry.split('-')[0]))) rmSync(join(runs, entry), { recursive: true, force: true });
     }
     return new StorageStore(join(runs, `${process.pid}-${randomBytes(6).toString('hex')}`), clock);
   }

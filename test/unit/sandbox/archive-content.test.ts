@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ArchiveCache } from '../../../infra/sandbox/archives/cache.js';
@@ -88,6 +89,22 @@ describe('archive layout', () => {
     expect(again).toEqual(a);
     const other = await cache.ensure({ ...spec, startTime: 1 }, 0);
     expect(other.md5).not.toBe(a.md5);
+  });
+
+  it('removes the temp files of sandboxes that ended mid-generation, and only those', async () => {
+    const folder = join(dir, 'cache-with-leftovers');
+    mkdirSync(folder);
+    // A process that has ended: its pid names no process any more.
+    const ended = spawnSync(process.execPath, ['-e', '']).pid;
+    const leftover = `${'a'.repeat(40)}.zip.${ended}.1796000000000.tmp`;
+    const live = `${'b'.repeat(40)}.zip.${process.ppid}.1796000000000.tmp`;
+    const own = `${'c'.repeat(40)}.zip.${process.pid}.1796000000000.tmp`;
+    const unrelated = 'notes.tmp';
+    for (const name of [leftover, live, own, unrelated]) writeFileSync(join(folder, name), 'partial');
+    const part = await new ArchiveCache(folder).ensure(spec, 0);
+    const left = readdirSync(folder);
+    expect(left).not.toContain(leftover);
+    expect(left).toEqual(expect.arrayContaining([live, own, unrelated, basename(part.path)]));
   });
 });
 
