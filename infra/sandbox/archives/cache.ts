@@ -9,7 +9,8 @@ import { partEntries } from './content.js';
 import type { WrittenZip } from './zip.js';
 import { writeZip } from './zip.js';
 
-const GENERATOR_VERSION = 1;
+/** Part of every cache key: a new zip layout or content generator must not reuse older files. */
+const GENERATOR_VERSION = 2;
 
 export interface CachedPart extends WrittenZip {
   path: string;

@@ -117,7 +117,7 @@ function fixed(name: string, data: Buffer): ZipEntry {
 /**
  * `size` deterministic pseudo-random bytes: one 4 MiB AES-256-CTR keystream block keyed by `seed`,
  * repeated with a distinct (chunk, block) counter stamped every 64 KiB, so that no two 64 KiB
- * blocks of an archive are equal. Cheap enough to produce gigabytes at disk speed, twice.
+ * blocks of an archive are equal. Cheap enough to produce gigabytes at disk speed.
  */
 function noise(name: string, size: number, seed: string): ZipEntry {
   const key = createHash('sha256').update(seed).digest();
@@ -129,9 +129,10 @@ function noise(name: string, size: number, seed: string): ZipEntry {
       // A part smaller than a block needs only the block's first bytes (whole 64 KiB stamps).
       const blockBytes = Math.min(CHUNK, Math.ceil(size / STAMP_EVERY) * STAMP_EVERY);
       base ??= createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(ZEROS.subarray(0, blockBytes));
-      const chunk = Buffer.allocUnsafe(blockBytes);
       let left = size;
       for (let n = 0; left > 0; n += 1) {
+        // A new buffer each time: a yielded one may still wait in a stream while the next is made.
+        const chunk = Buffer.allocUnsafe(blockBytes);
         base.copy(chunk);
         for (let off = 0, b = 0; off < blockBytes; off += STAMP_EVERY, b += 1) {
           chunk.writeUInt32LE(n, off);

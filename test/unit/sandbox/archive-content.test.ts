@@ -12,7 +12,7 @@ import type { ArchiveSpec } from '../../../infra/sandbox/archives/content.js';
 import { parseRange } from '../../../infra/sandbox/archives/routes.js';
 import { writeZip } from '../../../infra/sandbox/archives/zip.js';
 
-/** Reads the central directory and checks every entry's local header and CRC-32. */
+/** Reads the central directory and checks every entry's local header, data descriptor and CRC-32. */
 function readZip(bytes: Buffer): string[] {
   const end = bytes.length - 22;
   expect(bytes.readUInt32LE(end)).toBe(0x06054b50);
@@ -28,9 +28,14 @@ function readZip(bytes: Buffer): string[] {
     const local = bytes.readUInt32LE(at + 42);
     const name = bytes.subarray(at + 46, at + 46 + nameLength).toString('utf8');
     expect(bytes.readUInt32LE(local)).toBe(0x04034b50);
-    expect(bytes.readUInt32LE(local + 14)).toBe(crc);
-    const dataStart = local + 30 + bytes.readUInt16LE(local + 26);
+    expect(bytes.readUInt16LE(local + 8)).toBe(0); // stored
+    const dataStart = local + 30 + bytes.readUInt16LE(local + 26) + bytes.readUInt16LE(local + 28);
     expect(crc32(bytes.subarray(dataStart, dataStart + size))).toBe(crc);
+    // Streamed entries carry their CRC and sizes in a data descriptor after the data (flag bit 3).
+    const descriptor = (bytes.readUInt16LE(local + 6) & 0x8) !== 0;
+    const recorded = descriptor ? dataStart + size : local + 10;
+    if (descriptor) expect(bytes.readUInt32LE(recorded)).toBe(0x08074b50);
+    expect([bytes.readUInt32LE(recorded + 4), bytes.readUInt32LE(recorded + 8), bytes.readUInt32LE(recorded + 12)]).toEqual([crc, size, size]);
     names.push(name);
     at += 46 + nameLength;
   }
@@ -64,6 +69,20 @@ describe('archive layout', () => {
       const names = readZip(bytes);
       if (index === 0) expect(names).toEqual(expect.arrayContaining(['Takeout/archive_browser.html', 'Takeout/Chrome/History/History.json', 'Takeout/My Activity/Search/MyActivity.json']));
       else expect(names).toEqual(['Takeout/Chrome/History/media/blob-002.bin']);
+    }
+  });
+
+  it('fails, without hanging, when an entry yields other than its size or breaks off', async () => {
+    const handle = await open(join(dir, 'broken.zip'), 'w');
+    try {
+      await expect(writeZip(handle, [{ name: 'short.bin', size: 10, chunks: () => [Buffer.alloc(5)] }], spec.exportTime)).rejects.toThrow(/unexpected number of bytes/);
+      const breaking = function* () {
+        yield Buffer.alloc(5);
+        throw new Error('the source broke off');
+      };
+      await expect(writeZip(handle, [{ name: 'broken.bin', size: 10, chunks: breaking }], spec.exportTime)).rejects.toThrow('the source broke off');
+    } finally {
+      await handle.close();
     }
   });
 
