@@ -1,5 +1,5 @@
 /** True while process `pid` exists (signal 0 only checks; EPERM means it exists under another user). */
-export function pidAlive(pid: number): boolean {
+function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
