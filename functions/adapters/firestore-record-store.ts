@@ -59,6 +59,7 @@ export class FirestoreRecordStore<T> implements RecordStore<T> {
     for (let attempt = 1; ; attempt++) {
       let current: T | undefined;
       let time: Timestamp | undefined;
+      const onBasis = basis !== undefined;
       if (basis) {
         ({ value: current, time } = basis);
         basis = undefined;
@@ -73,7 +74,11 @@ export class FirestoreRecordStore<T> implements RecordStore<T> {
         time = snap.exists ? snap.updateTime : undefined;
       }
       const decision = mutate(current);
-      if (decision.kind === 'keep') return decision.result;
+      // A keep writes nothing, so nothing checks the basis: decide again on a read.
+      if (decision.kind === 'keep') {
+        if (onBasis) continue;
+        return decision.result;
+      }
       try {
         if (current === undefined || !time) {
           // Nothing to delete; a put creates, and loses to a concurrent create.

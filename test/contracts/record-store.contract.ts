@@ -138,6 +138,17 @@ export function recordStoreContract(name: string, makeStore: () => RecordStore<D
       expect(await store.get('b1')).toBeUndefined();
     });
 
+    it('a decision to keep, made on a basis that is out of date, is made again on the record as it is', async () => {
+      const store = makeStore();
+      await store.create('k1', doc('ann', 0));
+      const stale = (await store.get('k1'))!;
+      await store.update('k1', (cur) => put({ ...cur!, count: 1 }, null));
+      // Only a record with count 1 is worth writing: the stale basis (count 0) says keep, the record says put.
+      const bump = (cur: Doc | undefined): Decision<Doc, string> => (cur?.count === 1 ? put({ ...cur, count: 2 }, 'written') : keep('kept'));
+      expect(await store.update('k1', bump, { basis: stale })).toBe('written');
+      expect((await store.get('k1'))?.count).toBe(2);
+    });
+
     it('lists by field equality in id order, page by page, and rejects a forged page token', async () => {
       const store = makeStore();
       for (let i = 0; i < 7; i++) await store.create(`p${i}`, doc(i % 2 === 0 ? 'even' : 'odd', i));

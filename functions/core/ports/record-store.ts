@@ -11,7 +11,8 @@ import { invalidArgument } from '../errors.js';
  * - `update(id, mutate, { basis })`: `basis` is a record value this store handed out moments ago
  *   (from `get`, `list`, `listDue`, or the value an `update` put). If the record has not changed
  *   since, `mutate` runs on it and the write needs no read first; if it has, or the store does not
- *   know the value, the update reads the record as usual. Same outcome either way.
+ *   know the value, the update reads the record as usual (a decision to keep, which writes
+ *   nothing to check the basis by, may be made again on a read). Same outcome either way.
  * - `create` fails with AppError `ALREADY_EXISTS` if the id exists.
  * - `list` pages through records whose fields equal the given values, in id order. `pageToken`
  *   is opaque; an invalid one fails with AppError `INVALID_ARGUMENT` naming `pageToken`.
