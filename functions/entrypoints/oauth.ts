@@ -38,5 +38,11 @@ export function oauth(rt: Runtime) {
       },
     },
   ];
-  return httpFunction('oauth', rt, routes, { htmlErrors: true, headers: { 'Referrer-Policy': 'no-referrer' } });
+  // Neither route answers HEAD (a link previewer must not use up a connect link or a callback).
+  // A connect link is a bearer token: it is never logged.
+  return httpFunction('oauth', rt, routes, {
+    htmlErrors: true,
+    headers: { 'Referrer-Policy': 'no-referrer' },
+    logPath: (path) => path.replace(/^\/connect\/.*/s, '/connect/[redacted]'),
+  });
 }

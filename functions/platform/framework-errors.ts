@@ -3,29 +3,44 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { invalidArgument, type AppError } from '../core/errors.js';
 
 /**
- * Requests the Functions Framework refuses before a function runs, handed to the function instead.
+ * The seams this project needs in the Functions Framework's express app, which v5 does not offer.
  *
- * The framework (express and body-parser underneath) parses the body and decodes the path itself;
- * a body it cannot read (invalid JSON, a bare JSON value under its strict parser, an unsupported
- * charset or Content-Encoding, too many form parameters, more than its 1024 MB limit) or a path
- * that is not valid percent-encoding goes to express's default error handler, an HTML page, and
- * the function never runs. Functions Framework v5 has no way for a function to see these errors
- * (GoogleCloudPlatform/functions-framework-nodejs#686 is open) and no way to add middleware.
+ * 1. Requests the framework refuses before a function runs, handed to the function instead. The
+ *    framework's router decodes the path itself; a path that is not valid percent-encoding goes to
+ *    express's default error handler, an HTML page, and the function never runs. Functions
+ *    Framework v5 has no way for a function to see these errors
+ *    (GoogleCloudPlatform/functions-framework-nodejs#686 is open) and no way to add middleware. So
+ *    an error-handling middleware is appended to the app: for a client error it marks the request
+ *    with what was refused and dispatches it to the framework's own catch-all route, that is, to
+ *    the registered function, wrapped as usual; `httpFunction` reads the mark with
+ *    `frameworkRefusal` and answers through its ordinary error path: authentication first, then a
+ *    Google-style 400 (or the HTML page of a browser-facing function), logged once.
  *
- * So, once per server, before its first request (Node's documented `http.server.request.start`
- * diagnostics channel), this appends one error-handling middleware to the framework's express
- * app. For a client error it marks the request with what was refused and dispatches it to the
- * framework's own catch-all route, that is, to the registered function, wrapped as usual; the
- * function (`httpFunction`) reads the mark with `frameworkRefusal` and answers through its
- * ordinary error path: authentication first, then a Google-style 400 (or the HTML page of a
- * browser-facing function), logged once. Nothing else changes: only an HTTP function's app (its
- * route takes every method) is touched, an event function's app is left as it is, and any other
- * error (5xx, an aborted request) still goes to the framework.
+ * 2. Bodies are read only when the matched route takes one, and only within its limits. The
+ *    framework inflates (gzip, deflate, br) and parses every body, up to 1024 MB inflated, before
+ *    any code of ours runs: a 1 MB gzip bomb holds gigabytes. So the framework's four body parsers
+ *    (body-parser's json, text, urlencoded, raw) are taken out of the app's middleware stack and
+ *    kept on the request; in their place a first middleware sets the security headers
+ *    (`SECURITY_HEADERS`) on every answer, the framework's own included. `httpFunction` calls
+ *    `readBody` after it has authenticated the caller and matched a route: a route that takes no
+ *    body refuses any; otherwise the body must be identity-encoded (no Content-Encoding), sent with
+ *    a Content-Length and not chunked, and no larger than the route's limit; only then do the
+ *    framework's parsers run, as they would have, so `req.body` and `req.rawBody` are the same.
+ *    Since only identity bodies are read and Node never delivers more than Content-Length bytes,
+ *    the parsed size is bounded by the limit.
  *
- * What this relies on beyond public APIs: the framework's server has its express app as its
- * request listener, and the app's router stack holds the function as a route (`app.all`).
- * test/unit/framework-errors.test.ts runs the real framework server, so an upgrade that changes
- * either fails there.
+ * Only an HTTP function's app (its route takes every method) is touched, once per server, before
+ * its first request (Node's documented `http.server.request.start` diagnostics channel, published
+ * before the server's `request` listener runs). An event function's app is left as it is.
+ *
+ * What this relies on beyond public APIs (functions-framework 5.x `build/src/server.js`, express 5,
+ * router 2): the framework's server has its express app as its request listener; the app's router
+ * stack (`app.router.stack`) holds the function as a route registered with `app.all`, and the body
+ * parsers as layers named after body-parser's middleware functions (`jsonParser`, `textParser`,
+ * `urlencodedParser`, `rawParser`). test/unit/framework-errors.test.ts and
+ * test/e2e/decompression-bomb.test.ts run the real framework server, so an upgrade that changes
+ * any of this fails there; if the parsers are not found, bodies are parsed eagerly again and the
+ * header checks of `readBody` still apply (the bomb test fails).
  */
 export type FrameworkRefusal =
   /** The path is not valid percent-encoding; the function names the parameter it could not decode. */
@@ -36,10 +51,24 @@ export type FrameworkRefusal =
 // Symbol.for, so that a second copy of this module (a test runner's) reads and writes the same marks.
 const REFUSAL = Symbol.for('dataportability-pipeline.frameworkRefusal');
 const INSTALLED = Symbol.for('dataportability-pipeline.frameworkRefusal.installed');
+const PARSERS = Symbol.for('dataportability-pipeline.deferredBodyParsers');
+
+/**
+ * Headers on every answer of every HTTP function: nothing may be sniffed into another type, and a
+ * page (the oauth function's error page) may load nothing, run nothing, be framed by nobody and
+ * submit nowhere; inline styles only.
+ */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  'X-Content-Type-Options': 'nosniff',
+};
+
+/** The largest body a route that takes one accepts by default (inflated and raw are the same: identity only). */
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
 let subscribed = false;
 
-/** Routes the framework's refusals of this process's HTTP servers to their functions. Idempotent. */
+/** Installs the seams (see above) in this process's HTTP function servers. Idempotent. */
 export function forwardFrameworkRefusals(): void {
   if (subscribed) return;
   subscribed = true;
@@ -62,14 +91,50 @@ export function frameworkRefusal(req: object): FrameworkRefusal | undefined {
   return (req as { [REFUSAL]?: FrameworkRefusal })[REFUSAL];
 }
 
+/**
+ * Reads and parses the body of a request whose route takes at most `maxBytes` (0: none), with the
+ * framework's own parsers (deferred, see above); refuses, before reading a byte, a body the route
+ * does not take, any Content-Encoding but identity, a chunked body and one over the limit. Throws
+ * INVALID_ARGUMENT naming `body`.
+ */
+export async function readBody(req: IncomingMessage, res: ServerResponse, maxBytes: number): Promise<void> {
+  const refuse = (description: string) => invalidArgument([{ field: 'body', description }]);
+  const length = req.headers['content-length'];
+  const chunked = req.headers['transfer-encoding'] !== undefined;
+  if (!chunked && (length === undefined || Number(length) === 0)) return; // no body
+  if (maxBytes <= 0) throw refuse('must be empty: this request takes no body');
+  const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  if (encoding !== 'identity') throw refuse('has an unsupported Content-Encoding (send it uncompressed)');
+  if (chunked || length === undefined || !/^\d+$/.test(length)) throw refuse('must be sent with a Content-Length header, not chunked');
+  if (Number(length) > maxBytes) throw refuse(`exceeds the size limit of ${maxBytes} bytes`);
+  const parsers = (req as { [PARSERS]?: readonly Middleware[] })[PARSERS];
+  for (const parse of parsers ?? []) {
+    await new Promise<void>((resolve, reject) => {
+      parse(req, res, (err) => (err === undefined || err === null ? resolve() : reject(toBodyError(err))));
+    });
+  }
+}
+
+function toBodyError(err: unknown): unknown {
+  const refusal = refusalOf(err);
+  return refusal?.kind === 'body' ? refusal.error : err;
+}
+
 type Next = (err?: unknown) => void;
+type Middleware = (req: IncomingMessage, res: ServerResponse, next: Next) => void;
 
 /** The parts of an express 5 app and router (the framework's) this module uses. */
 interface ExpressApp {
   (req: IncomingMessage, res: ServerResponse): void;
-  use(handler: (err: unknown, req: IncomingMessage, res: ServerResponse, next: Next) => void): unknown;
-  readonly router: { readonly stack: readonly { readonly route?: FunctionRoute }[] };
+  use(handler: Middleware | ((err: unknown, req: IncomingMessage, res: ServerResponse, next: Next) => void)): unknown;
+  readonly router: { readonly stack: Layer[] };
   [INSTALLED]?: boolean;
+}
+
+interface Layer {
+  readonly name?: string;
+  readonly handle: unknown;
+  readonly route?: FunctionRoute;
 }
 
 interface FunctionRoute {
@@ -87,12 +152,41 @@ function install(app: ExpressApp): void {
   const route = [...app.router.stack].reverse().find((layer) => layer.route && takesEveryMethod(layer.route))?.route;
   app[INSTALLED] = route !== undefined;
   if (!route) return;
+  deferBodyParsers(app);
   app.use((err, req, res, next) => {
     const refusal = res.headersSent ? undefined : refusalOf(err);
     if (!refusal) return next(err);
     (req as { [REFUSAL]?: FrameworkRefusal })[REFUSAL] = refusal;
     route.dispatch(req, res, next);
   });
+}
+
+/** body-parser's middleware functions, as the framework adds them (json twice, text, urlencoded, raw). */
+const BODY_PARSERS = new Set(['jsonParser', 'textParser', 'urlencodedParser', 'rawParser']);
+
+/**
+ * Takes the body parsers out of the app's stack; in place of the first, a middleware that sets the
+ * security headers and keeps the parsers on the request for `readBody`.
+ */
+function deferBodyParsers(app: ExpressApp): void {
+  const stack = app.router.stack;
+  const first = stack.findIndex((layer) => BODY_PARSERS.has(layer.name ?? ''));
+  const parsers: Middleware[] = [];
+  for (let i = stack.length - 1; i >= 0; i--) {
+    const layer = stack[i];
+    if (layer && BODY_PARSERS.has(layer.name ?? '') && typeof layer.handle === 'function') {
+      parsers.unshift(layer.handle as Middleware);
+      stack.splice(i, 1);
+    }
+  }
+  const guardMiddleware: Middleware = function deferredBodyParsers(req, res, next) {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+    (req as { [PARSERS]?: readonly Middleware[] })[PARSERS] = parsers;
+    next();
+  };
+  app.use(guardMiddleware);
+  const guard = stack.pop();
+  if (guard) stack.splice(first < 0 ? Math.min(1, stack.length) : first, 0, guard);
 }
 
 /** express 5 records app.all as every method on the route. */

@@ -2,7 +2,7 @@ import type { Request, Response } from '@google-cloud/functions-framework';
 import { AppError } from '../core/errors.js';
 import type { Caller } from '../core/ports/caller-verifier.js';
 import { toHttpError } from './errors.js';
-import { frameworkRefusal, type FrameworkRefusal } from './framework-errors.js';
+import { DEFAULT_MAX_BODY_BYTES, frameworkRefusal, readBody, SECURITY_HEADERS, type FrameworkRefusal } from './framework-errors.js';
 import { forInvocation, traceIdFrom, type Logger } from './logger.js';
 import type { Runtime } from './runtime.js';
 
@@ -29,8 +29,13 @@ export interface HttpFunctionOptions {
   readonly publicPaths?: readonly string[];
   /** Errors as a small HTML page (for people's browsers) instead of JSON. */
   readonly htmlErrors?: boolean;
-  /** Headers on every answer. */
+  /** Headers on every answer (besides `SECURITY_HEADERS` and `Cache-Control: no-store`, always sent). */
   readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * The path as logged: a function whose paths carry secrets (the oauth function's connect
+   * tokens) redacts them here; the path also disappears from logged error messages.
+   */
+  readonly logPath?: (path: string) => string;
 }
 
 export interface Route {
@@ -38,6 +43,16 @@ export interface Route {
   /** Anchored pattern on the path; named groups become `params` (already percent-decoded). */
   readonly path: RegExp;
   readonly handle: (req: Request, ctx: HttpContext) => Promise<HttpResult>;
+  /**
+   * Whether `HEAD` runs this `GET` route too. Off by default: a HEAD (a link previewer's) must
+   * never have a GET's side effects, so only routes without any opt in.
+   */
+  readonly head?: boolean;
+  /**
+   * The largest body this route reads, in bytes; 0 refuses any body. Default: 1 MiB for POST,
+   * PUT and PATCH, 0 for the others. Only identity-encoded bodies with a Content-Length are read.
+   */
+  readonly maxBodyBytes?: number;
 }
 
 /**
@@ -49,24 +64,24 @@ export function httpFunction(name: string, rt: Runtime, routes: readonly Route[]
   return async (req: Request, res: Response): Promise<void> => {
     const logger = forInvocation(rt.logger, rt.config.projectId, { function: name, traceId: traceIdFrom(req.headers) });
     const path = req.path;
+    const logged = options.logPath ?? ((p: string) => p);
     let result: HttpResult;
     try {
       const caller = options.authenticate && !options.publicPaths?.includes(path) ? await options.authenticate(req) : undefined;
       const refusal = frameworkRefusal(req);
       if (refusal) throw refusalError(refusal, routes, path);
-      result = await dispatch(routes, req, path, logger, caller);
+      result = await dispatch(routes, req, res, path, logger, caller);
     } catch (error) {
       const mapped = toHttpError(error);
-      const fields = { status: mapped.status, errorCode: mapped.body.error.status, method: req.method, path };
+      const fields = { status: mapped.status, errorCode: mapped.body.error.status, method: req.method, path: logged(path) };
       if (mapped.status >= 500) logger.error({ ...fields, err: error }, 'request failed');
-      else logger.info({ ...fields, detail: mapped.body.error.message }, 'request refused');
+      else logger.info({ ...fields, detail: mapped.body.error.message.replaceAll(path, logged(path)) }, 'request refused');
       result = options.htmlErrors
         ? { status: mapped.status, html: errorPage(mapped.status, mapped.body.error.message) }
         : { status: mapped.status, body: mapped.body };
     }
     res.status(result.status);
-    res.set('Cache-Control', 'no-store');
-    for (const [k, v] of Object.entries({ ...options.headers, ...result.headers })) res.set(k, v);
+    for (const [k, v] of Object.entries({ ...options.headers, ...result.headers, ...SECURITY_HEADERS, 'Cache-Control': 'no-store' })) res.set(k, v);
     if (result.html !== undefined) res.type('html').send(result.html);
     else if (result.body === undefined) res.end();
     else res.json(result.body);
@@ -103,14 +118,16 @@ export function queryParam(req: Request, name: string): string | undefined {
   return value;
 }
 
-async function dispatch(routes: readonly Route[], req: Request, path: string, logger: Logger, caller: Caller | undefined): Promise<HttpResult> {
+async function dispatch(routes: readonly Route[], req: Request, res: Response, path: string, logger: Logger, caller: Caller | undefined): Promise<HttpResult> {
   let pathMatched = false;
   for (const route of routes) {
     const match = route.path.exec(path);
     if (!match) continue;
     pathMatched = true;
-    if (route.method !== req.method && !(route.method === 'GET' && req.method === 'HEAD')) continue;
-    return route.handle(req, { logger, params: decodeParams(match), caller });
+    if (route.method !== req.method && !(route.method === 'GET' && req.method === 'HEAD' && route.head === true)) continue;
+    const params = decodeParams(match);
+    await readBody(req, res, route.maxBodyBytes ?? (['POST', 'PUT', 'PATCH'].includes(route.method) ? DEFAULT_MAX_BODY_BYTES : 0));
+    return route.handle(req, { logger, params, caller });
   }
   if (pathMatched) throw new AppError('INVALID_ARGUMENT', `method ${req.method} is not allowed on ${path}`, { reason: 'METHOD_NOT_ALLOWED' });
   throw new AppError('NOT_FOUND', `no route for ${req.method} ${path}`);

@@ -2,6 +2,7 @@ import * as ff from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { request, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../functions/core/errors.js';
 import type { RecordStore } from '../../functions/core/ports/record-store.js';
@@ -22,6 +23,7 @@ let events = 0;
 const routes: Route[] = [
   { method: 'POST', path: /^\/v1\/things$/, handle: async (req) => (handled++, { status: 200, body: { got: req.body as unknown } }) },
   { method: 'GET', path: /^\/v1\/things\/(?<id>[^/]+)$/, handle: async (_req, ctx) => (handled++, { status: 200, body: { id: ctx.params['id'] } }) },
+  { method: 'GET', path: /^\/v1\/safe$/, head: true, handle: async () => ({ status: 200, body: { ok: true } }) },
 ];
 const authenticate = async (req: { headers: IncomingHttpHeaders }) => {
   if (req.headers.authorization !== 'Bearer good') throw new AppError('UNAUTHENTICATED', 'missing or invalid credentials');
@@ -52,7 +54,7 @@ interface Answer {
 }
 
 /** A raw request (path and headers exactly as given); `zeros` streams that many zero bytes as the body. */
-function send(fn: string, method: string, path: string, headers: Record<string, string>, body?: string | { zeros: number }): Promise<Answer> {
+function send(fn: string, method: string, path: string, headers: Record<string, string>, body?: string | Buffer | { zeros: number }): Promise<Answer> {
   const { port } = servers.get(fn)!;
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
@@ -62,7 +64,7 @@ function send(fn: string, method: string, path: string, headers: Record<string, 
       res.on('error', reject);
     });
     req.on('error', reject);
-    if (body === undefined || typeof body === 'string') {
+    if (body === undefined || typeof body === 'string' || Buffer.isBuffer(body)) {
       req.end(body);
       return;
     }
@@ -110,8 +112,8 @@ describe('requests the Functions Framework refuses itself', () => {
   it('an unsupported charset or Content-Encoding, too many or too deep form parameters → 400 naming the body', async () => {
     const cases: [Record<string, string>, string, string][] = [
       [{ 'Content-Type': 'application/json; charset=iso-8859-1' }, '{"a":1}', 'has an unsupported charset (send UTF-8)'],
-      [{ 'Content-Type': 'application/json', 'Content-Encoding': 'compress' }, '{"a":1}', 'has an unsupported Content-Encoding'],
-      [{ 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }, 'not gzip', 'could not be read'],
+      [{ 'Content-Type': 'application/json', 'Content-Encoding': 'compress' }, '{"a":1}', 'has an unsupported Content-Encoding (send it uncompressed)'],
+      [{ 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }, 'not gzip', 'has an unsupported Content-Encoding (send it uncompressed)'],
       [{ 'Content-Type': 'application/x-www-form-urlencoded' }, Array.from({ length: 1001 }, (_, i) => `p${i}=1`).join('&'), 'has too many form parameters'],
       [{ 'Content-Type': 'application/x-www-form-urlencoded' }, `a${'[b]'.repeat(40)}=1`, 'nests form parameters too deeply'],
       [{ 'Content-Type': 'text/plain; charset=koi8-xx' }, 'text', 'has an unsupported charset (send UTF-8)'],
@@ -121,11 +123,76 @@ describe('requests the Functions Framework refuses itself', () => {
     }
   });
 
-  it('a body over the framework limit (1024 MB) → 400 naming the body, not the framework 413 page', async () => {
-    const limit = 1024 * 1024 * 1024;
-    const answer = await send('refusals-api', 'POST', '/v1/things', { ...JSON_AUTHED, 'Content-Length': String(limit + 1) }, { zeros: limit + 1 });
+  it('a body over the route limit (1 MiB) → 400 naming the body, before a byte of it is read', async () => {
+    const before = handled;
+    const limit = 1024 * 1024;
+    // 1 GiB announced: refused on its Content-Length (Node discards what the client still sends).
+    const answer = await send('refusals-api', 'POST', '/v1/things', { ...JSON_AUTHED, 'Content-Length': String(1024 ** 3) }, { zeros: 1024 ** 3 });
     expect(googleError(answer)).toEqual([{ field: 'body', description: `exceeds the size limit of ${limit} bytes` }]);
+    const justOver = await send('refusals-api', 'POST', '/v1/things', JSON_AUTHED, `{"a":"${'x'.repeat(limit)}"}`);
+    expect(googleError(justOver)).toEqual([{ field: 'body', description: `exceeds the size limit of ${limit} bytes` }]);
+    // Exactly at the limit still reaches the route.
+    const at = await send('refusals-api', 'POST', '/v1/things', JSON_AUTHED, `{"a":"${'x'.repeat(limit - 8)}"}`);
+    expect(at.status).toBe(200);
+    expect(handled).toBe(before + 1);
   }, 60_000);
+
+  it('a compressed body (a gzip bomb) or a chunked one → 400 naming the body, never inflated or read', async () => {
+    const before = handled;
+    const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024));
+    for (const encoding of ['gzip', 'deflate', 'br', 'GZIP', 'identity, gzip']) {
+      const a = await send('refusals-api', 'POST', '/v1/things', { ...JSON_AUTHED, 'Content-Encoding': encoding }, bomb);
+      expect(googleError(a), encoding).toEqual([{ field: 'body', description: 'has an unsupported Content-Encoding (send it uncompressed)' }]);
+    }
+    const chunked = await send('refusals-api', 'POST', '/v1/things', { ...JSON_AUTHED, 'Transfer-Encoding': 'chunked' }, '{"a":1}');
+    expect(googleError(chunked)).toEqual([{ field: 'body', description: 'must be sent with a Content-Length header, not chunked' }]);
+    // Identity spelled out is fine.
+    expect((await send('refusals-api', 'POST', '/v1/things', { ...JSON_AUTHED, 'Content-Encoding': 'identity' }, '{"a":1}')).status).toBe(200);
+    expect(handled).toBe(before + 1);
+  });
+
+  it('a body where the route takes none (GET, a route of a function without bodies) → 400 before parsing', async () => {
+    const before = handled;
+    for (const body of ['{"a":1}', '{"a":', 'x=1']) {
+      // (Node's client sends a GET's body only with an explicit Content-Length.)
+      const a = await send('refusals-api', 'GET', '/v1/things/abc', { ...JSON_AUTHED, 'Content-Length': String(body.length) }, body);
+      expect(googleError(a), body).toEqual([{ field: 'body', description: 'must be empty: this request takes no body' }]);
+    }
+    const gz = gzipSync('{}');
+    const page = await send('refusals-oauth', 'GET', '/v1/things/abc', { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip', 'Content-Length': String(gz.length) }, gz);
+    expect(page.status).toBe(400);
+    expect(page.text).toContain('must be empty');
+    // Without a body (or with an empty one) the route runs.
+    expect((await send('refusals-api', 'GET', '/v1/things/abc', { Authorization: 'Bearer good', 'Content-Length': '0' })).status).toBe(200);
+    expect(handled).toBe(before + 1);
+  });
+
+  it('HEAD runs only GET routes that opt in: a side-effecting GET is never run by a HEAD', async () => {
+    const before = handled;
+    const head = await send('refusals-api', 'HEAD', '/v1/things/abc', { Authorization: 'Bearer good' });
+    expect(head.status).toBe(400);
+    expect(handled).toBe(before);
+    const safe = await send('refusals-api', 'HEAD', '/v1/safe', { Authorization: 'Bearer good' });
+    expect(safe.status).toBe(200);
+    expect(safe.text).toBe('');
+  });
+
+  it('every answer, the framework\'s own included, carries nosniff and a strict Content-Security-Policy', async () => {
+    const answers = [
+      await send('refusals-api', 'GET', '/v1/things/abc', { Authorization: 'Bearer good' }),
+      await send('refusals-api', 'GET', '/v1/things/abc', {}),
+      await send('refusals-api', 'GET', '/%ZZ/things', { Authorization: 'Bearer good' }),
+      await send('refusals-oauth', 'GET', '/nowhere', {}),
+      await send('refusals-oauth', 'GET', '/favicon.ico', {}),
+      await send('refusals-oauth', 'GET', '/robots.txt', {}),
+    ];
+    for (const a of answers) {
+      expect(a.headers['x-content-type-options']).toBe('nosniff');
+      const csp = String(a.headers['content-security-policy']);
+      for (const directive of ["default-src 'none'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'none'"]) expect(csp).toContain(directive);
+      expect(csp).not.toMatch(/script-src|unsafe-eval|\*/);
+    }
+  });
 
   it('authentication still comes first: an unauthenticated caller with a broken body gets 401', async () => {
     googleError(await send('refusals-api', 'POST', '/v1/things', { 'Content-Type': 'application/json' }, '{"a":'), 401);
