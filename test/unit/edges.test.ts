@@ -8,7 +8,16 @@ import { jsonPayload, pubsubFunction, type MessagePublishedData } from '../../fu
 import { httpFunction } from '../../functions/platform/http.js';
 import { createRuntime } from '../../functions/platform/runtime.js';
 import { parseWith } from '../../functions/platform/validation.js';
+import { Writable } from 'node:stream';
+import { createConnectSession } from '../../functions/core/consent/connect.js';
+import type { ConnectSession } from '../../functions/core/consent/model.js';
+import { oauth } from '../../functions/entrypoints/oauth.js';
+import { parseConfig } from '../../functions/platform/config.js';
+import { createLogger } from '../../functions/platform/logger.js';
+import { Runtime } from '../../functions/platform/runtime.js';
+import { FakeAuthorizationServer, ManualClock } from '../fakes/fake-oauth.js';
 import { MemoryRecordStore } from '../fakes/memory-record-store.js';
+import { MemoryWorkQueue } from '../fakes/memory-work-queue.js';
 import { developmentEnv } from '../fixtures/env.js';
 
 function runtimeWithFakes() {
@@ -94,6 +103,8 @@ function fakeResponse() {
     status(code: number) { res.statusCode = code; return api; },
     set(k: string, v: string) { res.headers[k.toLowerCase()] = v; return api; },
     json(body: unknown) { res.body = body; res.ended = true; return api; },
+    type(t: string) { res.headers['content-type'] = t; return api; },
+    send(body: unknown) { res.body = body; res.ended = true; return api; },
     end() { res.ended = true; return api; },
   };
   return { res, api: api as unknown as Response };
@@ -129,5 +140,58 @@ describe('httpFunction (HTTP edge)', () => {
     expect(res.statusCode).toBe(500);
     expect(JSON.stringify(res.body)).not.toContain('secret');
     expect(res.headers['cache-control']).toBe('no-store');
+  });
+});
+
+describe('oauth function edge (connect links)', () => {
+  async function oauthWithFakes() {
+    const clock = new ManualClock();
+    const server = new FakeAuthorizationServer(clock);
+    const stores = new Map<string, MemoryRecordStore<unknown>>();
+    const lines: string[] = [];
+    const sink = new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(chunk.toString('utf8')), done()) });
+    const config = parseConfig(developmentEnv());
+    const rt = new Runtime(config, createLogger({ log: { level: 'debug', format: 'json' } }, sink), {
+      clock,
+      oauth: server.provider,
+      grants: server.grants,
+      queue: new MemoryWorkQueue(),
+      store: <T>(name: string) => {
+        if (!stores.has(name)) stores.set(name, new MemoryRecordStore<unknown>());
+        return stores.get(name) as unknown as RecordStore<T>;
+      },
+    });
+    const session = await createConnectSession(rt.consentDeps(), { appUserId: 'u1', resources: ['chrome.history'], returnUrl: config.oauth.returnUrlAllowlist[0]!, autoStart: false });
+    const token = session.connectUrl.split('/connect/')[1]!;
+    const fn = oauth(rt);
+    const call = async (method: string, path: string) => {
+      const { res, api } = fakeResponse();
+      await fn({ method, path, headers: {}, query: {} } as unknown as Request, api);
+      return res;
+    };
+    return { call, token, lines, sessions: () => rt.store<ConnectSession>('connectSessions') };
+  }
+
+  it('HEAD on a connect link (a link previewer) does not use it up; the GET that follows still starts consent', async () => {
+    const { call, token, sessions } = await oauthWithFakes();
+    const head = await call('HEAD', `/connect/${token}`);
+    expect(head.statusCode).toBe(400);
+    expect(head.headers['location']).toBeUndefined();
+    expect((await sessions().list({ pageSize: 10 })).items.map((s) => s.value.status)).toEqual(['PENDING']);
+    const get = await call('GET', `/connect/${token}`);
+    expect(get.statusCode).toBe(302);
+    expect(get.headers['location']).toMatch(/^https:\/\/accounts\.example\//);
+  });
+
+  it('a refused connect link never appears in the logs; every answer carries nosniff and a strict CSP', async () => {
+    const { call, token, lines } = await oauthWithFakes();
+    const answers = [await call('HEAD', `/connect/${token}`), await call('GET', `/connect/${token}/x`), await call('GET', `/connect/${token}`), await call('GET', `/connect/${token}`)];
+    expect(answers.map((a) => a.statusCode)).toEqual([400, 404, 302, 400]);
+    expect(lines.join('\n')).toContain('/connect/[redacted]');
+    expect(lines.join('\n')).not.toContain(token);
+    for (const a of answers) {
+      expect(a.headers['x-content-type-options']).toBe('nosniff');
+      expect(a.headers['content-security-policy']).toBe("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+    }
   });
 });
