@@ -22,9 +22,13 @@ export interface UndeliverableMessage {
   /** The payload as received (base64), cut at MAX_KEPT_BYTES; `dataBytes` is the full size. */
   readonly dataBase64: string;
   readonly dataBytes: number;
+  /** Firestore's TTL policy may delete the record after this (UNDELIVERABLE_RETENTION_MS after it was recorded). */
+  readonly expireAt?: Date;
 }
 
 export const MAX_KEPT_BYTES = 16 * 1024;
+/** How long operators have to replay or discard an undeliverable message before TTL deletes it. */
+export const UNDELIVERABLE_RETENTION_MS = 30 * 86_400_000;
 
 export interface ReceivedMessage {
   readonly messageId: string;
@@ -51,11 +55,13 @@ export async function recordUndeliverable(
 ): Promise<boolean> {
   const id = undeliverableId(rejection.kind, rejection.source, message.messageId);
   const deliveryAttempts = Number.parseInt(message.attributes['CloudPubSubDeadLetterSourceDeliveryCount'] ?? '', 10);
+  const recordedAt = deps.clock.now();
   const record: UndeliverableMessage = {
     ...rejection,
     messageId: message.messageId,
     publishTime: message.publishTime,
-    recordedAt: deps.clock.now(),
+    recordedAt,
+    expireAt: new Date(recordedAt.getTime() + UNDELIVERABLE_RETENTION_MS),
     deliveryAttempts: Number.isFinite(deliveryAttempts) ? deliveryAttempts : null,
     attributes: message.attributes,
     dataBase64: message.data.subarray(0, MAX_KEPT_BYTES).toString('base64'),

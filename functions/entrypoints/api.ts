@@ -1,5 +1,6 @@
 import { createConnectSession } from '../core/consent/connect.js';
 import { getConsent, listConsents } from '../core/consent/consents.js';
+import { confirmAndStart } from '../core/exports/auto-start.js';
 import { disconnect } from '../core/exports/disconnect.js';
 import { cancelExport, getExport, listExports, retryExport } from '../core/exports/manage.js';
 import { apiSlot, requestExports } from '../core/exports/request.js';
@@ -7,7 +8,9 @@ import { httpFunction, type Route } from '../platform/http.js';
 import type { Runtime } from '../platform/runtime.js';
 import { parseWith } from '../platform/validation.js';
 import {
+  confirmConnectSessionBody,
   connectSessionBody,
+  connectSessionId,
   consentId,
   createExportsBody,
   emptyBody,
@@ -28,6 +31,15 @@ export function api(rt: Runtime) {
       method: 'POST',
       path: /^\/v1\/connectSessions$/,
       handle: async (req) => ({ status: 200, body: await createConnectSession(deps(), jsonBody(req, connectSessionBody)) }),
+    },
+    {
+      method: 'POST',
+      path: /^\/v1\/connectSessions\/(?<id>[^/:]+):confirm$/,
+      handle: async (req, ctx) => {
+        const { code } = jsonBody(req, confirmConnectSessionBody);
+        const id = parseWith(connectSessionId, ctx.params['id'], 'name');
+        return { status: 200, body: await confirmAndStart({ consent: deps(), exports: () => rt.exportDeps() }, id, code) };
+      },
     },
     {
       method: 'GET',

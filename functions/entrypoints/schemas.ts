@@ -15,7 +15,14 @@ export const connectSessionBody = z
       .max(100, 'must name at most 100 resource groups'),
     returnUrl: z.string({ error: 'is required' }).max(2048, 'must be at most 2048 characters'),
     autoStart: z.boolean({ error: 'must be true or false' }).default(false),
+    confirmation: z.enum(['CODE', 'NONE'], { error: 'must be CODE or NONE' }).default('CODE'),
   })
+  .strict();
+
+export const connectSessionId = z.string().regex(/^[0-9a-f]{64}$/, 'is not a connect session id');
+
+export const confirmConnectSessionBody = z
+  .object({ code: z.string({ error: 'is required' }).regex(/^[A-Za-z0-9_-]{43}$/, 'is not a completion code') })
   .strict();
 
 export const revokeBody = z.object({ erase: z.boolean({ error: 'must be true or false' }).default(false) }).strict();

@@ -60,6 +60,13 @@ const schema = z.object({
     .min(60, 'must be at least 60 seconds')
     .max(86_400, 'must be at most 86400 seconds')
     .default(1_800),
+  // How long the completion code of a finished connect flow (and so an unconfirmed consent) lives.
+  CONFIRMATION_CODE_TTL_SECONDS: z.coerce
+    .number({ error: 'must be a number of seconds' })
+    .int('must be a whole number of seconds')
+    .min(60, 'must be at least 60 seconds')
+    .max(3_600, 'must be at most 3600 seconds')
+    .default(300),
 
   // Callers of the api function: Google ID tokens of allow-listed service accounts.
   API_AUDIENCE: z.string({ error: 'is required' }).min(1).max(1024),
@@ -139,6 +146,8 @@ export interface Config {
     readonly revokeEndpoint: string;
     readonly returnUrlAllowlist: readonly string[];
     readonly connectSessionTtlSeconds: number;
+    /** Lifetime of a completion code: an unconfirmed consent expires after it. */
+    readonly confirmationCodeTtlSeconds: number;
   };
   readonly portabilityApiUrl: string;
   readonly callers: {
@@ -215,6 +224,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       revokeEndpoint: `${v.GOOGLE_OAUTH2_URL}/revoke`,
       returnUrlAllowlist: v.RETURN_URL_ALLOWLIST,
       connectSessionTtlSeconds: v.CONNECT_SESSION_TTL_SECONDS,
+      confirmationCodeTtlSeconds: v.CONFIRMATION_CODE_TTL_SECONDS,
     },
     portabilityApiUrl: v.PORTABILITY_API_URL,
     callers: {

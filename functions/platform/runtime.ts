@@ -20,6 +20,7 @@ import { KmsKeyWrapper } from '../adapters/kms-key-wrapper.js';
 import { LocalKeyWrapper } from '../adapters/local-key-wrapper.js';
 import { AccessTokens } from '../core/consent/access-tokens.js';
 import type { ConsentDeps } from '../core/consent/deps.js';
+import type { ConsentSweepDeps } from '../core/consent/sweep.js';
 import type { AuditEntry, ConnectSession, Consent, OAuthAttempt } from '../core/consent/model.js';
 import type { CallerVerifier } from '../core/ports/caller-verifier.js';
 import { systemClock, type Clock } from '../core/ports/clock.js';
@@ -148,13 +149,14 @@ export class Runtime {
           connectSessionTtlSeconds: oauth.connectSessionTtlSeconds,
           stateTtlSeconds: STATE_TTL_SECONDS,
           connectBaseUrl: oauth.publicUrl,
+          confirmationCodeTtlSeconds: oauth.confirmationCodeTtlSeconds,
         },
       };
     }
     return this.consentDepsInstance;
   }
 
-  private exportDepsInstance: ExportDeps | undefined;
+  private exportDepsInstance: ConsentSweepDeps | undefined;
   private schedulerVerifier: CallerVerifier | undefined;
 
   schedulerCallers(): CallerVerifier {
@@ -193,6 +195,8 @@ export class Runtime {
           sweepLimit: 500,
         },
         newOwner: () => randomUUID(),
+        // The consent sweep (run at the end of the poll sweep) revokes unconfirmed grants with it.
+        oauth: consent.oauth,
       };
     }
     return this.exportDepsInstance;

@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { AppError, invalidArgument, isAppError, type FieldViolation } from '../errors.js';
-import { publishEvent } from '../events.js';
 import { INVALID_GRANT, type TokenGrant } from '../ports/oauth-provider.js';
 import { keep, put } from '../ports/record-store.js';
 import { groupOfScope, isResourceGroup, scopeOf, type ResourceGroup } from '../resource-groups.js';
 import type { ConsentDeps } from './deps.js';
-import { consentName, type Consent, type ConnectSession, type GrantedGroup, type OAuthAttempt } from './model.js';
+import { announceGrant, FOLLOW_UP_GRACE_MS } from './activation.js';
+import { hashCode, newCode } from './confirm.js';
+import { consentName, retainUntil, type ConfirmationMode, type Consent, type ConnectSession, type GrantedGroup, type OAuthAttempt } from './model.js';
 import { hashState, newPkce, newState, openVerifier, sameSecret, sealVerifier } from './pkce.js';
 import { allowedReturnUrl, withParams } from './return-url.js';
 
@@ -14,6 +15,8 @@ export interface ConnectRequest {
   readonly resources: readonly string[];
   readonly returnUrl: string;
   readonly autoStart: boolean;
+  /** CODE (default): the application confirms the returning browser; NONE: the consent is active at once. */
+  readonly confirmation?: ConfirmationMode;
 }
 
 /** Creates a short-lived, single-use connect session for one app user and a set of groups. */
@@ -40,6 +43,11 @@ export async function createConnectSession(deps: ConsentDeps, request: ConnectRe
     expiresAt,
     status: 'PENDING',
     consentId: null,
+    confirmation: request.confirmation ?? 'CODE',
+    codeHash: null,
+    codeExpiresAt: null,
+    confirmedAt: null,
+    expireAt: retainUntil(expiresAt),
   };
   await deps.sessions.create(id, session);
   return {
@@ -74,6 +82,7 @@ export async function startConsent(deps: ConsentDeps, sessionToken: string): Pro
     createdAt: now,
     expiresAt: new Date(now.getTime() + deps.settings.stateTtlSeconds * 1000),
     consumedAt: null,
+    expireAt: retainUntil(new Date(now.getTime() + deps.settings.stateTtlSeconds * 1000)),
   };
   await deps.attempts.create(hashState(state), attempt);
   const redirectUrl = deps.oauth.authorizationUrl({ scopes: session.resources.map(scopeOf), state, codeChallenge: pkce.challenge });
@@ -91,11 +100,27 @@ export interface CallbackRequest {
   readonly boundState: string | undefined;
 }
 
+export interface CompletedConsent {
+  readonly redirectUrl: string;
+  readonly outcome: Outcome;
+  readonly consentId: string | null;
+  readonly autoStart: boolean;
+  /** The consent is ACTIVE and the session asked for auto-start: the caller starts the exports now. */
+  readonly startExports: boolean;
+  /** The consent waits for the application's confirmation (the redirect carries the completion code). */
+  readonly pendingConfirmation: boolean;
+}
+
 /**
  * The authorization server redirects back. The attempt is consumed exactly once (compare-and-set);
  * a missing, unbound, unknown, reused or expired state is refused before any token exchange.
+ *
+ * With confirmation (the default) the consent is stored PENDING_CONFIRMATION and the browser goes
+ * back with the session name and a single-use completion code (only its hash is kept) that the
+ * application confirms; nothing is announced or exported before. With `confirmation: NONE` the
+ * consent is ACTIVE at once and `consent.granted` goes out here.
  */
-export async function completeConsent(deps: ConsentDeps, request: CallbackRequest): Promise<{ redirectUrl: string; outcome: Outcome; consentId: string | null; autoStart: boolean }> {
+export async function completeConsent(deps: ConsentDeps, request: CallbackRequest): Promise<CompletedConsent> {
   const { state } = request;
   if (!state) throw refuse('STATE_MISSING', 'the state parameter is missing', 'state');
   if (!request.boundState || !sameSecret(request.boundState, state)) {
@@ -112,12 +137,36 @@ export async function completeConsent(deps: ConsentDeps, request: CallbackReques
   const session = await deps.sessions.get(attempt.sessionId);
   if (!verifier || !session) throw new AppError('INTERNAL', 'authorization attempt is inconsistent');
 
-  const finish = async (outcome: Outcome, consentId: string | null, reason?: string) => {
-    await deps.sessions.update(attempt.sessionId, (s) => (s ? put({ ...s, status: 'COMPLETED' as const, consentId }, null) : keep(null)));
+  const confirm = (session.confirmation ?? 'NONE') === 'CODE';
+  const finish = async (outcome: Outcome, consentId: string | null, reason?: string, code?: { value: string; expiresAt: Date }): Promise<CompletedConsent> => {
+    await deps.sessions.update(attempt.sessionId, (s) =>
+      s
+        ? put<ConnectSession, null>(
+            {
+              ...s,
+              status: 'COMPLETED',
+              consentId,
+              ...(code ? { codeHash: hashCode(code.value), codeExpiresAt: code.expiresAt, expireAt: retainUntil(code.expiresAt) } : {}),
+            },
+            null,
+          )
+        : keep(null),
+    );
     const params: Record<string, string> = { outcome };
     if (consentId) params['consent'] = consentName(consentId);
     if (reason) params['reason'] = reason;
-    return { redirectUrl: withParams(session.returnUrl, params), outcome, consentId, autoStart: session.autoStart };
+    if (code) {
+      params['session'] = `connectSessions/${attempt.sessionId}`;
+      params['code'] = code.value;
+    }
+    return {
+      redirectUrl: withParams(session.returnUrl, params),
+      outcome,
+      consentId,
+      autoStart: session.autoStart,
+      startExports: !!consentId && !code && session.autoStart,
+      pendingConfirmation: !!code,
+    };
   };
 
   if (request.error !== undefined) return finish(request.error === 'access_denied' ? 'denied' : 'error', null, reasonParam(request.error));
@@ -144,28 +193,28 @@ export async function completeConsent(deps: ConsentDeps, request: CallbackReques
     accessType: timeBased.has(resource) && !access.oneTime.includes(resource) ? 'TIME_BASED' : 'ONE_TIME',
   }));
   const consentId = newConsentId();
+  const partial = granted.length < requested.size;
+  const codeExpiresAt = new Date(now.getTime() + deps.settings.confirmationCodeTtlSeconds * 1000);
   const consent: Consent = {
     appUserId: session.appUserId,
     groups,
     grantedAt: now,
     expiresAt: groups.some((g) => g.accessType === 'TIME_BASED') ? (grant.refreshTokenExpiresAt ?? null) : null,
-    status: 'ACTIVE',
+    status: confirm ? 'PENDING_CONFIRMATION' : 'ACTIVE',
     updatedAt: now,
     token: await deps.vault.seal(grant.refreshToken, consentId),
+    confirmBy: confirm ? codeExpiresAt : null,
+    followUp: { announce: true, startExports: session.autoStart, partial },
+    // A pending consent's follow-up waits for the confirmation; an active one is the sweep's after a grace period.
+    followUpAt: confirm ? null : new Date(now.getTime() + FOLLOW_UP_GRACE_MS),
+    detail: null,
   };
   await deps.consents.create(consentId, consent);
+  const outcome = partial ? 'partial' : 'granted';
+  if (confirm) return finish(outcome, consentId, undefined, { value: newCode(), expiresAt: codeExpiresAt });
   deps.tokens.remember(consentId, grant.accessToken, grant.accessTokenExpiresAt);
-  await publishEvent(deps, {
-    type: 'consent.granted',
-    subject: consentName(consentId),
-    appUserId: consent.appUserId,
-    data: {
-      resources: groups.map((g) => ({ resource: g.resource, accessType: g.accessType })),
-      expireTime: consent.expiresAt?.toISOString() ?? null,
-      partial: granted.length < requested.size,
-    },
-  });
-  return finish(granted.length < requested.size ? 'partial' : 'granted', consentId);
+  await announceGrant(deps, consentId);
+  return finish(outcome, consentId);
 }
 
 function refuse(reason: string, message: string, field: string): AppError {

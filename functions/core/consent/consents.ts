@@ -14,6 +14,8 @@ export function consentResource(id: string, c: Consent) {
     grantTime: c.grantedAt.toISOString(),
     ...(c.expiresAt ? { expireTime: c.expiresAt.toISOString() } : {}),
     updateTime: c.updatedAt.toISOString(),
+    ...(c.status === 'PENDING_CONFIRMATION' && c.confirmBy ? { confirmDeadline: c.confirmBy.toISOString() } : {}),
+    ...(c.detail ? { detail: c.detail } : {}),
   };
 }
 
@@ -59,11 +61,16 @@ export async function revokeConsent(deps: ConsentDeps, id: string, actor: string
       }
     }
   }
+  if (consent.token && consent.status === 'PENDING_CONFIRMATION') {
+    // Never confirmed: only this grant is revoked (a reset would end every grant of that account).
+    await deps.oauth.revoke(await deps.vault.open(consent.token, id));
+  }
   deps.tokens.forget(id);
   const now = deps.clock.now();
   const after = await deps.consents.update(id, (c) => {
     if (!c) throw new AppError('NOT_FOUND', `${consentName(id)} not found`);
-    return isTerminal(c.status) ? keep(c) : put<Consent, Consent>({ ...c, status: 'REVOKED', token: null, updatedAt: now }, { ...c, status: 'REVOKED', token: null, updatedAt: now });
+    const revoked: Consent = { ...c, status: 'REVOKED', token: null, confirmBy: null, followUp: null, followUpAt: null, updatedAt: now };
+    return isTerminal(c.status) ? keep(c) : put<Consent, Consent>(revoked, revoked);
   });
   const auditId = `consent.revoked~${id}`;
   if (after.status === 'REVOKED' && !(await deps.audit.get(auditId))) {

@@ -14,6 +14,8 @@ export interface ConsentSettings {
   readonly stateTtlSeconds: number;
   /** Public base URL of the oauth function. */
   readonly connectBaseUrl: string;
+  /** How long a completion code (and so an unconfirmed consent) stays valid. */
+  readonly confirmationCodeTtlSeconds: number;
 }
 
 export interface ConsentDeps {

@@ -2,8 +2,13 @@ import type { ResourceGroup } from '../resource-groups.js';
 import type { SealedSecret } from '../token-vault.js';
 import type { SealedVerifier } from './pkce.js';
 
-/** CLOSING: every export of a one-time grant is done and one worker is releasing it upstream. */
-export const CONSENT_STATUSES = ['ACTIVE', 'CLOSING', 'NEEDS_RECONSENT', 'EXPIRED', 'REVOKED', 'CLOSED'] as const;
+/**
+ * PENDING_CONFIRMATION: granted upstream, but the application has not yet confirmed that the
+ * browser which came back belongs to the user who started the flow (no export until it does).
+ * CLOSING: every export of a one-time grant is done and one worker is releasing it upstream.
+ * EXPIRED: a time-based grant ran out, or a consent was not confirmed in time (`detail` says which).
+ */
+export const CONSENT_STATUSES = ['PENDING_CONFIRMATION', 'ACTIVE', 'CLOSING', 'NEEDS_RECONSENT', 'EXPIRED', 'REVOKED', 'CLOSED'] as const;
 export type ConsentStatus = (typeof CONSENT_STATUSES)[number];
 export const ACCESS_TYPES = ['ONE_TIME', 'TIME_BASED'] as const;
 export type AccessType = (typeof ACCESS_TYPES)[number];
@@ -27,10 +32,39 @@ export interface Consent {
   readonly updatedAt: Date;
   /** The sealed refresh token; null once revoked, closed or expired. */
   readonly token: SealedSecret | null;
+  /** PENDING_CONFIRMATION: when the completion code expires; the sweep then expires the consent. */
+  readonly confirmBy?: Date | null;
+  /** Work owed once the consent became ACTIVE; done by the activating call or else by the sweep. */
+  readonly followUp?: FollowUp | null;
+  /** When the sweep takes over `followUp` (a little after activation, so the activating call goes first). */
+  readonly followUpAt?: Date | null;
+  /** Why the consent is in its state, when the status alone does not say (e.g. UNCONFIRMED_DETAIL). */
+  readonly detail?: string | null;
 }
 
-export const SESSION_STATUSES = ['PENDING', 'STARTED', 'COMPLETED'] as const;
+/**
+ * `announce`: `consent.granted` is still to be published (`partial`: fewer groups granted than
+ * asked for, for the event); `startExports`: the connect session asked for auto-start.
+ */
+export interface FollowUp {
+  readonly announce: boolean;
+  readonly startExports: boolean;
+  readonly partial: boolean;
+}
+
+export const UNCONFIRMED_DETAIL = 'not confirmed by the application in time';
+
+/** COMPLETED: the browser came back; CONFIRMED: the application confirmed the completion code. */
+export const SESSION_STATUSES = ['PENDING', 'STARTED', 'COMPLETED', 'CONFIRMED'] as const;
 export type SessionStatus = (typeof SESSION_STATUSES)[number];
+
+/**
+ * CODE (the default): the callback hands the browser a completion code and the consent waits in
+ * PENDING_CONFIRMATION until the application confirms it for the user who started the flow.
+ * NONE: the consent is ACTIVE at once (anyone who completes the link connects their account).
+ */
+export const CONFIRMATION_MODES = ['CODE', 'NONE'] as const;
+export type ConfirmationMode = (typeof CONFIRMATION_MODES)[number];
 
 /** A short-lived, single-use invitation to connect; its id is the SHA-256 of the token in the connect URL. */
 export interface ConnectSession {
@@ -43,6 +77,14 @@ export interface ConnectSession {
   readonly status: SessionStatus;
   /** The consent created when the flow completed with a grant. */
   readonly consentId: string | null;
+  /** Absent on sessions created before confirmation existed: those behave as NONE. */
+  readonly confirmation?: ConfirmationMode;
+  /** SHA-256 (hex) of the completion code handed to the returning browser; never the code. */
+  readonly codeHash?: string | null;
+  readonly codeExpiresAt?: Date | null;
+  readonly confirmedAt?: Date | null;
+  /** Firestore's TTL policy may delete the record after this (see infra/deploy/firestore-ttl.json). */
+  readonly expireAt?: Date;
 }
 
 /** One authorization attempt; its id is the SHA-256 of `state`. Consumed exactly once. */
@@ -52,7 +94,13 @@ export interface OAuthAttempt {
   readonly createdAt: Date;
   readonly expiresAt: Date;
   readonly consumedAt: Date | null;
+  /** Firestore's TTL policy may delete the record after this. */
+  readonly expireAt?: Date;
 }
+
+/** Records that only matter while a flow runs are kept this long after they expire, then TTL-deleted. */
+export const FLOW_RECORD_RETENTION_MS = 7 * 86_400_000;
+export const retainUntil = (expiresAt: Date) => new Date(expiresAt.getTime() + FLOW_RECORD_RETENTION_MS);
 
 /** An audit entry: what happened to which record, by whom (a service account), never personal data. */
 export interface AuditEntry {

@@ -1,3 +1,4 @@
+import { sweepConsents } from '../consent/sweep.js';
 import { put, keep } from '../ports/record-store.js';
 import type { ExportDeps } from './deps.js';
 import { finishClosing } from './finish.js';
@@ -74,5 +75,7 @@ export async function sweep(deps: ExportDeps): Promise<SweepReport> {
   for (const { id } of await deps.consents.listDue({ where: { status: 'CLOSING' }, field: 'updatedAt', before: stale, limit })) {
     await finishClosing(deps, id);
   }
+  // Unconfirmed consents past their code's lifetime expire; unfinished activation follow-ups finish.
+  await sweepConsents(deps);
   return { polls, starts, transfers };
 }

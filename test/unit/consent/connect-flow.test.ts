@@ -8,8 +8,9 @@ import { consentDepsWithFakes, RETURN_URL } from '../../fakes/consent-deps.js';
 
 const GROUPS: ResourceGroup[] = ['myactivity.search', 'chrome.history', 'youtube.subscriptions', 'maps.starred_places'];
 
+/** A flow without the confirmation step (its own tests are in confirmation.test.ts): the consent is ACTIVE at the callback. */
 async function begin(env: ReturnType<typeof consentDepsWithFakes>, resources: readonly string[] = GROUPS) {
-  const session = await createConnectSession(env.deps, { appUserId: 'u1', resources, returnUrl: RETURN_URL, autoStart: false });
+  const session = await createConnectSession(env.deps, { appUserId: 'u1', resources, returnUrl: RETURN_URL, autoStart: false, confirmation: 'NONE' });
   const token = session.connectUrl.split('/connect/')[1]!;
   const started = await startConsent(env.deps, token);
   return { session, token, started };
