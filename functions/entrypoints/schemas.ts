@@ -1,19 +1,34 @@
 import type { Request } from '@google-cloud/functions-framework';
 import { z } from 'zod';
 import { invalidArgument } from '../core/errors.js';
-import { parseWith } from '../platform/validation.js';
+import { parseWith, rfc3339Timestamp, text } from '../platform/validation.js';
 
-/** Request schemas of the api function, validated at the boundary. */
-const printable = /^[^\u0000-\u001f\u007f]+$/;
+/**
+ * Request schemas of the api function, validated at the boundary. Every free-text string is
+ * well-formed Unicode (`text`); every timestamp a strict RFC 3339 one (`rfc3339Timestamp`).
+ */
+
+/**
+ * The application's id for its user: 1-128 characters of `A-Z a-z 0-9 . _ @ + -`, not starting
+ * with a dot. It names a folder of the archive bucket, so this set always makes one valid object
+ * name segment: never `.` or `..`, no `/`, no control characters, at most 128 bytes.
+ */
+const appUserId = text()
+  .min(1, 'must not be empty')
+  .max(128, 'must be at most 128 characters')
+  .regex(/^[A-Za-z0-9._@+-]+$/, 'may only contain letters A-Z and a-z, digits and . _ @ + -')
+  .regex(/^[^.]/, 'must not start with a dot');
+
+const resourceList = z
+  .array(text('must be a string').max(128, 'is too long'), { error: 'must be a list of resource groups' })
+  .min(1, 'must name at least one resource group')
+  .max(100, 'must name at most 100 resource groups');
 
 export const connectSessionBody = z
   .object({
-    appUserId: z.string({ error: 'is required' }).min(1, 'must not be empty').max(256, 'must be at most 256 characters').regex(printable, 'must not contain control characters'),
-    resources: z
-      .array(z.string({ error: 'must be a string' }).max(128, 'is too long'), { error: 'must be a list of resource groups' })
-      .min(1, 'must name at least one resource group')
-      .max(100, 'must name at most 100 resource groups'),
-    returnUrl: z.string({ error: 'is required' }).max(2048, 'must be at most 2048 characters'),
+    appUserId,
+    resources: resourceList,
+    returnUrl: text().max(2048, 'must be at most 2048 characters'),
     autoStart: z.boolean({ error: 'must be true or false' }).default(false),
     confirmation: z.enum(['CODE', 'NONE'], { error: 'must be CODE or NONE' }).default('CODE'),
   })
@@ -31,9 +46,9 @@ export const consentId = z.string().regex(/^[A-Za-z0-9]{1,64}$/, 'is not a conse
 
 export const listConsentsQuery = z
   .object({
-    appUserId: z.string({ error: 'is required' }).min(1, 'must not be empty').max(256, 'must be at most 256 characters'),
+    appUserId,
     pageSize: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(50),
-    pageToken: z.string().max(2048, 'is too long').optional(),
+    pageToken: text().max(2048, 'is too long').optional(),
   })
   .strict();
 
@@ -53,18 +68,12 @@ export function queryObject(req: Request): Record<string, unknown> {
   return { ...(req.query as Record<string, unknown>) };
 }
 
-const rfc3339 = z
-  .string()
-  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/, 'must be an RFC 3339 timestamp')
-  .refine((v) => !Number.isNaN(Date.parse(v)), 'must be a valid date')
-  .transform((v) => new Date(v));
-
 export const createExportsBody = z
   .object({
     consent: z.string({ error: 'is required' }).regex(/^consents\/[A-Za-z0-9]{1,64}$/, 'must be a consent name: consents/{id}'),
-    resources: z.array(z.string({ error: 'must be a string' }).max(128, 'is too long'), { error: 'must be a list of resource groups' }).min(1, 'must name at least one resource group').max(100, 'must name at most 100 resource groups').optional(),
-    startTime: rfc3339.optional(),
-    endTime: rfc3339.optional(),
+    resources: resourceList.optional(),
+    startTime: rfc3339Timestamp.optional(),
+    endTime: rfc3339Timestamp.optional(),
     requestId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, - or _').optional(),
   })
   .strict();
@@ -75,7 +84,7 @@ export const listExportsQuery = z
   .object({
     consent: z.string({ error: 'is required' }).regex(/^consents\/[A-Za-z0-9]{1,64}$/, 'must be a consent name: consents/{id}'),
     pageSize: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(50),
-    pageToken: z.string().max(2048, 'is too long').optional(),
+    pageToken: text().max(2048, 'is too long').optional(),
   })
   .strict();
 
