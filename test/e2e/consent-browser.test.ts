@@ -1,34 +1,19 @@
-import { execFileSync } from 'node:child_process';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../fixtures/browser.js';
 import { newConnectSession, startE2EStack, type E2EStack } from './stack.js';
 
 /**
- * The consent flow in a real browser (headless Chromium, Debian's `chromium`, driven by
- * playwright-core): the application's connect URL, the pipeline's redirect with its state cookie,
+ * The consent flow in a real browser (headless Chromium, the one @sparticuz/chromium ships, driven
+ * by playwright-core): the application's connect URL, the pipeline's redirect with its state cookie,
  * the sandbox's consent page (one group unticked, 30 days, Allow), the callback carrying the
  * browser's own cookie, and the application's return page.
  */
-function chromiumPath(): string {
-  let path = '';
-  try {
-    path = execFileSync('which', ['chromium'], { encoding: 'utf8' }).trim();
-  } catch {
-    path = '';
-  }
-  if (!path) throw new Error('Chromium is not installed: run `apt-get update && apt-get install -y chromium` (Debian package, /usr/bin/chromium).');
-  return path;
-}
-
 let stack: E2EStack;
 let browser: Browser;
 beforeAll(async () => {
-  const executablePath = chromiumPath();
+  browser = await launchChromium();
   stack = await startE2EStack('consent-browser');
-  browser = await chromium.launch({
-    executablePath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
 });
 afterAll(async () => {
   await browser?.close();

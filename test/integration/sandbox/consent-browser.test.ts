@@ -1,17 +1,14 @@
-// The consent page in a real browser: headless Chromium (Debian's `chromium` package, driven by
-// playwright-core) unticks a group, picks 30 days, allows, and lands on the callback with a code.
-import { existsSync } from 'node:fs';
+// The consent page in a real browser: headless Chromium (the one @sparticuz/chromium ships, driven
+// by playwright-core) unticks a group, picks 30 days, allows, and lands on the callback with a code.
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chromium } from 'playwright-core';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCOPE_PREFIX } from '../../../functions/core/resource-groups.js';
+import { launchChromium } from '../../fixtures/browser.js';
 import { authorizeUrl, pkce, registerClient, startTestSandbox, token } from './helpers.js';
 import type { Client, TestSandbox } from './helpers.js';
-
-const CHROMIUM_CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser'];
 
 let sb: TestSandbox;
 let receiver: Server;
@@ -21,10 +18,6 @@ let client: Client;
 const received: string[] = [];
 
 beforeAll(async () => {
-  const executablePath = CHROMIUM_CANDIDATES.find((p) => existsSync(p));
-  if (!executablePath) {
-    throw new Error('Chromium is not installed: run `apt-get update && apt-get install -y chromium` (Debian package, /usr/bin/chromium).');
-  }
   sb = await startTestSandbox();
   receiver = createServer((req, res) => {
     received.push(req.url ?? '');
@@ -34,10 +27,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   callbackUri = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/oauth2/callback`;
   client = await registerClient(sb.baseUrl, [callbackUri]);
-  browser = await chromium.launch({
-    executablePath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
