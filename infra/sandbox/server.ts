@@ -30,6 +30,7 @@ import { OidcIssuer } from './oidc/issuer.js';
 import { oidcModule } from './oidc/routes.js';
 import { JobService } from './portability/jobs.js';
 import { portabilityModule } from './portability/routes.js';
+import { schedulerModule } from './scheduler/routes.js';
 import { storageModule } from './storage/routes.js';
 
 export type { SandboxConfig } from './lib/config.js';
@@ -103,6 +104,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
     archiveModule({ store, clock, signer, archives }),
     oidcModule({ issuer, baseUrl: services.baseUrl }),
     storageModule({ clock, baseUrl: services.baseUrl, dataDir: options.dataDir, cacheDir }),
+    schedulerModule(services),
   ];
   const routes: Route[] = modules.flatMap((m) => m.routes);
 

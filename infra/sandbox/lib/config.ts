@@ -37,6 +37,11 @@ export interface SandboxConfig {
   oneTimeOnlyResources: string[];
   /** Retries allowed per job chain (`archiveJobs:retry`). */
   maxRetries: number;
+  /**
+   * Local extension of the Cloud Scheduler (off like the real API): accept 6-field cron schedules
+   * with a leading seconds field and attempt deadlines from 1 s (Google: 5 fields, at least 15 s).
+   */
+  schedulerSecondsSchedules: boolean;
 }
 
 export const MAX_PART_BYTES = 4_000_000_000;
@@ -58,6 +63,7 @@ export const DEFAULT_CONFIG: Readonly<SandboxConfig> = Object.freeze({
   timestampAfter24hrsFormat: 'RFC3339',
   oneTimeOnlyResources: [],
   maxRetries: 3,
+  schedulerSecondsSchedules: false,
 });
 
 const seconds = z.number().finite().min(0).max(10 * 365 * 86400);
@@ -80,6 +86,7 @@ export const configPatchSchema = z
     timestampAfter24hrsFormat: z.enum(['RFC3339', 'UNIX_SECONDS']),
     oneTimeOnlyResources: z.array(z.string().max(200)).max(500),
     maxRetries: z.number().int().min(0).max(100),
+    schedulerSecondsSchedules: z.boolean(),
   })
   .strict()
   .partial();

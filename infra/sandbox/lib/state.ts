@@ -98,6 +98,35 @@ export interface OidcKeyRecord {
   publicPem: string;
 }
 
+/** HTTP methods a Cloud Scheduler HTTP target can use (the API's `HttpMethod` enum names). */
+export type SchedulerHttpMethod = 'POST' | 'GET' | 'HEAD' | 'PUT' | 'DELETE' | 'PATCH' | 'OPTIONS';
+
+/** A job of the local Cloud Scheduler (`/v1/projects/{p}/locations/{l}/jobs/{id}`); times in sandbox ms. */
+export interface SchedulerJobRecord {
+  /** Full resource name `projects/P/locations/L/jobs/ID`. */
+  name: string;
+  description: string;
+  schedule: string;
+  timeZone: string;
+  httpTarget: {
+    uri: string;
+    httpMethod: SchedulerHttpMethod;
+    headers: Record<string, string>;
+    /** Base64 (standard alphabet), as in the API; absent = no body. */
+    body?: string;
+    oidcToken?: { serviceAccountEmail: string; audience: string };
+  };
+  retryConfig: { retryCount: number; maxRetryDurationMs: number; minBackoffMs: number; maxBackoffMs: number; maxDoublings: number };
+  attemptDeadlineMs: number;
+  state: 'ENABLED' | 'PAUSED';
+  userUpdateTime: number;
+  /** Next attempt (a scheduled run or a retry); absent while paused. */
+  scheduleTime?: number;
+  lastAttemptTime?: number;
+  /** Outcome of the last attempt as a google.rpc.Status (code 0 = success). */
+  status?: { code: number; message?: string };
+}
+
 export interface SandboxState {
   version: 1;
   clockOffsetMs: number;
@@ -113,6 +142,8 @@ export interface SandboxState {
   /** HMAC key of the signed archive URLs. */
   urlSecret: string;
   oidcKey?: OidcKeyRecord;
+  /** Local Cloud Scheduler jobs by full resource name. */
+  schedulerJobs: Record<string, SchedulerJobRecord>;
 }
 
 export function accountKey(clientId: string, user: string): string {
@@ -134,5 +165,6 @@ export function freshState(): SandboxState {
     accounts: {},
     pendingConsents: {},
     urlSecret: randomBytes(32).toString('base64url'),
+    schedulerJobs: {},
   };
 }
