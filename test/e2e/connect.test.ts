@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectViaAutomation, startE2EStack, type E2EStack } from './stack.js';
+import { waitFor } from './exports.js';
+import { approveWithoutCallback, confirmConnect, connectViaAutomation, newConnectSession, startE2EStack, type E2EStack } from './stack.js';
 
 /**
  * Issue 4 end to end on the local stack: an authenticated connect-session request, the browser
@@ -22,7 +23,7 @@ interface ConsentList {
 
 let stack: E2EStack;
 beforeAll(async () => {
-  stack = await startE2EStack('connect');
+  stack = await startE2EStack('connect', undefined, { sweepIntervalMs: 1_000 });
 });
 afterAll(async () => {
   await stack?.stop();
@@ -130,3 +131,110 @@ describe('connect (OAuth consent) on the local stack', () => {
     expect(JSON.stringify(audit.docs[0]!.data())).not.toContain('user-revoke');
   });
 });
+
+interface GoogleError {
+  error: { code: number; status: string; details: { '@type': string; reason?: string; fieldViolations?: { field: string }[] }[] };
+}
+const reasonOf = (body: GoogleError) => body.error.details.find((d) => d.reason)?.reason;
+const fieldsOf = (body: GoogleError) => body.error.details.flatMap((d) => (d.fieldViolations ?? []).map((v) => v.field));
+
+async function exportsOf(consent: string): Promise<unknown[]> {
+  const res = await stack.api(`/v1/exports?consent=${encodeURIComponent(consent)}`);
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { exports: unknown[] }).exports;
+}
+
+describe('connect confirmation (issue 13 item 2) on the local stack', () => {
+  it('the browser returns with a completion code; the consent waits PENDING_CONFIRMATION until the application confirms it, then is ACTIVE and auto-starts', async () => {
+    const session = await newConnectSession(stack, 'confirm-user', ['chrome.history'], stack.info.returnUrls[0], { autoStart: true });
+    const flow = await connectViaAutomation(stack, session.connectUrl, { duration: 'ONE_TIME', confirm: false });
+    expect(flow.query).toMatchObject({ outcome: 'granted', session: session.name });
+    expect(flow.query['code']).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const name = flow.query['consent']!;
+    expect((await getConsentJson(name)).state).toBe('PENDING_CONFIRMATION');
+    // Not exportable, nothing auto-started, no code in any document.
+    const refused = await stack.api('/v1/exports', { body: { consent: name } });
+    expect(refused.status).toBe(400);
+    expect(reasonOf((await refused.json()) as GoogleError)).toBe('CONSENT_PENDING_CONFIRMATION');
+    expect(await exportsOf(name)).toEqual([]);
+    expect(await allDocuments()).not.toContain(flow.query['code']);
+
+    const wrong = await stack.api(`/v1/${session.name}:confirm`, { body: { code: 'A'.repeat(43) } });
+    expect(wrong.status).toBe(400);
+    expect(fieldsOf((await wrong.json()) as GoogleError)).toEqual(['code']);
+    const confirmed = await confirmConnect(stack, flow.query);
+    expect(confirmed).toMatchObject({ name, state: 'ACTIVE', exports: 'started' });
+    expect((await getConsentJson(name)).state).toBe('ACTIVE');
+    expect(await exportsOf(name)).toHaveLength(1);
+    const reused = await stack.api(`/v1/${session.name}:confirm`, { body: { code: flow.query['code'] } });
+    expect(reused.status).toBe(409);
+    expect(fieldsOf((await reused.json()) as GoogleError)).toEqual(['code']);
+    const logs = readdirSync(stack.info.logDir).map((f) => readFileSync(join(stack.info.logDir, f), 'utf8')).join('\n');
+    expect(logs).not.toContain(flow.query['code']);
+  });
+
+  it('concurrent confirmations of one code → one 200, the others 409', async () => {
+    const session = await newConnectSession(stack, 'confirm-race', ['chrome.history']);
+    const flow = await connectViaAutomation(stack, session.connectUrl, { duration: 'ONE_TIME', confirm: false });
+    const statuses = await Promise.all(Array.from({ length: 10 }, () => stack.api(`/v1/${session.name}:confirm`, { body: { code: flow.query['code'] } }).then((r) => r.status)));
+    expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 409)).toHaveLength(9);
+  });
+
+  it('a forwarded link completed in another browser (another Google account) never becomes an active consent: no export, and after the code\'s lifetime the grant is revoked upstream and nothing personal kept', async () => {
+    // The sender's application creates the link; the recipient opens it in their own browser,
+    // signs in with their own account and approves. Their browser returns with a code, but the
+    // application confirms only for its logged-in user who created the session, so it never does.
+    const session = await newConnectSession(stack, 'forwarding-sender', ['chrome.history', 'myactivity.search'], stack.info.returnUrls[0], { autoStart: true });
+    const recipient = await approveWithoutCallback(stack, session.connectUrl, { duration: 'ONE_TIME', user: 'recipient@example.com' });
+    const callback = await fetch(recipient.callbackUrl, { redirect: 'manual', headers: { Cookie: recipient.cookie } });
+    expect(callback.status).toBe(302);
+    const back = Object.fromEntries(new URL(callback.headers.get('location') ?? '').searchParams);
+    expect(back['code']).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const name = back['consent']!;
+    const id = name.split('/')[1]!;
+    expect((await getConsentJson(name)).state).toBe('PENDING_CONFIRMATION');
+    expect((await stack.api('/v1/exports', { body: { consent: name } })).status).toBe(400);
+    expect(await exportsOf(name)).toEqual([]);
+    const active = (await (await stack.api('/v1/consents?appUserId=forwarding-sender')).json()) as ConsentList;
+    expect(active.consents.filter((c) => c.state === 'ACTIVE')).toEqual([]);
+
+    // The code's lifetime ends (moved forward here rather than waited for): the poll sweep expires it.
+    await stack.clearCalls();
+    const past = new Date(Date.now() - 1_000);
+    await stack.firestore.collection('consents').doc(id).update({ confirmBy: past });
+    await stack.firestore.collection('connectSessions').doc(session.name.split('/')[1]!).update({ codeExpiresAt: past });
+    const expired = await waitFor(
+      'the unconfirmed consent to expire',
+      async () => {
+        const c = await getConsentJson(name);
+        return c.state === 'EXPIRED' ? c : undefined;
+      },
+      30_000,
+    );
+    expect(expired).toMatchObject({ appUserId: '', detail: 'not confirmed by the application in time' });
+    const revocations = await waitFor('the upstream revocation', async () => {
+      const calls = (await stack.calls()).filter((c) => c.path === '/revoke');
+      return calls.length > 0 ? calls : undefined;
+    }, 30_000);
+    expect(revocations.map((c) => c.status)).toEqual([200]);
+    expect((await stack.calls()).filter((c) => c.path === '/v1/authorization:reset')).toEqual([]);
+    await waitFor('the sealed token to be deleted', async () => {
+      const doc = (await stack.firestore.collection('consents').doc(id).get()).data() ?? {};
+      return doc['token'] === null && doc['confirmBy'] === null ? true : undefined;
+    }, 30_000);
+    // A confirmation after that is refused, and nothing was ever exported.
+    const late = await stack.api(`/v1/${session.name}:confirm`, { body: { code: back['code'] } });
+    expect(late.status).toBe(400);
+    expect(reasonOf((await late.json()) as GoogleError)).toBe('CODE_EXPIRED');
+    expect(await exportsOf(name)).toEqual([]);
+    expect((await stack.calls()).filter((c) => c.path.includes('portabilityArchive'))).toEqual([]);
+  });
+});
+
+async function getConsentJson(name: string): Promise<ConsentJson & { detail?: string }> {
+  const res = await stack.api(`/v1/${name}`);
+  expect(res.status).toBe(200);
+  return (await res.json()) as ConsentJson & { detail?: string };
+}
+

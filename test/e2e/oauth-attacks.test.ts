@@ -416,4 +416,15 @@ describe('caller authentication of the api function', () => {
     const still = (await (await stack.api(`/v1/${name}`)).json()) as { state: string };
     expect(still.state).toBe('ACTIVE');
   });
+
+  it('refused callers cannot confirm a completion code: the consent stays PENDING_CONFIRMATION', async () => {
+    const intruder = await stack.callerToken(`intruder@${stack.info.projectId}.iam.gserviceaccount.com`);
+    const session = await newConnectSession(stack, 'auth-confirm', ['chrome.history']);
+    const flow = await connectViaAutomation(stack, session.connectUrl, { duration: 'ONE_TIME', confirm: false });
+    const path = `/v1/${flow.query['session']}:confirm`;
+    await expectGoogleError(await stack.api(path, { body: { code: flow.query['code'] }, token: null }), 401, 'UNAUTHENTICATED');
+    await expectGoogleError(await stack.api(path, { body: { code: flow.query['code'] }, token: intruder }), 403, 'PERMISSION_DENIED');
+    const pending = (await (await stack.api(`/v1/${flow.query['consent']}`)).json()) as { state: string };
+    expect(pending.state).toBe('PENDING_CONFIRMATION');
+  });
 });

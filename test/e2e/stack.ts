@@ -124,12 +124,14 @@ export async function startE2EStack(label: string, sandboxConfig?: Partial<Sandb
 /**
  * Follows a connect URL like a browser without JavaScript: GET the connect URL (keeping the state
  * cookie), approve at the sandbox with its automation endpoint, and GET the callback with the
- * cookie. Returns the final redirect (to the returnUrl) and its query.
+ * cookie. Returns the final redirect (to the returnUrl) and its query. Then, as the application
+ * whose logged-in user started the flow, it confirms the completion code the redirect carries
+ * (`confirm: false` leaves the consent PENDING_CONFIRMATION, e.g. for a forwarded link).
  */
 export async function connectViaAutomation(
   stack: E2EStack,
   connectUrl: string,
-  grant: { resources?: string[]; duration: 'ONE_TIME' | 'DAYS_30' | 'DAYS_180'; user?: string; deny?: boolean },
+  grant: { resources?: string[]; duration: 'ONE_TIME' | 'DAYS_30' | 'DAYS_180'; user?: string; deny?: boolean; confirm?: boolean },
 ) {
   const start = await fetch(connectUrl, { redirect: 'manual' });
   const authorizeUrl = start.headers.get('location') ?? '';
@@ -146,12 +148,33 @@ export async function connectViaAutomation(
   const callback = await fetch(callbackUrl, { redirect: 'manual', headers: { Cookie: cookie } });
   const location = callback.headers.get('location') ?? '';
   const query = location ? Object.fromEntries(new URL(location).searchParams) : {};
-  return { startStatus: start.status, authorizeUrl, cookie, callbackUrl, callback, location, query };
+  const confirmed = grant.confirm === false ? undefined : await confirmConnect(stack, query);
+  return { startStatus: start.status, authorizeUrl, cookie, callbackUrl, callback, location, query, confirmed };
+}
+
+/**
+ * The application's side of the return: when the redirect to `returnUrl` carries a completion code
+ * (`session` and `code`), confirm it with `POST /v1/{session}:confirm` (an application does this
+ * only after checking that the returning browser is the logged-in user who created the session).
+ * Throws unless the API answers 200; returns the consent (undefined when there was nothing to confirm).
+ */
+export async function confirmConnect(stack: E2EStack, query: Readonly<Record<string, string>>) {
+  const { session, code } = query;
+  if (!session || !code) return undefined;
+  const res = await stack.api(`/v1/${session}:confirm`, { body: { code } });
+  if (res.status !== 200) throw new Error(`${session}:confirm: HTTP ${res.status} ${await res.text()}`);
+  return (await res.json()) as { name: string; state: string; exports: string };
 }
 
 /** Creates a connect session as the allowed caller; throws unless the API answers 200. */
-export async function newConnectSession(stack: E2EStack, appUserId: string, resources: string[], returnUrl = stack.info.returnUrls[0]) {
-  const res = await stack.api('/v1/connectSessions', { body: { appUserId, resources, returnUrl } });
+export async function newConnectSession(
+  stack: E2EStack,
+  appUserId: string,
+  resources: string[],
+  returnUrl = stack.info.returnUrls[0],
+  options: { confirmation?: 'CODE' | 'NONE'; autoStart?: boolean } = {},
+) {
+  const res = await stack.api('/v1/connectSessions', { body: { appUserId, resources, returnUrl, ...options } });
   if (res.status !== 200) throw new Error(`connectSessions: HTTP ${res.status} ${await res.text()}`);
   return (await res.json()) as { name: string; connectUrl: string; expireTime: string };
 }
@@ -159,12 +182,13 @@ export async function newConnectSession(stack: E2EStack, appUserId: string, reso
 /**
  * The first two browser hops without the callback: GET the connect URL (state cookie kept), then
  * approve at the sandbox's automation endpoint. Returns the callback URL the browser would follow
- * (carrying `code` and `state`) and the cookie that binds it.
+ * (carrying `code` and `state`) and the cookie that binds it. A consent completed through it stays
+ * PENDING_CONFIRMATION until `confirmConnect` confirms the code of its return redirect.
  */
 export async function approveWithoutCallback(
   stack: E2EStack,
   connectUrl: string,
-  grant: { resources?: string[]; duration: 'ONE_TIME' | 'DAYS_30' | 'DAYS_180' } = { duration: 'ONE_TIME' },
+  grant: { resources?: string[]; duration: 'ONE_TIME' | 'DAYS_30' | 'DAYS_180'; user?: string } = { duration: 'ONE_TIME' },
 ) {
   const start = await fetch(connectUrl, { redirect: 'manual' });
   if (start.status !== 302) throw new Error(`connect URL: HTTP ${start.status}`);
@@ -172,7 +196,7 @@ export async function approveWithoutCallback(
   const cookie = (start.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
   const state = new URL(authorizeUrl).searchParams.get('state') ?? '';
   const consent = await stack.sandbox('/sandbox/v1/consent', {
-    body: { authorizeUrl, grant: { duration: grant.duration, ...(grant.resources ? { resources: grant.resources } : {}) } },
+    body: { authorizeUrl, grant: { duration: grant.duration, ...(grant.resources ? { resources: grant.resources } : {}) }, ...(grant.user ? { user: grant.user } : {}) },
   });
   if (consent.status !== 200) throw new Error(`sandbox consent: HTTP ${consent.status} ${await consent.text()}`);
   const { redirectUrl: callbackUrl } = (await consent.json()) as { redirectUrl: string };
