@@ -3,7 +3,7 @@
 // record with Google's defaults and field-naming 400s, update masks, and the JSON view (enums as
 // numbers when the request asked for `$alt=json;enum-encoding=int`).
 import { rfc3339 } from '../lib/clock.js';
-import type { ApiError} from '../lib/errors.js';
+import type { ApiError } from '../lib/errors.js';
 import { badRequest, invalidArgument } from '../lib/errors.js';
 import type { SchedulerHttpMethod, SchedulerJobRecord } from '../lib/state.js';
 import { checkSchedule, normaliseTimeZone } from './schedule.js';
