@@ -1,5 +1,5 @@
 import { recordUndeliverable } from '../core/undeliverable.js';
-import { pubsubFunction } from '../platform/events.js';
+import { pubsubFunction, safeIdPart } from '../platform/events.js';
 import type { Runtime } from '../platform/runtime.js';
 
 /**
@@ -13,7 +13,7 @@ export function deadletter(rt: Runtime) {
     rt,
     (message) => message,
     async (message, ctx) => {
-      const source = message.attributes['CloudPubSubDeadLetterSourceSubscription'] ?? 'unknown-subscription';
+      const source = safeIdPart(message.attributes['CloudPubSubDeadLetterSourceSubscription'] ?? 'unknown-subscription', 'sha256-', true);
       const created = await recordUndeliverable(rt.undeliverableDeps(), message, {
         kind: 'DEAD_LETTERED',
         source,

@@ -1,7 +1,9 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
+import { createHash } from 'node:crypto';
 import { AppError, type FieldViolation } from '../core/errors.js';
 import { recordUndeliverable, type ReceivedMessage } from '../core/undeliverable.js';
 import { toEventOutcome } from './errors.js';
+import { toWellFormed } from './validation.js';
 import { forInvocation, type Logger } from './logger.js';
 import type { Runtime } from './runtime.js';
 
@@ -24,7 +26,12 @@ export interface EventContext {
 
 /**
  * A Pub/Sub-triggered function. `decode` turns the raw message into a typed command (throwing
- * INVALID_ARGUMENT when it is malformed); `handle` runs the use case. Outcome:
+ * INVALID_ARGUMENT when it is malformed); `handle` runs the use case. A message is known by its
+ * Pub/Sub message id, or, when that id could not name a record (a `/`, over 256 bytes), by
+ * `id-sha256-<hash of the id>`, or, when it has none, by `body-sha256-<hash of its data,
+ * attributes and subscription>`; so each malformed message is recorded once, under its own id.
+ * (Requests that are not push deliveries at all, a GET or a POST without a JSON body, are refused
+ * with 400 before they get here: platform/framework-errors.ts.) Outcome:
  * - success → ack;
  * - permanent error (malformed message, documented refusal) → recorded as REJECTED, then ack;
  * - transient error → thrown, so Pub/Sub redelivers it under the subscription's retry policy and,
@@ -80,16 +87,41 @@ function malformed(description: string): AppError {
 }
 
 function receivedMessage(event: CloudEvent<MessagePublishedData>): ReceivedMessage {
-  const m = event.data?.message;
+  // A push body the framework did not convert (it converts only those with a message id) arrives as is.
+  const envelope = event.data ?? (event as unknown as MessagePublishedData);
+  const m = typeof envelope.message === 'object' && envelope.message !== null ? envelope.message : undefined;
   const attributes: Record<string, string> = {};
-  for (const [k, v] of Object.entries(m?.attributes ?? {})) if (typeof v === 'string') attributes[k] = v;
+  // Within Pub/Sub's own limits (100 attributes, keys of 256 and values of 1,024 bytes), as well-formed
+  // strings: a forged envelope beyond them must not make the record unwritable.
+  for (const [k, v] of Object.entries(m?.attributes ?? {}).slice(0, 100)) {
+    if (typeof v === 'string' && k.length <= 256) attributes[toWellFormed(k)] = toWellFormed(v.slice(0, 1024));
+  }
   const publishTime = m?.publishTime ? new Date(m.publishTime) : null;
+  const data = typeof m?.data === 'string' ? Buffer.from(m.data, 'base64') : Buffer.alloc(0);
+  const id = typeof m?.messageId === 'string' && m.messageId ? m.messageId : typeof event.id === 'string' && event.id ? event.id : undefined;
   return {
-    messageId: typeof m?.messageId === 'string' && m.messageId ? m.messageId : String(event.id ?? 'unknown'),
-    publishTime: publishTime && !Number.isNaN(publishTime.getTime()) ? publishTime : null,
+    messageId:
+      id === undefined
+        ? `body-sha256-${sha256(JSON.stringify([data.toString('base64'), attributes, envelope.subscription ?? null]))}`
+        : safeIdPart(id, 'id-sha256-'),
+    publishTime: publishTime && !Number.isNaN(publishTime.getTime()) && Math.abs(publishTime.getFullYear() - 5000) < 5000 ? publishTime : null,
     attributes,
-    data: typeof m?.data === 'string' ? Buffer.from(m.data, 'base64') : Buffer.alloc(0),
+    data,
   };
+}
+
+/**
+ * A value that becomes part of a record id (a message id, a subscription name): kept when it is
+ * short printable ASCII (without `/` unless `slashes`, for a value whose `/` the id escapes), so a
+ * Firestore document id can hold it (under 1,500 bytes, no `/`); otherwise `prefix` + its SHA-256.
+ * Pub/Sub's own message ids (digits) and subscription names are always kept.
+ */
+export function safeIdPart(value: string, prefix = 'sha256-', slashes = false): string {
+  return (slashes ? /^[\x21-\x7e]{1,256}$/ : /^[\x21-\x2e\x30-\x7e]{1,256}$/).test(value) ? value : `${prefix}${sha256(value)}`;
+}
+
+function sha256(value: string): string {
+  return createHash('sha256').update(value, 'utf8').digest('hex');
 }
 
 function traceIdOf(event: CloudEvent<unknown>): string | undefined {

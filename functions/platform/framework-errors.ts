@@ -1,6 +1,7 @@
 import { subscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { invalidArgument, type AppError } from '../core/errors.js';
+import { AppError, invalidArgument } from '../core/errors.js';
+import { toHttpError } from './errors.js';
 
 /**
  * The seams this project needs in the Functions Framework's express app, which v5 does not offer.
@@ -29,9 +30,12 @@ import { invalidArgument, type AppError } from '../core/errors.js';
  *    Since only identity bodies are read and Node never delivers more than Content-Length bytes,
  *    the parsed size is bounded by the limit.
  *
- * Only an HTTP function's app (its route takes every method) is touched, once per server, before
- * its first request (Node's documented `http.server.request.start` diagnostics channel, published
- * before the server's `request` listener runs). An event function's app is left as it is.
+ * 3. An event function's app (its route takes POST only) gets one middleware before its parsers,
+ *    which refuses with a Google-style 400 what is not a push delivery at all (`guardEventApp`).
+ *
+ * The seams are installed once per server, before its first request (Node's documented
+ * `http.server.request.start` diagnostics channel, published before the server's `request`
+ * listener runs).
  *
  * What this relies on beyond public APIs (functions-framework 5.x `build/src/server.js`, express 5,
  * router 2): the framework's server has its express app as its request listener; the app's router
@@ -150,8 +154,11 @@ function install(app: ExpressApp): void {
   if (app[INSTALLED] !== undefined) return;
   // An HTTP function is registered with app.all (every method); an event function with app.post.
   const route = [...app.router.stack].reverse().find((layer) => layer.route && takesEveryMethod(layer.route))?.route;
-  app[INSTALLED] = route !== undefined;
-  if (!route) return;
+  app[INSTALLED] = true;
+  if (!route) {
+    if (app.router.stack.some((layer) => layer.route?.methods['post'] === true)) guardEventApp(app);
+    return;
+  }
   deferBodyParsers(app);
   app.use((err, req, res, next) => {
     const refusal = res.headersSent ? undefined : refusalOf(err);
@@ -187,6 +194,49 @@ function deferBodyParsers(app: ExpressApp): void {
   app.use(guardMiddleware);
   const guard = stack.pop();
   if (guard) stack.splice(first < 0 ? Math.min(1, stack.length) : first, 0, guard);
+}
+
+/**
+ * An event function's app: what is not a push delivery at all is refused with a Google-style 400
+ * before the framework's parsers and CloudEvent conversion run (a GET, or a POST without a JSON
+ * body, made them answer 500): the method must be POST, the body JSON (`application/json` or
+ * `application/cloudevents+json`), present, and identity-encoded (a compressed body is never
+ * inflated), and no larger than `MAX_EVENT_BODY_BYTES` when its length is given. What passes is
+ * the framework's as before; a JSON body that does not parse is still its 400.
+ */
+function guardEventApp(app: ExpressApp): void {
+  const stack = app.router.stack;
+  const first = stack.findIndex((layer) => BODY_PARSERS.has(layer.name ?? ''));
+  const guard: Middleware = function eventRequestGuard(req, res, next) {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+    const problem = eventRequestProblem(req);
+    if (!problem) return next();
+    const { status, body } = toHttpError(problem);
+    res.statusCode = status;
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    res.setHeader('Cache-Control', 'no-store');
+    res.end(JSON.stringify(body));
+  };
+  app.use(guard);
+  const layer = stack.pop();
+  if (layer) stack.splice(first < 0 ? Math.min(1, stack.length) : first, 0, layer);
+}
+
+/** Pub/Sub's largest message (10 MB) in base64, with room for its envelope. */
+export const MAX_EVENT_BODY_BYTES = 16 * 1024 * 1024;
+
+function eventRequestProblem(req: IncomingMessage): AppError | undefined {
+  const refuse = (description: string) => invalidArgument([{ field: 'body', description }]);
+  if (req.method !== 'POST') {
+    return new AppError('INVALID_ARGUMENT', `method ${req.method ?? ''} is not allowed: events are delivered with POST`, { reason: 'METHOD_NOT_ALLOWED' });
+  }
+  const length = req.headers['content-length'];
+  if (req.headers['transfer-encoding'] === undefined && (length === undefined || Number(length) === 0)) return refuse('is required: a Pub/Sub push or CloudEvent JSON body');
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/json' && type !== 'application/cloudevents+json') return refuse('must be JSON (application/json)');
+  if ((req.headers['content-encoding'] ?? 'identity').trim().toLowerCase() !== 'identity') return refuse('has an unsupported Content-Encoding (send it uncompressed)');
+  if (length !== undefined && Number(length) > MAX_EVENT_BODY_BYTES) return refuse(`exceeds the size limit of ${MAX_EVENT_BODY_BYTES} bytes`);
+  return undefined;
 }
 
 /** express 5 records app.all as every method on the route. */

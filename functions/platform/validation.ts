@@ -28,6 +28,11 @@ export function isWellFormed(value: string): boolean {
   return !LONE_SURROGATE.test(value);
 }
 
+/** The string with each lone surrogate replaced by U+FFFD (for values kept as received, never for validation). */
+export function toWellFormed(value: string): string {
+  return value.replace(new RegExp(LONE_SURROGATE.source, 'g'), '\uFFFD');
+}
+
 /** A string that is well-formed Unicode; add length and pattern rules to it. */
 export function text(required = 'is required') {
   return z.string({ error: required }).refine(isWellFormed, 'must be valid Unicode (it holds a lone surrogate)');

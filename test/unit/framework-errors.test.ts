@@ -7,7 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../functions/core/errors.js';
 import type { RecordStore } from '../../functions/core/ports/record-store.js';
 import { forwardFrameworkRefusals } from '../../functions/platform/framework-errors.js';
+import { jsonPayload, pubsubFunction } from '../../functions/platform/events.js';
 import { httpFunction, type Route } from '../../functions/platform/http.js';
+import { parseWith } from '../../functions/platform/validation.js';
+import type { UndeliverableMessage } from '../../functions/core/undeliverable.js';
+import { z } from 'zod';
 import { createRuntime } from '../../functions/platform/runtime.js';
 import { MemoryRecordStore } from '../fakes/memory-record-store.js';
 import { developmentEnv } from '../fixtures/env.js';
@@ -34,10 +38,11 @@ forwardFrameworkRefusals();
 ff.http('refusals-api', httpFunction('api', rt, routes, { authenticate }));
 ff.http('refusals-oauth', httpFunction('oauth', rt, routes, { htmlErrors: true, headers: { 'Referrer-Policy': 'no-referrer' } }));
 ff.cloudEvent('refusals-event', async () => void events++);
+ff.cloudEvent('refusals-worker', pubsubFunction('worker', rt, (m) => parseWith(z.object({ job: z.string() }).strict(), jsonPayload(m)), async () => void events++));
 
 const servers = new Map<string, { server: Server; port: number }>();
 beforeAll(async () => {
-  for (const name of ['refusals-api', 'refusals-oauth', 'refusals-event']) {
+  for (const name of ['refusals-api', 'refusals-oauth', 'refusals-event', 'refusals-worker']) {
     const server = getTestServer(name);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     servers.set(name, { server, port: (server.address() as AddressInfo).port });
@@ -212,7 +217,50 @@ describe('requests the Functions Framework refuses itself', () => {
     }
   });
 
-  it('an event function is left to the framework (a broken push body is not acked as an event)', async () => {
+  it('an event function answers a GET, an empty POST, a body that is not JSON or is compressed with a Google-style 400 (never a 5xx)', async () => {
+    const before = events;
+    const cases: [string, Record<string, string>, string | Buffer | undefined, string][] = [
+      ['GET', {}, undefined, 'METHOD_NOT_ALLOWED'],
+      ['PUT', { 'Content-Type': 'application/json' }, '{}', 'METHOD_NOT_ALLOWED'],
+      ['POST', {}, undefined, 'body'],
+      ['POST', { 'Content-Type': 'application/json' }, '', 'body'],
+      ['POST', { 'Content-Type': 'text/plain' }, '{"message":{}}', 'body'],
+      ['POST', { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }, gzipSync(Buffer.alloc(32 * 1024 * 1024)), 'body'],
+    ];
+    for (const [method, headers, body, named] of cases) {
+      for (const fn of ['refusals-worker', 'refusals-event']) {
+        const a = await send(fn, method, '/', headers, body);
+        expect(a.status, `${fn} ${method} ${JSON.stringify(headers)}`).toBe(400);
+        expect(a.headers['content-type']).toMatch(/^application\/json/);
+        expect(a.text).toContain(named);
+      }
+    }
+    expect(events).toBe(before);
+  });
+
+  it('a push with a message id that cannot name a record, or none, is recorded once under its own safe id and acked', async () => {
+    const undeliverable = rt.store<UndeliverableMessage>('undeliverable');
+    const push = (messageId: string | undefined, data: string) =>
+      send('refusals-worker', 'POST', '/', { 'Content-Type': 'application/json' }, JSON.stringify({
+        subscription: 'projects/p/subscriptions/s',
+        message: { data: Buffer.from(data).toString('base64'), ...(messageId === undefined ? {} : { messageId }), publishTime: '2026-11-23T10:00:00Z' },
+      }));
+    const ids = ['a/b', '../..', 'x'.repeat(2000), '€'.repeat(600), '123456789'];
+    for (const id of ids) {
+      for (let i = 0; i < 2; i++) expect((await push(id, '{"bad":1}')).status, id.slice(0, 20)).toBe(204);
+    }
+    for (const data of ['{"no-id":1}', '{"no-id":2}', '{"no-id":1}']) expect((await push(undefined, data)).status).toBe(204);
+    const records = (await undeliverable.list({ pageSize: 100 })).items;
+    expect(records).toHaveLength(ids.length + 2);
+    for (const r of records) {
+      expect(r.id).not.toContain('/');
+      expect(Buffer.byteLength(r.id)).toBeLessThan(1500);
+      expect(r.value.kind).toBe('REJECTED');
+    }
+    expect(records.map((r) => r.value.messageId)).toContain('123456789');
+  });
+
+  it('an event function is left to the framework for a JSON body it cannot parse (a broken push body is not acked as an event)', async () => {
     const a = await send('refusals-event', 'POST', '/', { 'Content-Type': 'application/json' }, '{"a":');
     expect(a.status).toBe(400);
     expect(a.headers['content-type']).not.toMatch(/^application\/json/);
