@@ -9,6 +9,14 @@ export interface StackClient {
   sandbox(path: string, body?: unknown): Promise<Response>;
   /** The parsed JSON answer; a non-2xx answer throws with its status and body. */
   api(path: string, body?: unknown): Promise<Record<string, unknown>>;
+  /**
+   * What the application does when its user's browser comes back to `returnUrl`: if the redirect
+   * carries a completion code (`session`, `code`), confirm it (`POST /v1/{session}:confirm`).
+   * A real application first checks that the returning browser is the logged-in user who created
+   * the session; a script connecting its own sandbox users has nothing to check. Returns the
+   * confirmed consent, or undefined when there was nothing to confirm.
+   */
+  confirmReturn(returnLocation: string): Promise<Record<string, unknown> | undefined>;
 }
 
 export async function stackClient(info: StackInfo): Promise<StackClient> {
@@ -30,5 +38,11 @@ export async function stackClient(info: StackInfo): Promise<StackClient> {
     if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${JSON.stringify(parsed)}`);
     return parsed;
   };
-  return { api, sandbox };
+  const confirmReturn = async (returnLocation: string) => {
+    const query = new URL(returnLocation).searchParams;
+    const session = query.get('session');
+    const code = query.get('code');
+    return session && code ? api(`/v1/${session}:confirm`, { code }) : undefined;
+  };
+  return { api, sandbox, confirmReturn };
 }

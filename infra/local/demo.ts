@@ -31,7 +31,7 @@ async function main(): Promise<number> {
   const started = Date.now();
   const { info, stack } = await runningStack();
   try {
-    const { sandbox, api } = await stackClient(info);
+    const { sandbox, api, confirmReturn } = await stackClient(info);
 
     const appUserId = `demo-user-${Date.now()}`;
     const session = (await api('/v1/connectSessions', { appUserId, resources: GROUPS, returnUrl: info.returnUrls[0] })) as { connectUrl: string };
@@ -42,12 +42,14 @@ async function main(): Promise<number> {
     const callback = await fetch(approval.redirectUrl, { redirect: 'manual', headers: { Cookie: cookie } });
     const back = new URL(callback.headers.get('location') ?? 'http://invalid/');
     const consent = back.searchParams.get('consent');
-    say(`2. consent: ${consent} (${back.searchParams.get('outcome')})`);
     if (!consent) throw new Error(`no consent: ${back.href}`);
+    // The demo is the application and its user came back in the same browser: it confirms the code.
+    const confirmed = await confirmReturn(back.href);
+    say(`2. consent: ${consent} (${back.searchParams.get('outcome')}, ${confirmed ? `confirmed: ${String(confirmed['state'])}` : 'no confirmation needed'})`);
 
     const created = (await api('/v1/exports', { consent })) as { exports: { name: string }[] };
     say(`3. exports requested: ${created.exports.map((e) => e.name).join(', ')}`);
-    type Job = { name: string; resource: string; state: string; files: { object: string; bytes?: string; crc32c?: string }[] };
+    type Job = { name: string; resource: string; state: string; files: { object: string; bytes?: number; crc32c?: string }[] };
     let jobs: Job[] = [];
     const deadline = Date.now() + 180_000;
     const terminal = new Set(['DELIVERED', 'EXHAUSTED', 'NOT_GRANTED', 'FAILED', 'CANCELLED', 'ABORTED']);
@@ -67,7 +69,7 @@ async function main(): Promise<number> {
         const [data] = await storage.bucket(info.bucket).file(f.object).download();
         const be = Buffer.alloc(4);
         be.writeUInt32BE(crc32c(data) >>> 0);
-        const ok = String(data.length) === f.bytes && be.toString('base64') === f.crc32c;
+        const ok = data.length === f.bytes && be.toString('base64') === f.crc32c;
         allGood &&= ok;
         files.push({ object: f.object, bytes: data.length, crc32c: be.toString('base64') });
       }

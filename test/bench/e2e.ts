@@ -118,7 +118,9 @@ async function connectUser(c: StackClient, info: StackInfo, appUserId: string, g
   const callback = await fetch(redirectUrl, { redirect: 'manual', headers: { Cookie: cookie } });
   const back = new URL(callback.headers.get('location') ?? 'http://invalid/');
   const consent = back.searchParams.get('consent');
-  if (!consent || back.searchParams.get('outcome') === 'denied') throw new Error(`connect of ${appUserId} gave no consent: ${back.search}`);
+  if (!consent || back.searchParams.get('outcome') === 'denied') throw new Error(`connect of ${appUserId} gave no consent: ${back.searchParams.get('outcome')}`);
+  // The bench is the application: its user came back in the same browser, so it confirms the code.
+  await c.confirmReturn(back.href);
   return consent;
 }
 

@@ -52,11 +52,15 @@ describe('consent in headless Chromium on the local stack', () => {
       expect(name).toMatch(/^consents\/[A-Za-z0-9]+$/);
       const landed = new URL(page.url());
       expect(`${landed.origin}${landed.pathname}`).toBe(returnUrl);
-      expect([...landed.searchParams.keys()].sort()).toEqual(['consent', 'outcome']);
+      expect([...landed.searchParams.keys()].sort()).toEqual(['code', 'consent', 'outcome', 'session']);
       // The callback cleared the state cookie.
       expect((await context.cookies(`${oauthUrl}/oauth2/callback`)).some((c) => c.name === 'dp_oauth_state')).toBe(false);
       expect((await stack.calls()).filter((c) => c.method === 'POST' && c.path === '/token')).toHaveLength(1);
 
+      // The application, whose logged-in user came back in this browser, confirms the completion code.
+      expect(await page.locator('#session').textContent()).toBe(session.name);
+      const confirmed = await stack.api(`/v1/${session.name}:confirm`, { body: { code: await page.locator('#code').textContent() } });
+      expect(confirmed.status).toBe(200);
       const res = await stack.api(`/v1/${name}`);
       expect(res.status).toBe(200);
       const consent = (await res.json()) as { appUserId: string; state: string; resources: { resource: string; accessType: string }[]; expireTime?: string; grantTime: string };
