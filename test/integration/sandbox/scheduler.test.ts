@@ -13,7 +13,8 @@ import { OAuth2Client } from 'google-auth-library';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { localSchedulerClient } from '../../../infra/deploy/scheduler-jobs.js';
 import { startSandbox } from '../../../infra/sandbox/server.js';
-import { call, startTestSandbox } from './helpers.js';
+import { prng } from '../../fixtures/prng.js';
+import { call, rawRequest, startTestSandbox } from './helpers.js';
 import type { TestSandbox } from './helpers.js';
 
 type Job = protos.google.cloud.scheduler.v1.IJob;
@@ -449,6 +450,49 @@ describe('firing on the cron, on the sandbox clock', () => {
     expect((times[1] ?? 0) - (times[0] ?? 0)).toBeGreaterThanOrEqual(2000);
     expect(times.every((ms) => ms % 2000 === 0)).toBe(true);
     await client.deleteJob({ name: job.name ?? '' });
+  });
+});
+
+describe('fuzz', () => {
+  it('mutated jobs, masks, tokens and paths never get a 5xx', async () => {
+    await fresh();
+    const r = prng(20261203);
+    const t = target();
+    const valid = {
+      name: `${PARENT}/jobs/fuzz`,
+      schedule: '0 0 * * *',
+      timeZone: 'Etc/UTC',
+      httpTarget: { uri: t.uri, httpMethod: 1, headers: { A: 'b' }, body: 'aGk=', oidcToken: { serviceAccountEmail: SA, audience: 'x' } },
+      retryConfig: { retryCount: 1, minBackoffDuration: '1s', maxBackoffDuration: '10s', maxDoublings: 2, maxRetryDuration: '0s' },
+      attemptDeadline: '30s',
+    };
+    const nasty = [null, true, 0, -1, 1e308, 1.5, '', ' ', 'x', '%', '__proto__', '1e309s', '-5s', '99999999999999s', 'Etc/UTC', '* * * * *', 'a'.repeat(3000), [], {}, { a: [1] }, '😀'];
+    const mutate = (value: unknown, depth: number): unknown => {
+      if (depth > 3 || value === null || typeof value !== 'object') return r.next() < 0.3 ? r.pick(nasty) : value;
+      const out: Record<string, unknown> = Array.isArray(value) ? {} : { ...(value as Record<string, unknown>) };
+      for (const k of Object.keys(out)) if (r.next() < 0.3) out[k] = mutate(out[k], depth + 1);
+      if (r.next() < 0.1) out[r.pick(['state', 'status', 'pubsubTarget', 'oauthToken', 'http_target', 'time_zone', 'colour', '__proto__'])] = r.pick(nasty);
+      return out;
+    };
+    const failures: string[] = [];
+    const statuses = new Set<number>();
+    for (let i = 0; i < 400; i += 1) {
+      const roll = r.next();
+      const job = mutate(valid, 0);
+      const id = r.pick(['fuzz', `f${i}`, '', 'bad id', '%zz', '..', 'a:b', 'x'.repeat(600)]);
+      const base = r.pick(['/v1/projects/demo-project/locations/europe-west1/jobs', '/v1/projects/-/locations/%20/jobs', '/v1/projects/a%2Fb/locations/l/jobs']);
+      const query = r.pick(['', '?$alt=json%3Benum-encoding=int', '?updateMask=schedule,retry_config.retry_count', '?updateMask=state', '?updateMask=%%', '?pageSize=-1', '?pageSize=abc&pageToken=%%', '?pageToken=' + Buffer.from('x').toString('base64url')]);
+      const [method, path] =
+        roll < 0.35 ? ['POST', base] : roll < 0.55 ? ['PATCH', `${base}/${id}`] : roll < 0.7 ? ['GET', base] : roll < 0.8 ? ['GET', `${base}/${id}`] : roll < 0.9 ? ['POST', `${base}/${id}:${r.pick(['pause', 'resume', 'run', 'explode'])}`] : ['DELETE', `${base}/${id}`];
+      const body = method === 'GET' || method === 'DELETE' ? undefined : Buffer.from(r.next() < 0.9 ? JSON.stringify(job) : r.pick(['{', '[]', 'null', '"x"', '{"a":' + '['.repeat(3000)]));
+      const url = (path + query).replace(/[\s\u0000-\u001f\u007f-\u{10ffff}]/gu, (c) => encodeURIComponent(c));
+      const res = await rawRequest(sb.baseUrl, method, url, { 'Content-Type': 'application/json', ...(body ? { 'Content-Length': String(body.length) } : {}) }, body);
+      statuses.add(res.status);
+      if (res.status >= 500 || res.status === 0) failures.push(`${res.status} ${method} ${url.slice(0, 100)} ${res.text.slice(0, 200)}`);
+    }
+    expect(failures).toEqual([]);
+    // Past validation too: successes, 400s, 404s and 409s all occur.
+    expect([...statuses].sort()).toEqual(expect.arrayContaining([200, 400, 404, 409]));
   });
 });
 
