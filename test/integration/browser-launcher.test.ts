@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -5,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHROMIUM_ARGS, chromiumExecutable, launchChromium } from '../fixtures/browser.js';
+import { bundledLibraries, CHROMIUM_ARGS, chromiumExecutable, launchChromium, type ChromiumExecutable } from '../fixtures/browser.js';
 
 /**
  * The browser tests' Chromium needs nothing beyond `npm install`: the one @sparticuz/chromium
@@ -52,20 +53,51 @@ describe('headless Chromium from the npm registry', () => {
     try {
       const saved = process.env['TMPDIR'];
       process.env['TMPDIR'] = dir;
-      let paths: string[];
+      let found: ChromiumExecutable[];
       try {
-        paths = await Promise.all([chromiumExecutable(), chromiumExecutable()]);
+        found = await Promise.all([chromiumExecutable(), chromiumExecutable()]);
       } finally {
         if (saved === undefined) delete process.env['TMPDIR'];
         else process.env['TMPDIR'] = saved;
       }
-      expect(paths).toEqual([join(dir, 'chromium'), join(dir, 'chromium')]);
+      expect(found.map((f) => f.path)).toEqual([join(dir, 'chromium'), join(dir, 'chromium')]);
       // Unpacked once and whole: it starts and serves a page.
-      const other = await chromium.launch({ executablePath: paths[0]!, args: [...CHROMIUM_ARGS] });
+      const other = await chromium.launch({ executablePath: found[0]!.path, args: [...CHROMIUM_ARGS], env: { ...process.env, ...found[0]!.env } });
       try {
         const page = await other.newPage();
         await page.goto(`${base}/done?who=unpacked`);
         expect(await page.locator('#got').textContent()).toBe('unpacked');
+      } finally {
+        await other.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('where the system has no NSS/NSPR, the libraries the package carries load instead and the browser works', async () => {
+    const { path } = await chromiumExecutable();
+    const dir = mkdtempSync(join(tmpdir(), 'dp-chromium-libs-'));
+    const saved = process.env['TMPDIR'];
+    try {
+      process.env['TMPDIR'] = dir;
+      let libs: string;
+      try {
+        libs = bundledLibraries();
+      } finally {
+        if (saved === undefined) delete process.env['TMPDIR'];
+        else process.env['TMPDIR'] = saved;
+      }
+      expect(libs).toBe(join(dir, 'al2023', 'lib'));
+      const env = { ...process.env, LD_LIBRARY_PATH: libs };
+      // The dynamic loader takes libnss3/libnspr4 from the package's folder, not the system's.
+      const resolved = execFileSync('ldd', [path], { encoding: 'utf8', env });
+      for (const lib of ['libnss3.so', 'libnssutil3.so', 'libnspr4.so', 'libplc4.so', 'libplds4.so']) expect(resolved).toContain(`${lib} => ${join(libs, lib)}`);
+      const other = await chromium.launch({ executablePath: path, args: [...CHROMIUM_ARGS], env });
+      try {
+        const page = await other.newPage();
+        await page.goto(`${base}/done?who=bundled-libs`);
+        expect(await page.locator('#got').textContent()).toBe('bundled-libs');
       } finally {
         await other.close();
       }
