@@ -64,7 +64,9 @@ export async function confirmConnectSession(deps: ConsentDeps, sessionId: string
   }
   // The code is spent: only its use is recorded (the hash is dropped).
   await deps.sessions.update(sessionId, (s) => (s ? put<ConnectSession, null>({ ...s, status: 'CONFIRMED', codeHash: null, confirmedAt: now }, null) : keep(null)));
-  await announceGrant(deps, consentId);
+  // The consent is ACTIVE and the code spent: a failed publish is left to the sweep (followUpAt),
+  // never turned into an error a retry could not fix (the code would be refused as used).
+  await announceGrant(deps, consentId).catch(() => undefined);
   return { consentId, consent: consentResource(consentId, activated), startExports: activated.followUp?.startExports ?? false };
 }
 

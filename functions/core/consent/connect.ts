@@ -213,7 +213,8 @@ export async function completeConsent(deps: ConsentDeps, request: CallbackReques
   const outcome = partial ? 'partial' : 'granted';
   if (confirm) return finish(outcome, consentId, undefined, { value: newCode(), expiresAt: codeExpiresAt });
   deps.tokens.remember(consentId, grant.accessToken, grant.accessTokenExpiresAt);
-  await announceGrant(deps, consentId);
+  // The consent exists: a failed publish never shows the user an error page; the sweep publishes it (followUpAt).
+  await announceGrant(deps, consentId).catch(() => undefined);
   return finish(outcome, consentId);
 }
 

@@ -204,6 +204,24 @@ describe('a failed auto-start after a successful consent (issue 13 item 14), on 
     expect(w.queue.on('export-requested')).toHaveLength(1);
   });
 
+  it('a failed consent.granted publish fails neither the callback nor the confirmation: the sweep publishes it once', async () => {
+    const w = await world();
+    const down = { ...w.deps, consent: { ...w.deps.consent, queue: failing } };
+    const session = await createConnectSession(w.deps.consent, { appUserId: 'u1', resources: ['chrome.history'], returnUrl: RETURN_URL, autoStart: false, confirmation: 'NONE' });
+    const started = await startConsent(w.deps.consent, session.connectUrl.split('/connect/')[1]!);
+    const code = w.server.approve(started.state, [scopeOf('chrome.history')]);
+    const done = await completeConsentAndStart(down, { state: started.state, code, error: undefined, boundState: started.state });
+    expect(done.outcome).toBe('granted');
+    const pending = await connect(w);
+    expect(await confirmAndStart(down, pending.sessionId, pending.query['code']!)).toMatchObject({ state: 'ACTIVE' });
+    expect(events(w, 'consent.granted')).toHaveLength(0);
+    w.clock.advance(60_000);
+    await sweep(w.exportDeps);
+    expect(events(w, 'consent.granted').map((m) => (m.data as { subject: string }).subject).sort()).toEqual([`consents/${done.consentId}`, `consents/${pending.consentId}`].sort());
+    await sweep(w.exportDeps);
+    expect(events(w, 'consent.granted')).toHaveLength(2);
+  });
+
   it('the same after a confirmation: the confirm answers ACTIVE with exports deferred, the sweep starts them', async () => {
     const w = await world();
     const { query, sessionId, consentId } = await connect(w, { autoStart: true });
