@@ -175,6 +175,19 @@ export class GcsArchiveStore implements ArchiveStore {
     }
   }
 
+  /** Cancels a resumable session with the protocol's DELETE (answered 499); gone or finalised is fine. */
+  async abandonUpload(session: string): Promise<void> {
+    let res;
+    try {
+      const auth = this.authenticate ? await authHeaders((await this.gcs).storage, session) : {};
+      res = await this.http.request<unknown>({ url: session, method: 'DELETE', headers: { ...auth, 'Content-Length': '0' }, validateStatus: () => true, responseType: 'text' });
+    } catch (error) {
+      throw new AppError('UNAVAILABLE', 'cancelling an upload: network failure', { cause: error });
+    }
+    if ([499, 200, 201, 204, 404, 410].includes(res.status)) return;
+    throw new AppError(res.status >= 500 || res.status === 429 ? 'UNAVAILABLE' : 'INTERNAL', `cancelling an upload: HTTP ${res.status}`);
+  }
+
   async delete(object: string): Promise<void> {
     try {
       await (await this.gcs).bucket.file(object).delete({ ignoreNotFound: true });

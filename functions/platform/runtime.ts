@@ -5,7 +5,7 @@ import { GoogleExportSource } from '../adapters/google-export-source.js';
 import { HttpArchiveDownloader } from '../adapters/http-archive-downloader.js';
 import { NodeRsCrc32c } from '../adapters/node-rs-crc32c.js';
 import type { ExportDeps } from '../core/exports/deps.js';
-import type { ExportJob } from '../core/exports/model.js';
+import type { ExportJob, ExportLane } from '../core/exports/model.js';
 import type { ArchiveDownloader } from '../core/ports/archive-download.js';
 import type { ArchiveStore } from '../core/ports/archive-store.js';
 import type { ExportSource } from '../core/ports/export-source.js';
@@ -36,7 +36,7 @@ import { parseConfig, prefixed, type Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 
 /** Logical collection names; the physical name carries the deployment's prefix. */
-export const COLLECTIONS = ['undeliverable', 'connectSessions', 'oauthAttempts', 'consents', 'audit', 'jobs'] as const;
+export const COLLECTIONS = ['undeliverable', 'connectSessions', 'oauthAttempts', 'consents', 'audit', 'jobs', 'lanes'] as const;
 export type Collection = (typeof COLLECTIONS)[number];
 
 /** Ports a test may replace with fakes; anything not given is built from the SDKs. */
@@ -173,6 +173,7 @@ export class Runtime {
       this.exportDepsInstance = {
         clock: this.clock,
         jobs: this.store<ExportJob>('jobs'),
+        lanes: this.store<ExportLane>('lanes'),
         consents: consent.consents,
         source: this.overrides.source ?? new GoogleExportSource(this.portability(), consent.tokens),
         queue: this.queue(),

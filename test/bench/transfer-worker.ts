@@ -129,14 +129,14 @@ async function storageOnly(task: TransferTask): Promise<TransferOutcome> {
 
 async function pipelineCopy(task: TransferTask): Promise<TransferOutcome> {
   // Loaded here so the baseline process does not carry these modules.
-  const [{ Firestore }, clients, store, runtime, transfer, model, poll, fakes, fixtures] = await Promise.all([
+  const [{ Firestore }, clients, store, runtime, transfer, model, naming, fakes, fixtures] = await Promise.all([
     import('@google-cloud/firestore'),
     import('../../functions/platform/clients.js'),
     import('../../functions/adapters/firestore-record-store.js'),
     import('../../functions/platform/runtime.js'),
     import('../../functions/core/exports/transfer.js'),
     import('../../functions/core/exports/model.js'),
-    import('../../functions/core/exports/poll.js'),
+    import('../../functions/core/exports/naming.js'),
     import('../fakes/memory-work-queue.js'),
     import('../fixtures/env.js'),
   ]);
@@ -201,7 +201,7 @@ async function pipelineCopy(task: TransferTask): Promise<TransferOutcome> {
   const resource = 'myactivity.search';
   await deps.consents.create(consentId, { appUserId, groups: [{ resource: 'myactivity.search', accessType: 'ONE_TIME' }], grantedAt: now, expiresAt: null, status: 'ACTIVE', updatedAt: now, token: null });
   const fresh = model.newJob({ consentId, appUserId, resource, slot: 'bench', startTime: null, endTime: null }, now);
-  const object = poll.objectName(deps.settings.objectPrefix, fresh, now, task.name);
+  const object = naming.objectName(deps.settings.objectPrefix, fresh, now, task.name);
   const id = model.jobId(consentId, resource, 'bench');
   await deps.jobs.create(id, {
     ...fresh,

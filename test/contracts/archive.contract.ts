@@ -65,6 +65,25 @@ export function archiveStoreContract(name: string, make: () => Promise<ArchiveSt
       expect((error as AppError).code).toBe('ALREADY_EXISTS');
     });
 
+    it('cancels an abandoned session: it can no longer be continued, and cancelling again or a finalised one is harmless', async () => {
+      const store = await make();
+      const object = 'c/cancelled.zip';
+      const session = await store.beginUpload(object, 'application/zip');
+      const first = store.continueUpload({ session, object, offset: 0, totalBytes: 600_000 });
+      await new Promise<void>((resolve, reject) => first.stream.write(randomBytes(300_000), (e) => (e ? reject(e) : resolve())));
+      await new Promise((r) => setTimeout(r, 200));
+      first.stream.destroy();
+      await first.done.catch(() => undefined);
+      await store.abandonUpload(session);
+      await expect(store.persisted(session, object)).rejects.toMatchObject({ code: 'FAILED_PRECONDITION', reason: 'UPLOAD_SESSION_GONE' });
+      await store.abandonUpload(session);
+      expect(await store.stat(object)).toBeUndefined();
+      const done = await store.beginUpload('c/done.zip', 'application/zip');
+      await write(store, done, 'c/done.zip', 0, Buffer.from('kept'));
+      await store.abandonUpload(done);
+      expect(await store.stat('c/done.zip')).toMatchObject({ bytes: 4 });
+    });
+
     it('deletes one object and everything under a prefix', async () => {
       const store = await make();
       for (const n of ['p/1', 'p/2', 'q/1']) await store.writeJson(n, {});

@@ -31,7 +31,8 @@ export function exportSourceContract(name: string, make: () => Promise<SourceUnd
         expect(f.url).toMatch(/^https?:\/\//);
       }
       expect(done.exportTime).toBeInstanceOf(Date);
-      expect((await t.source.start({ consentId }, unit('chrome.history'))).kind).toBe('exhausted');
+      // The refusal names the job that used the grant (so a start whose answer was lost can find it).
+      expect(await t.source.start({ consentId }, unit('chrome.history'))).toMatchObject({ kind: 'exhausted', previousUpstreamIds: [started.upstreamId] });
     });
 
     it('retries only a FAILED job, under a new id; cancels only a running one', async () => {

@@ -20,7 +20,7 @@ export interface ExportJson {
   state: string;
   upstreamJobId?: string;
   upstreamJobHistory: string[];
-  files: { name: string; object: string; state: string; bytes?: string; crc32c?: string }[];
+  files: { name: string; object: string; state: string; bytes?: number; crc32c?: string }[];
   manifest?: string;
   detail?: string;
   exportTime?: string;
@@ -222,7 +222,7 @@ export async function deliveryViolations(stack: E2EStack, consent: string, jobs:
         continue;
       }
       const digest = await downloadDigest(stack, f.object);
-      if (String(digest.size) !== f.bytes || digest.crc32c !== f.crc32c) problems.push(`${job.name} ${f.name}: record ${f.bytes}/${f.crc32c} vs bucket ${digest.size}/${digest.crc32c}`);
+      if (digest.size !== f.bytes || digest.crc32c !== f.crc32c) problems.push(`${job.name} ${f.name}: record ${f.bytes}/${f.crc32c} vs bucket ${digest.size}/${digest.crc32c}`);
       if (!served.some((p) => p.size === digest.size && p.crc32c === digest.crc32c)) problems.push(`${job.name} ${f.name}: ${digest.size} bytes / ${digest.crc32c} match no part the sandbox served`);
     }
     if (job.manifest) {

@@ -165,7 +165,7 @@ describe('scenario 7: the transfer function killed mid-copy', () => {
     // A job stuck short of DELIVERED shows here with its files' states.
     expect(jobs.map((j) => `${j.resource} ${j.state} ${j.files.map((f) => f.state).join(',')}`)).toEqual(jobs.map((j) => `${j.resource} DELIVERED DONE`));
     expect(jobs).toHaveLength(requested.length);
-    expect(jobs.every((j) => j.files.length === 1 && j.files[0]!.bytes === String(ARCHIVE_BYTES))).toBe(true);
+    expect(jobs.every((j) => j.files.length === 1 && j.files[0]!.bytes === ARCHIVE_BYTES)).toBe(true);
     // Exactly once and intact: one object per file (plus one manifest per job), byte-identical to the source.
     expect(await deliveryViolations(stack, consent, jobs)).toEqual([]);
     // Resumed from the checkpoint: ranged downloads (206).

@@ -3,7 +3,7 @@ import { LocalKeyWrapper } from '../../functions/adapters/local-key-wrapper.js';
 import { NodeRsCrc32c } from '../../functions/adapters/node-rs-crc32c.js';
 import type { Consent } from '../../functions/core/consent/model.js';
 import type { ExportDeps } from '../../functions/core/exports/deps.js';
-import type { ExportJob } from '../../functions/core/exports/model.js';
+import type { ExportJob, ExportLane } from '../../functions/core/exports/model.js';
 import { TokenVault } from '../../functions/core/token-vault.js';
 import { ManualClock } from './fake-oauth.js';
 import { FakeExportSource } from './fake-export-source.js';
@@ -15,6 +15,7 @@ import { MemoryWorkQueue } from './memory-work-queue.js';
 export async function exportDepsWithFakes(settings: Partial<ExportDeps['settings']> = {}) {
   const clock = new ManualClock();
   const jobs = new MemoryRecordStore<ExportJob>();
+  const lanes = new MemoryRecordStore<ExportLane>();
   const consents = new MemoryRecordStore<Consent>();
   const source = new FakeExportSource();
   const queue = new MemoryWorkQueue();
@@ -36,6 +37,7 @@ export async function exportDepsWithFakes(settings: Partial<ExportDeps['settings
   const deps: ExportDeps = {
     clock,
     jobs,
+    lanes,
     consents,
     source,
     queue,
@@ -46,5 +48,5 @@ export async function exportDepsWithFakes(settings: Partial<ExportDeps['settings
     settings: { objectPrefix: 'exports', leaseSeconds: 600, transferBudgetSeconds: 420, checkpointBytes: 256 * 1024, sweepLimit: 100, ...settings },
     newOwner: () => randomUUID(),
   };
-  return { deps, clock, jobs, consents, source, queue, archive, downloader };
+  return { deps, clock, jobs, lanes, consents, source, queue, archive, downloader };
 }

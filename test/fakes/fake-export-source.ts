@@ -20,6 +20,8 @@ export class FakeExportSource implements ExportSource {
   /** Scripted outcomes for `start`, per resource, used before the default (a new job). */
   readonly scripted = new Map<string, (StartOutcome | AppError)[]>();
   released: string[] = [];
+  /** Resources whose next start creates the upstream job and then loses the answer (a dropped connection). */
+  readonly loseAnswer = new Set<string>();
 
   async start(grant: GrantRef, unit: ExportUnit): Promise<StartOutcome> {
     this.calls.start++;
@@ -29,20 +31,26 @@ export class FakeExportSource implements ExportSource {
     if (this.released.includes(grant.consentId)) {
       throw new AppError('FAILED_PRECONDITION', 'the grant was revoked upstream', { reason: 'CONSENT_NEEDS_RECONSENT' });
     }
-    // As the Data Portability API: an identical running job is adopted; a one-time group exports once.
+    // As the Data Portability API: an identical running job is adopted; a one-time group exports
+    // once (whatever became of that export), and the refusal names the jobs that used it.
+    const previous: string[] = [];
     for (const [id, job] of this.jobs) {
       if (job.grant !== grant.consentId || job.unit.resource !== unit.resource) continue;
-      if (job.state === 'IN_PROGRESS') return { kind: 'adopted', upstreamId: id };
-      if (job.state === 'COMPLETE') return { kind: 'exhausted', detail: 'one-time grant already used for this group' };
+      if (job.state === 'IN_PROGRESS' && (job.unit.startTime?.getTime() ?? null) === (unit.startTime?.getTime() ?? null)) return { kind: 'adopted', upstreamId: id };
+      previous.push(id);
     }
+    if (previous.length > 0) return { kind: 'exhausted', detail: 'one-time grant already used for this group', previousUpstreamIds: previous };
     const upstreamId = randomUUID();
     this.jobs.set(upstreamId, { grant: grant.consentId, unit, state: 'IN_PROGRESS', files: [], exportTime: unit.endTime ?? new Date('2026-11-23T12:00:00Z') });
+    if (this.loseAnswer.delete(unit.resource)) throw new AppError('UNAVAILABLE', 'POST /v1/portabilityArchive:initiate: network failure');
     return { kind: 'started', upstreamId, accessType: 'ONE_TIME' };
   }
 
-  async state(_grant: GrantRef, upstreamId: string): Promise<UpstreamState> {
+  async state(grant: GrantRef, upstreamId: string): Promise<UpstreamState> {
     this.calls.state++;
     const job = this.job(upstreamId);
+    // Other grants' jobs do not exist for this one.
+    if (job.grant !== grant.consentId) throw new AppError('NOT_FOUND', 'archive job not found');
     return { state: job.state, files: job.state === 'COMPLETE' ? job.files : [], exportTime: job.exportTime, startTime: job.unit.startTime };
   }
 

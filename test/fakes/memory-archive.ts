@@ -82,6 +82,11 @@ export class MemoryArchiveStore implements ArchiveStore {
     return { name: object, bytes: o.data.length, crc32c: c.value(), md5: createHash('md5').update(o.data).digest('base64'), generation: String(o.generation) };
   }
 
+  async abandonUpload(session: string): Promise<void> {
+    const s = this.sessions.get(session);
+    if (s && !s.done) this.sessions.delete(session);
+  }
+
   async delete(object: string): Promise<void> {
     this.objects.delete(object);
   }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GoogleExportSource } from '../../functions/adapters/google-export-source.js';
 import { GoogleOAuthProvider } from '../../functions/adapters/google-oauth-provider.js';
 import { GooglePortabilityClient } from '../../functions/adapters/google-portability-client.js';
@@ -41,7 +41,9 @@ exportSourceContract('fake', async () => {
   };
 });
 
-exportSourceContract('Google adapter (sandbox)', async () => {
+exportSourceContract('Google adapter (sandbox)', async () => (await googleSource()).t);
+
+async function googleSource() {
   const post = (path: string, body: unknown) =>
     fetch(`${sandbox.baseUrl}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
   const clientId = `source-${randomBytes(4).toString('hex')}.apps.googleusercontent.com`;
@@ -56,9 +58,9 @@ exportSourceContract('Google adapter (sandbox)', async () => {
   const vault = new TokenVault(new LocalKeyWrapper(randomBytes(32)));
   const tokens = new AccessTokens({ clock: systemClock, consents, vault, oauth, queue: new MemoryWorkQueue() });
   let users = 0;
-  return {
+  const t = {
     source: new GoogleExportSource(new GooglePortabilityClient(sandbox.baseUrl), tokens),
-    grant: async (resources) => {
+    grant: async (resources: string[]) => {
       const state = newState();
       const pkce = newPkce();
       const authorizeUrl = oauth.authorizationUrl({ scopes: resources.map((r) => scopeOf(r as ResourceGroup)), state, codeChallenge: pkce.challenge });
@@ -77,11 +79,33 @@ exportSourceContract('Google adapter (sandbox)', async () => {
       });
       return consentId;
     },
-    complete: async (id) => {
+    complete: async (id: string) => {
       await post(`/sandbox/v1/jobs/${id}:complete`, {});
     },
-    fail: async (id) => {
+    fail: async (id: string) => {
       await post(`/sandbox/v1/jobs/${id}:fail`, {});
     },
   };
+  return { t, consents, post };
+}
+
+describe('Google adapter: a 401 is checked with a fresh token before the consent is parked', () => {
+  it('one 401 (a token revoked early, clock skew) refreshes the access token and the call succeeds; the consent stays ACTIVE', async () => {
+    const { t, consents, post } = await googleSource();
+    const consentId = await t.grant(['chrome.history']);
+    const started = await t.source.start({ consentId }, { resource: 'chrome.history', startTime: null, endTime: null });
+    if (started.kind !== 'started') throw new Error(started.kind);
+    const faults = await post('/sandbox/v1/faults', { rules: [{ path: `/v1/archiveJobs/${started.upstreamId}/portabilityArchiveState`, action: 'status:401', times: 1 }] });
+    expect(faults.status).toBe(200);
+    expect((await t.source.state({ consentId }, started.upstreamId)).state).toBe('IN_PROGRESS');
+    expect((await consents.get(consentId))?.status).toBe('ACTIVE');
+  });
+
+  it('a 401 again with the fresh token parks the consent as NEEDS_RECONSENT', async () => {
+    const { t, consents, post } = await googleSource();
+    const consentId = await t.grant(['chrome.history']);
+    await post('/sandbox/v1/faults', { rules: [{ path: '/v1/portabilityArchive:initiate', action: 'status:401', times: 2 }] });
+    await expect(t.source.start({ consentId }, { resource: 'chrome.history', startTime: null, endTime: null })).rejects.toMatchObject({ reason: 'CONSENT_NEEDS_RECONSENT' });
+    expect((await consents.get(consentId))?.status).toBe('NEEDS_RECONSENT');
+  });
 });

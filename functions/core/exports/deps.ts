@@ -7,7 +7,7 @@ import type { ExportSource } from '../ports/export-source.js';
 import type { RecordStore } from '../ports/record-store.js';
 import type { WorkQueue } from '../ports/work-queue.js';
 import type { TokenVault } from '../token-vault.js';
-import type { ExportJob } from './model.js';
+import type { ExportJob, ExportLane } from './model.js';
 
 export interface ExportSettings {
   /** Object names start with this prefix (no trailing slash; may be empty). */
@@ -25,6 +25,8 @@ export interface ExportSettings {
 export interface ExportDeps {
   readonly clock: Clock;
   readonly jobs: RecordStore<ExportJob>;
+  /** One lane per (consent, resource group): which job runs it (see `laneId`). */
+  readonly lanes: RecordStore<ExportLane>;
   readonly consents: RecordStore<Consent>;
   readonly source: ExportSource;
   readonly queue: WorkQueue;

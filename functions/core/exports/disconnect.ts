@@ -4,9 +4,9 @@ import { consentName } from '../consent/model.js';
 import { AppError } from '../errors.js';
 import { keep, put } from '../ports/record-store.js';
 import type { ExportDeps } from './deps.js';
-import { jobsOfConsent } from './finish.js';
-import { isTerminalJob, jobId, type ExportJob } from './model.js';
-import { consentPrefix } from './poll.js';
+import { abandonSessions, jobsOfConsent } from './finish.js';
+import { endedJob, isTerminalJob, jobId, laneId, type ExportJob } from './model.js';
+import { consentPrefix } from './naming.js';
 
 /**
  * Disconnect (and optionally erase): running jobs are cancelled upstream and ended locally, the
@@ -25,11 +25,13 @@ export async function disconnect(deps: { consent: ConsentDeps; exports: ExportDe
       await deps.exports.source.cancel({ consentId }, job.upstreamId).catch(() => undefined);
     }
     const id = jobId(job.consentId, job.resource, job.slot);
-    await deps.exports.jobs.update(id, (j) =>
-      j && !isTerminalJob(j.state)
-        ? put<ExportJob, null>({ ...j, state: 'ABORTED', detail: 'consent revoked', nextPollAt: null, claim: null, updatedAt: now, files: j.files.map((f) => ({ ...f, lease: null, checkpoint: null, url: null })) }, null)
-        : keep(null),
-    );
+    const ended = await deps.exports.jobs.update(id, (j) => {
+      if (!j || isTerminalJob(j.state)) return keep(null);
+      const next = endedJob(j, 'ABORTED', 'CONSENT_ENDED', 'consent revoked', now);
+      return put<ExportJob, typeof next | null>(next.job, next);
+    });
+    // Upload sessions of copies that will never finish hold the user's bytes for up to a week.
+    if (ended) await abandonSessions(deps.exports, id, ended.openSessions);
   }
   const revoked = await revokeConsent(deps.consent, consentId, options.actor);
   if (!options.erase) return { ...revoked, erased: false };
@@ -39,6 +41,7 @@ export async function disconnect(deps: { consent: ConsentDeps; exports: ExportDe
     deleted = await deps.exports.archive.deletePrefix(consentPrefix(deps.exports.settings.objectPrefix, consent.appUserId, consentId));
   }
   for (const job of jobs) await deps.exports.jobs.delete(jobId(job.consentId, job.resource, job.slot));
+  for (const resource of new Set(jobs.map((j) => j.resource))) await deps.exports.lanes.delete(laneId(consentId, resource));
   await deps.consent.consents.update(consentId, (c) => (c && c.appUserId ? put({ ...c, appUserId: '', updatedAt: now }, null) : keep(null)));
   return { ...revoked, appUserId: '', erased: true, deletedObjects: deleted };
 }

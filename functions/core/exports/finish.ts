@@ -1,14 +1,58 @@
 import { consentName, type Consent } from '../consent/model.js';
-import { AppError } from '../errors.js';
+import { AppError, isAppError } from '../errors.js';
 import { publishEvent } from '../events.js';
-import { keep, put } from '../ports/record-store.js';
+import { keep, put, remove, type UpdateOptions } from '../ports/record-store.js';
 import type { ExportDeps } from './deps.js';
-import { isTerminalJob, jobName, type ExportJob } from './model.js';
+import { endedJob, grantSettled, isTerminalJob, jobName, laneId, type EndReason, type EndState, type ExportJob, type OpenSession } from './model.js';
+import { objectName, uploadSecretId } from './naming.js';
 
 /**
- * Follow-ups once a job reached a terminal state: the application's event, then — for a one-time
- * consent whose every granted group has a job and every job is terminal — the grant's release.
- * Safe to run more than once (event ids are deterministic; the consent closes once).
+ * Ends a job with the one job-ending transition when `accept` agrees with the record as it is now
+ * (a terminal job is never ended again). After the write: the upload sessions it dropped are
+ * cancelled and the terminal follow-ups run. Returns the ended job, or null when nothing changed.
+ */
+export async function endJob(
+  deps: ExportDeps,
+  id: string,
+  ending: { readonly state: EndState; readonly reason: EndReason; readonly detail: string },
+  accept: (job: ExportJob) => boolean = () => true,
+  options?: UpdateOptions<ExportJob>,
+): Promise<ExportJob | null> {
+  const now = deps.clock.now();
+  const after = await deps.jobs.update(
+    id,
+    (j) => {
+      if (!j || isTerminalJob(j.state) || !accept(j)) return keep(null);
+      const ended = endedJob(j, ending.state, ending.reason, ending.detail, now);
+      return put<ExportJob, ReturnType<typeof endedJob> | null>(ended.job, ended);
+    },
+    options,
+  );
+  if (!after) return null;
+  await abandonSessions(deps, id, after.openSessions);
+  await afterTerminal(deps, id, after.job);
+  return after.job;
+}
+
+/** Cancels upload sessions nobody will continue (best effort: an unreachable store leaves them to expire). */
+export async function abandonSessions(deps: Pick<ExportDeps, 'archive' | 'vault'>, id: string, sessions: readonly OpenSession[]): Promise<void> {
+  await Promise.all(
+    sessions.map(async ({ index, session }) => {
+      try {
+        await deps.archive.abandonUpload(await deps.vault.open(session, uploadSecretId(id, index)));
+      } catch {
+        // The session expires on its own within a week; nothing is lost by not cancelling it now.
+      }
+    }),
+  );
+}
+
+/**
+ * Follow-ups once a job reached a terminal state: the lane of its (consent, group) is freed, the
+ * application's event goes out (one id per run of the job: a retried job that fails again is a
+ * new event), and then, for a one-time consent, the grant's release is considered, for this
+ * consent and for the user's other consents whose release waited for this one's exports.
+ * Safe to run more than once.
  */
 export async function afterTerminal(deps: ExportDeps, id: string, job: ExportJob): Promise<void> {
   if (!isTerminalJob(job.state)) return;
@@ -18,39 +62,47 @@ export async function afterTerminal(deps: ExportDeps, id: string, job: ExportJob
           type: 'export.delivered',
           subject: jobName(id),
           appUserId: job.appUserId,
+          discriminator: `run-${job.run ?? 1}`,
           data: {
             consent: consentName(job.consentId),
             resource: job.resource,
             exportTime: job.exportTime?.toISOString() ?? null,
             manifest: job.manifestObject,
-            objects: job.files.map((f) => ({ object: f.object, bytes: String(f.bytes ?? 0), crc32c: f.crc32c ?? '' })),
+            objects: job.files.map((f) => ({ object: f.object, bytes: f.bytes ?? 0, crc32c: f.crc32c ?? '' })),
           },
         })
       : publishEvent(deps, {
           type: 'export.failed',
           subject: jobName(id),
           appUserId: job.appUserId,
-          data: { consent: consentName(job.consentId), resource: job.resource, state: job.state, detail: job.detail },
+          discriminator: `run-${job.run ?? 1}`,
+          data: { consent: consentName(job.consentId), resource: job.resource, state: job.state, reason: job.endReason ?? null, detail: job.detail },
         });
   published.catch(() => undefined);
+  await deps.lanes.update(laneId(job.consentId, job.resource), (lane) => (lane?.job === id ? remove(null) : keep(null)));
   // The consent's reads overlap the publish; the grant is released only after the event is out.
   await closeConsentIfDone(deps, job.consentId, published);
+  if (job.appUserId) {
+    for (const other of await otherOneTimeConsents(deps, job.appUserId, job.consentId)) await closeConsentIfDone(deps, other);
+  }
 }
 
 /**
  * Resets a one-time grant upstream and closes the consent, only when every granted group has a
- * job and every job is terminal (so every archive that will ever come has been delivered). One
+ * job and every job is settled: delivered, or ended because upstream can no longer serve it. A
+ * job that failed on our side (or was cancelled before it finished) keeps the grant so `:retry`
+ * can still deliver it. The reset revokes every grant of the user's Google account for this
+ * client, so it also waits while another consent of the same app user has exports running. One
  * worker wins the ACTIVE → CLOSING claim and releases the grant; a claim left behind by a crash is
  * finished by the sweep. Nothing is claimed unless `after` resolves.
  */
 export async function closeConsentIfDone(deps: ExportDeps, consentId: string, after: Promise<unknown> = Promise.resolve()): Promise<boolean> {
-  // Both reads at once (the job list is wasted only on a consent that cannot close); `after`
-  // (the job's own event) must have succeeded before anything is decided.
   const [consent, jobs] = await Promise.all([deps.consents.get(consentId), jobsOfConsent(deps, consentId), after]);
   if (!consent || consent.status !== 'ACTIVE' || consent.groups.some((g) => g.accessType === 'TIME_BASED')) return false;
   const covered = new Set(jobs.map((j) => j.resource));
   if (!consent.groups.every((g) => covered.has(g.resource))) return false;
-  if (!jobs.every((j) => isTerminalJob(j.state))) return false;
+  if (!jobs.every(grantSettled)) return false;
+  if (consent.appUserId && (await otherExportsRunning(deps, consent.appUserId, consentId))) return false;
   const now = deps.clock.now();
   const claimed = await deps.consents.update(
     consentId,
@@ -85,13 +137,90 @@ export async function finishClosing(deps: ExportDeps, consentId: string, claimed
 }
 
 export async function jobsOfConsent(deps: Pick<ExportDeps, 'jobs'>, consentId: string): Promise<ExportJob[]> {
-  const out: ExportJob[] = [];
+  return everyPage((pageToken) => deps.jobs.list({ where: { consentId }, pageSize: 500, ...(pageToken ? { pageToken } : {}) }));
+}
+
+/** True while a job of another consent of this app user has not ended. */
+async function otherExportsRunning(deps: Pick<ExportDeps, 'jobs'>, appUserId: string, consentId: string): Promise<boolean> {
+  const jobs = await everyPage((pageToken) => deps.jobs.list({ where: { appUserId }, pageSize: 500, ...(pageToken ? { pageToken } : {}) }));
+  return jobs.some((j) => j.consentId !== consentId && !isTerminalJob(j.state));
+}
+
+/** The app user's other ACTIVE one-time consents (whose release may have waited for this one). */
+async function otherOneTimeConsents(deps: Pick<ExportDeps, 'consents'>, appUserId: string, consentId: string): Promise<string[]> {
+  const out: string[] = [];
+  let pageToken: string | undefined;
+  for (let page = 0; page < 100; page++) {
+    const result = await deps.consents.list({ where: { appUserId, status: 'ACTIVE' }, pageSize: 100, ...(pageToken ? { pageToken } : {}) });
+    for (const { id, value } of result.items) if (id !== consentId && value.groups.every((g) => g.accessType === 'ONE_TIME')) out.push(id);
+    pageToken = result.nextPageToken;
+    if (!pageToken) break;
+  }
+  return out;
+}
+
+async function everyPage<T>(list: (pageToken?: string) => Promise<{ items: readonly { value: T }[]; nextPageToken?: string }>): Promise<T[]> {
+  const out: T[] = [];
   let pageToken: string | undefined;
   for (let page = 0; page < 1000; page++) {
-    const result = await deps.jobs.list({ where: { consentId }, pageSize: 500, ...(pageToken ? { pageToken } : {}) });
+    const result = await list(pageToken);
     out.push(...result.items.map((i) => i.value));
     pageToken = result.nextPageToken;
     if (!pageToken) break;
   }
   return out;
+}
+
+/**
+ * Writes the manifest beside the files and marks the job DELIVERED (once). `known`: the job and
+ * its consent as the caller has just read or written them, instead of reading them again.
+ */
+export async function finishJob(deps: ExportDeps, id: string, known?: { job: ExportJob; consent: Consent }): Promise<boolean> {
+  const job = known ? known.job : await deps.jobs.get(id);
+  if (!job || job.state !== 'TRANSFERRING' || job.files.length === 0 || !job.files.every((f) => f.state === 'DONE') || !job.exportTime) return false;
+  const consent = known ? known.consent : await deps.consents.get(job.consentId);
+  if (!consent || (consent.status !== 'ACTIVE' && consent.status !== 'CLOSED')) {
+    await endJob(deps, id, { state: 'ABORTED', reason: 'CONSENT_ENDED', detail: `consent is ${consent?.status ?? 'gone'}` }, (j) => j.state === 'TRANSFERRING');
+    return false;
+  }
+  const manifestObject = await writeManifest(deps, id, job);
+  const now = deps.clock.now();
+  const after = await deps.jobs.update(
+    id,
+    (j) => {
+      if (!j || j.state !== 'TRANSFERRING') return keep(null);
+      const next: ExportJob = { ...j, state: 'DELIVERED', manifestObject, deliveredAt: now, updatedAt: now };
+      return put<ExportJob, ExportJob | null>(next, next);
+    },
+    { basis: job },
+  );
+  if (after) await afterTerminal(deps, id, after);
+  return after !== null;
+}
+
+/** Writes `manifest.json` beside the job's files (kept if a previous attempt wrote it); returns its name. */
+export async function writeManifest(deps: ExportDeps, id: string, job: ExportJob): Promise<string> {
+  const { exportTime } = job;
+  if (!exportTime) throw new AppError('INTERNAL', `export ${id} has no export time to name its manifest by`);
+  const manifestObject = objectName(deps.settings.objectPrefix, job, exportTime, 'manifest.json');
+  const manifest = {
+    manifestVersion: 1,
+    export: `exports/${id}`,
+    consent: `consents/${job.consentId}`,
+    appUserId: job.appUserId,
+    resource: job.resource,
+    accessType: job.accessType,
+    startTime: job.startTime?.toISOString() ?? null,
+    endTime: job.endTime?.toISOString() ?? null,
+    exportTime: exportTime.toISOString(),
+    upstreamJobIds: [...job.upstreamHistory, job.upstreamId].filter(Boolean),
+    files: job.files.map((f) => ({ name: f.name, object: f.object, bytes: f.bytes, crc32c: f.crc32c, md5: f.md5 })),
+    createTime: deps.clock.now().toISOString(),
+  };
+  try {
+    await deps.archive.writeJson(manifestObject, manifest);
+  } catch (error) {
+    if (!(isAppError(error) && error.code === 'ALREADY_EXISTS')) throw error;
+  }
+  return manifestObject;
 }

@@ -1,9 +1,9 @@
 import { isAppError } from '../errors.js';
 import { keep, put } from '../ports/record-store.js';
-import type { StartOutcome } from '../ports/export-source.js';
+import type { ExportUnit, StartOutcome } from '../ports/export-source.js';
 import type { ExportDeps } from './deps.js';
-import { afterTerminal } from './finish.js';
-import { leaseFree, type ExportJob } from './model.js';
+import { afterTerminal, endJob } from './finish.js';
+import { MAX_START_ATTEMPTS, endedJob, leaseFree, type EndReason, type EndState, type ExportJob } from './model.js';
 import { EARLY_CHECKS_SECONDS } from './poll-policy.js';
 
 export type InitiateResult = 'started' | 'ignored' | 'waiting' | 'ended';
@@ -11,7 +11,10 @@ export type InitiateResult = 'started' | 'ignored' | 'waiting' | 'ended';
 /**
  * Starts the upstream job of one export job, exactly once: a claim (compare-and-set) makes one worker
  * the starter; duplicates, late and out-of-order messages find the job past PENDING and do nothing.
- * Every documented refusal ends or reschedules the job; nothing is retried blindly.
+ * Every documented refusal ends or reschedules the job; nothing is retried blindly. A refusal
+ * because the one-time grant was used adopts the upstream job our own lost call started, when
+ * upstream names it. A start that keeps failing on our side ends the job FAILED after
+ * MAX_START_ATTEMPTS instead of being tried for ever.
  */
 export async function initiateExport(deps: ExportDeps, id: string): Promise<InitiateResult> {
   const now = deps.clock.now();
@@ -24,26 +27,39 @@ export async function initiateExport(deps: ExportDeps, id: string): Promise<Init
     return put<ExportJob, ExportJob | null>(claiming, claiming);
   });
   if (!claimed) return 'ignored';
+  const holds = (job: ExportJob) => job.state === 'STARTING' && job.claim?.owner === owner;
 
   const consent = await deps.consents.get(claimed.consentId);
   if (!consent || consent.status !== 'ACTIVE') {
-    await settle(deps, id, claimed, owner, (job) => ({ ...job, state: 'ABORTED', detail: `consent is ${consent?.status ?? 'gone'}` }));
+    await settle(deps, id, claimed, owner, (job) => endedJob(job, 'ABORTED', 'CONSENT_ENDED', `consent is ${consent?.status ?? 'gone'}`, deps.clock.now()).job);
     return 'ended';
   }
 
+  const grant = { consentId: claimed.consentId };
+  const unit: ExportUnit = { resource: claimed.resource, startTime: claimed.startTime, endTime: claimed.endTime };
   let outcome: StartOutcome;
   try {
-    outcome = await deps.source.start({ consentId: claimed.consentId }, { resource: claimed.resource, startTime: claimed.startTime, endTime: claimed.endTime });
+    outcome = await deps.source.start(grant, unit);
   } catch (error) {
     if (isAppError(error) && error.code === 'FAILED_PRECONDITION' && error.reason?.startsWith('CONSENT_')) {
-      await settle(deps, id, claimed, owner, (job) => ({ ...job, state: 'ABORTED', detail: error.reason ?? 'consent unusable' }));
+      await settle(deps, id, claimed, owner, (job) => endedJob(job, 'ABORTED', 'CONSENT_ENDED', error.reason ?? 'consent unusable', deps.clock.now()).job);
       return 'ended';
     }
-    // Give the job back so the redelivered message (or the sweep) can start it.
-    await deps.jobs.update(id, (job) => (job && job.state === 'STARTING' && job.claim?.owner === owner ? put({ ...job, state: 'PENDING' as const, claim: null, updatedAt: deps.clock.now() }, null) : keep(null)), { basis: claimed });
+    const attempts = (claimed.startAttempts ?? 0) + 1;
+    if (attempts >= MAX_START_ATTEMPTS) {
+      const detail = `the upstream job could not be started after ${attempts} attempts (last: ${isAppError(error) ? error.code : 'unexpected error'})`;
+      await endJob(deps, id, { state: 'FAILED', reason: 'START_FAILED', detail }, holds, { basis: claimed });
+      return 'ended';
+    }
+    // Give the job back so the redelivered message (or the sweep, with backoff) can start it.
+    await deps.jobs.update(id, (job) => (job && holds(job) ? put({ ...job, state: 'PENDING' as const, claim: null, startAttempts: attempts, updatedAt: deps.clock.now() }, null) : keep(null)), { basis: claimed });
     throw error;
   }
 
+  if (outcome.kind === 'exhausted') {
+    const ours = await lostStart(deps, id, claimed, outcome.previousUpstreamIds);
+    if (ours) outcome = { kind: 'adopted', upstreamId: ours };
+  }
   const at = deps.clock.now();
   switch (outcome.kind) {
     case 'started':
@@ -54,29 +70,60 @@ export async function initiateExport(deps: ExportDeps, id: string): Promise<Init
         ...job,
         state: 'IN_PROGRESS',
         upstreamId,
-        accessType: accessType ?? job.accessType,
+        accessType: accessType ?? job.accessType ?? accessOf(consent.groups, job.resource),
         upstreamStartedAt: at,
         nextPollAt: new Date(at.getTime() + (EARLY_CHECKS_SECONDS[0] ?? 10) * 1000),
         polls: 0,
+        startAttempts: 0,
       }));
       if (!recorded) {
-        // Cancelled (or taken over) while we were starting it: do not leave an orphan running.
+        // Cancelled (or taken over) while we were starting it. A time-based job is cancelled upstream
+        // so no orphan runs; a one-time one is left running: cancelling it would use up the grant
+        // without delivering, and a retry adopts it.
         const now2 = await deps.jobs.get(id);
-        if (now2?.state === 'CANCELLED' || now2?.state === 'ABORTED') await deps.source.cancel({ consentId: claimed.consentId }, upstreamId).catch(() => undefined);
+        const oneTime = accessOf(consent.groups, claimed.resource) === 'ONE_TIME';
+        if (!oneTime && (now2?.state === 'CANCELLED' || now2?.state === 'ABORTED')) await deps.source.cancel(grant, upstreamId).catch(() => undefined);
         return 'ignored';
       }
       return 'started';
     }
     case 'exhausted':
-      await settle(deps, id, claimed, owner, (job) => ({ ...job, state: 'EXHAUSTED', detail: outcome.detail }));
+      await settleEnded(deps, id, claimed, owner, 'EXHAUSTED', 'ONE_TIME_USED', outcome.detail);
       return 'ended';
     case 'not_granted':
-      await settle(deps, id, claimed, owner, (job) => ({ ...job, state: 'NOT_GRANTED', detail: outcome.detail }));
+      await settleEnded(deps, id, claimed, owner, 'NOT_GRANTED', 'NOT_GRANTED', outcome.detail);
       return 'ended';
     case 'not_before':
       await settle(deps, id, claimed, owner, (job) => ({ ...job, state: 'WAITING', notBefore: outcome.at, detail: outcome.detail }));
       return 'waiting';
   }
+}
+
+function accessOf(groups: readonly { resource: string; accessType: 'ONE_TIME' | 'TIME_BASED' }[], resource: string) {
+  return groups.find((g) => g.resource === resource)?.accessType ?? null;
+}
+
+/**
+ * When upstream refuses because the one-time grant was used, the job that used it may be ours: a
+ * start whose answer was lost, or a crash between starting it and recording it. It is adopted
+ * when upstream names it among the previous jobs, this consent's grant can read it, it is running
+ * or complete (with the time window this job asked for), and no job of ours holds it already.
+ */
+async function lostStart(deps: ExportDeps, id: string, job: ExportJob, previous: readonly string[]): Promise<string | null> {
+  for (const candidate of [...previous].reverse()) {
+    if (job.upstreamHistory.includes(candidate)) continue;
+    const held = await deps.jobs.list({ where: { upstreamId: candidate }, pageSize: 2 });
+    if (held.items.some((i) => i.id !== id)) continue;
+    const state = await deps.source.state({ consentId: job.consentId }, candidate).catch(() => null);
+    if (!state || (state.state !== 'IN_PROGRESS' && state.state !== 'COMPLETE')) continue;
+    if ((state.startTime?.getTime() ?? null) !== (job.startTime?.getTime() ?? null)) continue;
+    return candidate;
+  }
+  return null;
+}
+
+async function settleEnded(deps: ExportDeps, id: string, claimed: ExportJob, owner: string, state: EndState, reason: EndReason, detail: string): Promise<void> {
+  await settle(deps, id, claimed, owner, (job) => endedJob(job, state, reason, detail, deps.clock.now()).job);
 }
 
 /** Applies the outcome if this worker still holds the claim; runs the terminal follow-ups. */

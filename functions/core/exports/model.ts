@@ -32,6 +32,42 @@ export const isTerminalJob = (state: JobState) => TERMINAL_STATES.has(state);
 
 /** Upstream FAILED jobs are retried at most this many times (the API's own limit). */
 export const MAX_UPSTREAM_RETRIES = 3;
+/** Starting the upstream job failed on our side (sealed token, KMS, network) this often: the job ends FAILED. */
+export const MAX_START_ATTEMPTS = 8;
+
+/**
+ * Why a job ended where it did, as a stable code (the `detail` is for people). It decides whether
+ * a one-time grant may be released: only when upstream can no longer serve the job (the first
+ * five) or it was delivered. A failure on our side keeps the grant, so `:retry` can still deliver.
+ */
+export const END_REASONS = [
+  'ONE_TIME_USED',
+  'NOT_GRANTED',
+  'UPSTREAM_FAILED',
+  'UPSTREAM_CANCELLED',
+  'ARCHIVE_GONE',
+  'TRANSFER_FAILED',
+  'START_FAILED',
+  'CANCELLED_BY_APP',
+  'CONSENT_ENDED',
+] as const;
+export type EndReason = (typeof END_REASONS)[number];
+
+const UPSTREAM_CANNOT_SERVE: ReadonlySet<EndReason> = new Set<EndReason>(['ONE_TIME_USED', 'NOT_GRANTED', 'UPSTREAM_FAILED', 'UPSTREAM_CANCELLED', 'ARCHIVE_GONE']);
+
+/**
+ * True when nothing more can come of this job under its grant: delivered, or ended because
+ * upstream can no longer serve it. A job ended by a failure on our side (a transfer that failed, a
+ * start that could not be made, a cancel before upstream finished) is not settled: it holds a
+ * one-time grant open until it is retried, delivered or the consent is revoked.
+ */
+export function grantSettled(job: Pick<ExportJob, 'state' | 'endReason'>): boolean {
+  if (job.state === 'DELIVERED') return true;
+  if (!isTerminalJob(job.state)) return false;
+  // Records written before end reasons existed: the two refusals that name themselves.
+  const reason = job.endReason ?? (job.state === 'EXHAUSTED' ? 'ONE_TIME_USED' : job.state === 'NOT_GRANTED' ? 'NOT_GRANTED' : undefined);
+  return reason !== undefined && UPSTREAM_CANNOT_SERVE.has(reason);
+}
 
 export interface Lease {
   readonly owner: string;
@@ -97,6 +133,12 @@ export interface ExportJob {
   readonly deliveredAt: Date | null;
   /** Why a job ended where it did (no personal data, no secrets). */
   readonly detail: string | null;
+  /** The stable code of why it ended (absent on older records and on jobs that have not ended). */
+  readonly endReason?: EndReason | null;
+  /** Runs of this job: 1, and one more per `:retry` (each run's events have ids of their own). */
+  readonly run?: number;
+  /** Failed attempts to start the upstream job on our side, in this run. */
+  readonly startAttempts?: number;
 }
 
 export function jobId(consentId: string, resource: string, slot: string): string {
@@ -125,9 +167,54 @@ export function newJob(fields: Pick<ExportJob, 'consentId' | 'appUserId' | 'reso
     manifestObject: null,
     deliveredAt: null,
     detail: null,
+    endReason: null,
+    run: 1,
+    startAttempts: 0,
+  };
+}
+
+/** A file's resumable upload session, sealed, that an ended job no longer continues. */
+export interface OpenSession {
+  readonly index: number;
+  readonly session: SealedSecret;
+}
+
+export type EndState = 'FAILED' | 'CANCELLED' | 'ABORTED' | 'EXHAUSTED' | 'NOT_GRANTED';
+
+/**
+ * The one job-ending transition (initiate, poll, transfer, cancel and disconnect all use it): the
+ * job takes its terminal state with a reason and a detail, and drops everything that only a
+ * running job needs: timers, claims, leases, sealed signed URLs and upload checkpoints. The
+ * sealed upload sessions it drops are returned, so the caller cancels them after the write
+ * commits (an open session keeps the bytes written so far for up to a week).
+ */
+export function endedJob(job: ExportJob, state: EndState, reason: EndReason, detail: string, now: Date): { job: ExportJob; openSessions: OpenSession[] } {
+  const openSessions = job.files.flatMap((f) => (f.state === 'PENDING' && f.checkpoint ? [{ index: f.index, session: f.checkpoint.session }] : []));
+  return {
+    job: {
+      ...job,
+      state,
+      endReason: reason,
+      detail,
+      nextPollAt: null,
+      pollQueuedAt: null,
+      notBefore: null,
+      claim: null,
+      updatedAt: now,
+      files: job.files.map((f) => ({ ...f, lease: null, checkpoint: null, url: null })),
+    },
+    openSessions,
   };
 }
 
 export function leaseFree(lease: Lease | null, now: Date): boolean {
   return lease === null || lease.until.getTime() <= now.getTime();
 }
+
+/** At most one running export per (consent, resource group): the lane names the job that runs it. */
+export interface ExportLane {
+  readonly job: string;
+  readonly since: Date;
+}
+
+export const laneId = (consentId: string, resource: string) => `${consentId}~${resource}`;

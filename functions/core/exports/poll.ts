@@ -3,8 +3,9 @@ import type { UpstreamState } from '../ports/export-source.js';
 import { keep, put } from '../ports/record-store.js';
 import { settledValue } from '../settled.js';
 import type { ExportDeps } from './deps.js';
-import { afterTerminal } from './finish.js';
-import { MAX_UPSTREAM_RETRIES, leaseFree, type ExportJob, type JobFile } from './model.js';
+import { endJob } from './finish.js';
+import { MAX_UPSTREAM_RETRIES, leaseFree, type EndReason, type ExportJob, type JobFile } from './model.js';
+import { objectName, signedUrlSecretId } from './naming.js';
 import { nextCheckAt } from './poll-policy.js';
 
 export type PollResult = 'ignored' | 'in_progress' | 'complete' | 'retried' | 'ended';
@@ -28,10 +29,10 @@ export async function pollExport(deps: ExportDeps, id: string): Promise<PollResu
   const grant = { consentId: job.consentId };
   const [consentRead, upstreamRead] = await Promise.allSettled([deps.consents.get(job.consentId), deps.source.state(grant, job.upstreamId)]);
   const consent = settledValue(consentRead);
-  if (!consent || consent.status !== 'ACTIVE') return end(deps, id, job, 'ABORTED', `consent is ${consent?.status ?? 'gone'}`);
+  if (!consent || consent.status !== 'ACTIVE') return end(deps, id, job, 'ABORTED', 'CONSENT_ENDED', `consent is ${consent?.status ?? 'gone'}`);
   if (upstreamRead.status === 'rejected') {
     const error: unknown = upstreamRead.reason;
-    if (isAppError(error) && error.code === 'FAILED_PRECONDITION' && error.reason?.startsWith('CONSENT_')) return end(deps, id, job, 'ABORTED', error.reason);
+    if (isAppError(error) && error.code === 'FAILED_PRECONDITION' && error.reason?.startsWith('CONSENT_')) return end(deps, id, job, 'ABORTED', 'CONSENT_ENDED', error.reason);
     throw error;
   }
   const upstream: UpstreamState = upstreamRead.value;
@@ -71,7 +72,7 @@ export async function pollExport(deps: ExportDeps, id: string): Promise<PollResu
       return 'complete';
     }
     case 'FAILED': {
-      if (job.retries >= MAX_UPSTREAM_RETRIES) return end(deps, id, job, 'FAILED', `upstream job failed after ${job.retries} retries`);
+      if (job.retries >= MAX_UPSTREAM_RETRIES) return end(deps, id, job, 'FAILED', 'UPSTREAM_FAILED', `upstream job failed after ${job.retries} retries`);
       const owner = deps.newOwner();
       const claimed = await deps.jobs.update(
         id,
@@ -105,36 +106,11 @@ export async function pollExport(deps: ExportDeps, id: string): Promise<PollResu
       return 'retried';
     }
     case 'CANCELLED':
-      return end(deps, id, job, 'CANCELLED', 'cancelled upstream');
+      return end(deps, id, job, 'CANCELLED', 'UPSTREAM_CANCELLED', 'cancelled upstream');
   }
 }
 
-async function end(deps: ExportDeps, id: string, seen: ExportJob, state: 'FAILED' | 'CANCELLED' | 'ABORTED', detail: string): Promise<PollResult> {
-  const now = deps.clock.now();
-  const after = await deps.jobs.update(
-    id,
-    (j) => {
-      if (!j || j.state !== seen.state || j.upstreamId !== seen.upstreamId) return keep(null);
-      const next: ExportJob = { ...j, state, detail, nextPollAt: null, claim: null, updatedAt: now };
-      return put<ExportJob, ExportJob | null>(next, next);
-    },
-    { basis: seen },
-  );
-  if (after) await afterTerminal(deps, id, after);
+async function end(deps: ExportDeps, id: string, seen: ExportJob, state: 'FAILED' | 'CANCELLED' | 'ABORTED', reason: EndReason, detail: string): Promise<PollResult> {
+  const after = await endJob(deps, id, { state, reason, detail }, (j) => j.state === seen.state && j.upstreamId === seen.upstreamId, { basis: seen });
   return after ? 'ended' : 'ignored';
-}
-
-/** The record id a file's sealed signed URL is bound to (a sealed URL moved to another file fails to open). */
-export function signedUrlSecretId(id: string, index: number): string {
-  return `${id}/${index}/url`;
-}
-
-/** `{prefix}/{appUserId}/{consentId}/{resource}/{exportTime}/{file}`; the user id is percent-encoded. */
-export function objectName(prefix: string, job: Pick<ExportJob, 'appUserId' | 'consentId' | 'resource'>, exportTime: Date, file: string): string {
-  return `${consentPrefix(prefix, job.appUserId, job.consentId)}${job.resource}/${exportTime.toISOString().replace(/\.\d{3}Z$/, 'Z')}/${file}`;
-}
-
-/** Where every object of one consent lives: `{prefix}/{appUserId}/{consentId}/`. */
-export function consentPrefix(prefix: string, appUserId: string, consentId: string): string {
-  return `${prefix ? `${prefix}/` : ''}${encodeURIComponent(appUserId)}/${consentId}/`;
 }

@@ -2,7 +2,9 @@ import { consentName, type Consent } from '../consent/model.js';
 import { AppError, invalidArgument, type FieldViolation } from '../errors.js';
 import { keep, put } from '../ports/record-store.js';
 import type { ExportDeps } from './deps.js';
+import { takeLane } from './manage.js';
 import { jobId, newJob, type ExportJob } from './model.js';
+import { assertNameFits } from './naming.js';
 import { jobResource } from './views.js';
 
 export interface ExportRequest {
@@ -26,7 +28,9 @@ export function apiSlot(now: Date, request: { requestId?: string; startTime?: Da
 
 /**
  * Turns a request into one job per resource group (deterministic ids: the same request finds the
- * same jobs) and asks `initiate` to start each. Only granted groups of an ACTIVE consent.
+ * same jobs) and asks `initiate` to start each. Only granted groups of an ACTIVE consent, and at
+ * most one running export per group: while one runs, a request with another slot gets the
+ * running one back instead of a second job racing it for the same upstream job and objects.
  */
 export async function requestExports(deps: ExportDeps, request: ExportRequest) {
   const consent = await deps.consents.get(request.consentId);
@@ -35,10 +39,21 @@ export async function requestExports(deps: ExportDeps, request: ExportRequest) {
     throw new AppError('FAILED_PRECONDITION', `${consentName(request.consentId)} is ${consent.status}`, { reason: `CONSENT_${consent.status}` });
   }
   const resources = validateResources(consent, request);
+  for (const resource of resources) assertNameFits(deps.settings.objectPrefix, { appUserId: consent.appUserId, consentId: request.consentId, resource });
   const now = deps.clock.now();
   const jobs: { id: string; job: ExportJob; created: boolean }[] = [];
   for (const resource of resources) {
     const id = jobId(request.consentId, resource, request.slot);
+    const same = await deps.jobs.get(id);
+    if (same) {
+      jobs.push({ id, job: same, created: false });
+      continue;
+    }
+    const running = await takeLane(deps, request.consentId, resource, id);
+    if (running) {
+      jobs.push({ ...running, created: false });
+      continue;
+    }
     const fresh = newJob(
       { consentId: request.consentId, appUserId: consent.appUserId, resource, slot: request.slot, startTime: request.startTime ?? null, endTime: request.endTime ?? null },
       now,

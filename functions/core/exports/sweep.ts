@@ -1,13 +1,20 @@
 import { sweepConsents } from '../consent/sweep.js';
 import { put, keep } from '../ports/record-store.js';
 import type { ExportDeps } from './deps.js';
-import { finishClosing } from './finish.js';
-import { finishJob } from './transfer.js';
+import { finishClosing, finishJob } from './finish.js';
+import { MAX_START_ATTEMPTS } from './model.js';
 
 /** A queued check that was not handled within this long is queued again. */
 const REQUEUE_MS = 60_000;
 /** A PENDING job whose start message got lost is started again after this long. */
 const STALE_PENDING_MS = 2 * 60_000;
+/** The longest wait between two sweep-driven start attempts of a job whose starts keep failing. */
+const MAX_START_BACKOFF_MS = 60 * 60_000;
+
+/** How long after its last failed start the sweep tries a job again: doubling past the redeliveries. */
+export function startBackoffMs(attempts: number): number {
+  return Math.min(STALE_PENDING_MS * 2 ** Math.max(0, attempts - (MAX_START_ATTEMPTS >> 1)), MAX_START_BACKOFF_MS);
+}
 
 export interface SweepReport {
   readonly polls: number;
@@ -53,6 +60,7 @@ export async function sweep(deps: ExportDeps): Promise<SweepReport> {
   for (const state of ['PENDING', 'STARTING'] as const) {
     for (const { id, value } of await deps.jobs.listDue({ where: { state }, field: 'updatedAt', before: stale, limit })) {
       if (state === 'STARTING' && value.claim && value.claim.until.getTime() > now.getTime()) continue;
+      if (value.updatedAt.getTime() > now.getTime() - startBackoffMs(value.startAttempts ?? 0)) continue;
       await deps.queue.publish('export-requested', { job: id });
       starts++;
     }

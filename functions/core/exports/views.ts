@@ -16,7 +16,7 @@ export function jobResource(id: string, job: ExportJob) {
     upstreamJobHistory: [...job.upstreamHistory],
     ...(job.nextPollAt ? { nextCheckTime: job.nextPollAt.toISOString() } : {}),
     ...(job.notBefore ? { notBeforeTime: job.notBefore.toISOString() } : {}),
-    files: job.files.map((f) => ({ name: f.name, object: f.object, state: f.state, ...(f.bytes !== null ? { bytes: String(f.bytes) } : {}), ...(f.crc32c ? { crc32c: f.crc32c } : {}) })),
+    files: job.files.map((f) => ({ name: f.name, object: f.object, state: f.state, ...(f.bytes !== null ? { bytes: f.bytes } : {}), ...(f.crc32c ? { crc32c: f.crc32c } : {}) })),
     ...(job.manifestObject ? { manifest: job.manifestObject } : {}),
     ...(job.detail ? { detail: job.detail } : {}),
     createTime: job.createdAt.toISOString(),

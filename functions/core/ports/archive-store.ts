@@ -19,6 +19,11 @@ export interface ArchiveStore {
   continueUpload(request: UploadRequest): UploadSink;
   writeJson(object: string, value: unknown): Promise<StoredObject>;
   stat(object: string): Promise<StoredObject | undefined>;
+  /**
+   * Cancels a resumable upload session that will not be continued, dropping the bytes it holds
+   * (sessions otherwise live up to a week). A session already gone or finalised is fine.
+   */
+  abandonUpload(session: string): Promise<void>;
   /** Deletes one object; absent is fine. */
   delete(object: string): Promise<void>;
   /** Deletes every object under `prefix`; returns how many. */

@@ -32,8 +32,12 @@ export type StartOutcome =
   | { readonly kind: 'started'; readonly upstreamId: string; readonly accessType: 'ONE_TIME' | 'TIME_BASED' | 'UNSPECIFIED' }
   /** An identical job is already running upstream: follow it. */
   | { readonly kind: 'adopted'; readonly upstreamId: string }
-  /** A one-time grant was already used for this unit. */
-  | { readonly kind: 'exhausted'; readonly detail: string }
+  /**
+   * A one-time grant was already used for this unit. `previousUpstreamIds`: the upstream jobs that
+   * used it, as upstream names them (empty when it does not say): one may be ours, started by a
+   * call whose answer was lost.
+   */
+  | { readonly kind: 'exhausted'; readonly detail: string; readonly previousUpstreamIds: readonly string[] }
   /** Not allowed yet (time-based: once per 24 h); try again at `at`. */
   | { readonly kind: 'not_before'; readonly at: Date; readonly detail: string }
   /** The grant does not cover this unit. */

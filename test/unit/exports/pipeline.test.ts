@@ -75,7 +75,7 @@ describe('export request and initiate (core, on fakes)', () => {
   it('maps every documented refusal to a recorded state, and a transient failure back to PENDING', async () => {
     const env = await exportDepsWithFakes();
     const at = new Date(env.clock.now().getTime() + 86_400_000);
-    env.source.scripted.set('myactivity.search', [{ kind: 'exhausted', detail: 'used' }]);
+    env.source.scripted.set('myactivity.search', [{ kind: 'exhausted', detail: 'used', previousUpstreamIds: [] }]);
     env.source.scripted.set('chrome.history', [transient('503'), { kind: 'not_before', at, detail: '24h' }]);
     const [a, b] = await requested(env);
     expect(await initiateExport(env.deps, a!)).toBe('ended');
@@ -150,15 +150,18 @@ describe('poll (core, on fakes)', () => {
     ({ id } = { id });
   });
 
-  it('cancel stops the upstream job; a cancelled job can be retried from the start', async () => {
+  it('cancel ends a one-time job but leaves its upstream job running; a retry follows that job, no second initiate', async () => {
     const env = await exportDepsWithFakes();
     const { id, upstreamId } = await running(env);
     expect((await cancelExport(env.deps, id)).state).toBe('CANCELLED');
-    expect(env.source.jobs.get(upstreamId)?.state).toBe('CANCELLED');
+    // Cancelling upstream would use up the user's only export of the group without delivering it.
+    expect(env.source.jobs.get(upstreamId)?.state).toBe('IN_PROGRESS');
+    expect(env.source.calls.cancel).toBe(0);
     expect((await cancelExport(env.deps, id)).state).toBe('CANCELLED');
     const again = await retryExport(env.deps, id);
-    expect(again).toMatchObject({ state: 'PENDING', upstreamJobHistory: [upstreamId] });
-    expect(env.queue.on('export-requested').at(-1)?.data).toEqual({ job: id });
+    expect(again).toMatchObject({ state: 'IN_PROGRESS', upstreamJobId: upstreamId, upstreamJobHistory: [] });
+    expect(env.queue.on('job-poll').at(-1)?.data).toEqual({ job: id });
+    expect(env.source.calls.start).toBe(1);
   });
 });
 
