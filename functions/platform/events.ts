@@ -104,7 +104,7 @@ function receivedMessage(event: CloudEvent<MessagePublishedData>): ReceivedMessa
       id === undefined
         ? `body-sha256-${sha256(JSON.stringify([data.toString('base64'), attributes, envelope.subscription ?? null]))}`
         : safeIdPart(id, 'id-sha256-'),
-    publishTime: publishTime && !Number.isNaN(publishTime.getTime()) && Math.abs(publishTime.getFullYear() - 5000) < 5000 ? publishTime : null,
+    publishTime: publishTime && !Number.isNaN(publishTime.getTime()) && Math.abs(publishTime.getUTCFullYear() - 5000) < 5000 ? publishTime : null,
     attributes,
     data,
   };

@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePageToken } from '../../functions/core/ports/record-store.js';
 import { startE2EStack, type E2EStack } from './stack.js';
@@ -503,6 +504,53 @@ describe('fuzzed HTTP requests to the api and oauth functions', () => {
     expect(page.headers.get('referrer-policy')).toBe('no-referrer');
     expect(page.headers.get('location')).toBeNull();
     expect(await page.text()).not.toMatch(/Failed to decode|URIError/);
+  });
+});
+
+describe('requests to the worker endpoints (Pub/Sub push targets)', () => {
+  const workers = ['initiate', 'poll', 'transfer', 'deadletter'] as const;
+  const post = (fn: string, init: { method?: string; headers?: Record<string, string>; body?: string | Uint8Array }) =>
+    fetch(stack.info.functions[fn]!.url + '/', { method: init.method ?? 'POST', ...(init.headers ? { headers: init.headers } : {}), ...(init.body === undefined ? {} : { body: init.body }) });
+
+  it('a GET, an empty POST, a body that is not JSON or is compressed → a Google-style 400, never a 5xx', async () => {
+    const problems: string[] = [];
+    for (const fn of workers) {
+      for (const init of [
+        { method: 'GET' },
+        { method: 'DELETE' },
+        {},
+        { headers: JSON_HEADERS, body: '' },
+        { headers: { 'Content-Type': 'text/plain' }, body: '{"message":{}}' },
+        { headers: { ...JSON_HEADERS, 'Content-Encoding': 'gzip' }, body: gzipSync('{"message":{}}') },
+      ]) {
+        const res = await post(fn, init);
+        const text = await res.text();
+        if (res.status !== 400 || !(res.headers.get('content-type') ?? '').startsWith('application/json') || !text.includes('INVALID_ARGUMENT')) problems.push(`${fn} ${JSON.stringify(init).slice(0, 120)} → ${res.status} ${text.slice(0, 160)}`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('malformed push envelopes (ids with "/", over 1,500 bytes, none; junk data and attributes), each sent twice → acked, never a 5xx, one undeliverable record each', async () => {
+    const r = prng(SEED + 16);
+    const before = await stack.count('undeliverable');
+    const problems: string[] = [];
+    let distinct = 0;
+    for (const fn of workers) {
+      for (let i = 0; i < 8; i++) {
+        const id = r.pick<string | undefined>([`fz/${fn}/${i}`, `${'x'.repeat(2000)}-${fn}-${i}`, `${'€'.repeat(600)}${fn}${i}`, undefined, `..${fn}${i}`, `${fn}-${i}`]);
+        const attributes = r.chance(0.5) ? { CloudPubSubDeadLetterSourceSubscription: r.pick(['projects/p/subscriptions/s', 's'.repeat(3000), 'a\u0000b']), junk: 'é'.repeat(r.int(0, 2000)) } : {};
+        const data = Buffer.from(r.pick([`{"job":"${fn}-${i}"}`, `not json ${fn} ${i}`, `{"file":-1,"n":"${fn}${i}"}`, `[${i},"${fn}"]`])).toString('base64');
+        const body = JSON.stringify({ subscription: `projects/p/subscriptions/fuzz-${fn}`, message: { data, attributes, ...(id === undefined ? {} : { messageId: id }), publishTime: r.pick(['2026-11-23T10:00:00Z', '0000-01-01T00:00:00Z', 'junk']) } });
+        distinct++;
+        for (let delivery = 0; delivery < 2; delivery++) {
+          const res = await post(fn, { headers: JSON_HEADERS, body });
+          if (res.status >= 300) problems.push(`${fn} #${i} id=${String(id).slice(0, 30)} → ${res.status} ${(await res.text()).slice(0, 160)}`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+    expect(await stack.count('undeliverable')).toBe(before + distinct);
   });
 });
 
