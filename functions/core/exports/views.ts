@@ -19,6 +19,7 @@ export function jobResource(id: string, job: ExportJob) {
     files: job.files.map((f) => ({ name: f.name, object: f.object, state: f.state, ...(f.bytes !== null ? { bytes: f.bytes } : {}), ...(f.crc32c ? { crc32c: f.crc32c } : {}) })),
     ...(job.manifestObject ? { manifest: job.manifestObject } : {}),
     ...(job.detail ? { detail: job.detail } : {}),
+    ...(job.endReason ? { endReason: job.endReason } : {}),
     createTime: job.createdAt.toISOString(),
     updateTime: job.updatedAt.toISOString(),
     ...(job.deliveredAt ? { deliverTime: job.deliveredAt.toISOString() } : {}),
