@@ -42,6 +42,9 @@ export async function listConsents(deps: Pick<ConsentDeps, 'consents'>, query: {
  * deletes the sealed token, records an audit entry and publishes `consent.revoked`. Revoking again
  * is harmless: the record stays REVOKED and the audit entry and event keep their first ids.
  */
+/** After this long, a revocation without its audit entry is taken to have lost its event to a crash. */
+const REVOKE_EVENT_GRACE_MS = 60_000;
+
 export async function revokeConsent(deps: ConsentDeps, id: string, actor: string) {
   const consent = await deps.consents.get(id);
   if (!consent) throw new AppError('NOT_FOUND', `${consentName(id)} not found`);
@@ -67,13 +70,17 @@ export async function revokeConsent(deps: ConsentDeps, id: string, actor: string
   }
   deps.tokens.forget(id);
   const now = deps.clock.now();
-  const after = await deps.consents.update(id, (c) => {
+  const { after, changed } = await deps.consents.update(id, (c) => {
     if (!c) throw new AppError('NOT_FOUND', `${consentName(id)} not found`);
     const revoked: Consent = { ...c, status: 'REVOKED', token: null, confirmBy: null, followUp: null, followUpAt: null, updatedAt: now };
-    return isTerminal(c.status) ? keep(c) : put<Consent, Consent>(revoked, revoked);
+    return isTerminal(c.status) ? keep({ after: c, changed: false }) : put<Consent, { after: Consent; changed: boolean }>(revoked, { after: revoked, changed: true });
   });
   const auditId = `consent.revoked~${id}`;
-  if (after.status === 'REVOKED' && !(await deps.audit.get(auditId))) {
+  // One event per revocation: the call whose write made it publishes. Another call publishes (the
+  // same id) only when the audit entry that marks the event sent is still missing well after the
+  // revocation, i.e. the revoking call crashed between its write and its event.
+  const orphaned = !changed && after.status === 'REVOKED' && now.getTime() - after.updatedAt.getTime() > REVOKE_EVENT_GRACE_MS;
+  if ((changed || orphaned) && !(await deps.audit.get(auditId))) {
     // The event goes out before the audit entry marks it done: a crash in between repeats the
     // event (same id) rather than losing it.
     await publishEvent(deps, { type: 'consent.revoked', subject: consentName(id), appUserId: after.appUserId, data: {} });
