@@ -142,6 +142,29 @@ describe('connect confirmation (issue 13 item 2), on fakes', () => {
     expect(w.server.calls.revoke).toBe(1);
   });
 
+  it('an upstream revocation that fails during expiry is finished by the next sweep (the consent is already EXPIRED, a late confirm fails)', async () => {
+    const w = await world();
+    const { query, consentId, sessionId } = await connect(w);
+    let fail = true;
+    const flaky = {
+      ...w.server.provider,
+      revoke: async (token: string) => {
+        if (fail) throw new AppError('UNAVAILABLE', 'token server unavailable');
+        return w.server.provider.revoke(token);
+      },
+    };
+    w.clock.advance(300_000);
+    await expect(sweep({ ...w.exportDeps, oauth: flaky })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    const half = await w.consents.get(consentId);
+    expect(half).toMatchObject({ status: 'EXPIRED', appUserId: '' });
+    expect(half?.token).not.toBeNull();
+    await expect(confirmConnectSession(w.deps.consent, sessionId, query['code']!)).rejects.toMatchObject({ reason: 'CODE_EXPIRED' });
+    fail = false;
+    await sweep({ ...w.exportDeps, oauth: flaky });
+    expect(await w.consents.get(consentId)).toMatchObject({ status: 'EXPIRED', token: null, confirmBy: null });
+    expect(w.server.calls.revoke).toBe(1);
+  });
+
   it('revoking a pending consent revokes its grant only (no authorization reset) and deletes the token', async () => {
     const w = await world();
     const { consentId } = await connect(w);
