@@ -24,6 +24,7 @@ describe('parseConfig', () => {
         revokeEndpoint: 'https://oauth2.googleapis.com/revoke',
         returnUrlAllowlist: ['https://app.example.com/connected'],
         connectSessionTtlSeconds: 1800,
+        confirmationCodeTtlSeconds: 300,
       },
       portabilityApiUrl: 'https://dataportability.googleapis.com',
       callers: {
@@ -57,8 +58,10 @@ describe('parseConfig', () => {
       FIRESTORE_DATABASE: 'portability',
       FIRESTORE_EMULATOR_HOST: '127.0.0.1:8080',
       PUBSUB_EMULATOR_HOST: 'localhost:8085',
+      CONFIRMATION_CODE_TTL_SECONDS: '600',
     });
     expect(config.env).toBe('development');
+    expect(config.oauth.confirmationCodeTtlSeconds).toBe(600);
     expect(config.log).toEqual({ level: 'debug', format: 'pretty' });
     expect(config.firestore).toEqual({ databaseId: 'portability', emulatorHost: '127.0.0.1:8080' });
     expect(config.pubsub.emulatorHost).toBe('localhost:8085');
@@ -79,6 +82,8 @@ describe('parseConfig', () => {
     ['callers not emails', { ...base, API_ALLOWED_CALLERS: 'backend' }, 'API_ALLOWED_CALLERS', /emails/],
     ['session TTL not a number', { ...base, CONNECT_SESSION_TTL_SECONDS: 'soon' }, 'CONNECT_SESSION_TTL_SECONDS', /number/],
     ['session TTL too short', { ...base, CONNECT_SESSION_TTL_SECONDS: '5' }, 'CONNECT_SESSION_TTL_SECONDS', /60/],
+    ['completion code lifetime too short', { ...base, CONFIRMATION_CODE_TTL_SECONDS: '10' }, 'CONFIRMATION_CODE_TTL_SECONDS', /60/],
+    ['completion code lifetime over an hour', { ...base, CONFIRMATION_CODE_TTL_SECONDS: '7200' }, 'CONFIRMATION_CODE_TTL_SECONDS', /3600/],
     ['bucket name', { ...base, ARCHIVE_BUCKET: 'Bad_Bucket' }, 'ARCHIVE_BUCKET', /bucket name/],
     ['prefix with a leading slash', { ...base, ARCHIVE_PREFIX: '/exports' }, 'ARCHIVE_PREFIX', /leading or trailing slash/],
     ['chunk not a multiple of 256 KiB', { ...base, TRANSFER_CHUNK_BYTES: '1000000' }, 'TRANSFER_CHUNK_BYTES', /0 or a multiple of 262144/],
