@@ -10,7 +10,8 @@ import { createRuntime } from './platform/runtime.js';
 
 const runtime = createRuntime(process.env);
 
-// Bodies and paths the framework cannot parse reach the HTTP functions' own error answers.
+// The framework's seams (platform/framework-errors.ts): bodies read only by routes that take one,
+// within limits; what the framework cannot parse reaches our error answers; security headers.
 forwardFrameworkRefusals();
 
 ff.http('api', api(runtime));

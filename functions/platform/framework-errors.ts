@@ -72,7 +72,7 @@ export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
 let subscribed = false;
 
-/** Installs the seams (see above) in this process's HTTP function servers. Idempotent. */
+/** Installs the seams (see above) in this process's function servers (HTTP and event). Idempotent. */
 export function forwardFrameworkRefusals(): void {
   if (subscribed) return;
   subscribed = true;

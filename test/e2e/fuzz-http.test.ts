@@ -494,6 +494,9 @@ describe('fuzzed HTTP requests to the api and oauth functions', () => {
     const big = await postZeros(`${api}/v1/connectSessions`, { ...authed, 'Content-Length': String(1024 ** 3) }, 1024 ** 3);
     expect({ status: big.status, json: big.contentType.startsWith('application/json') }).toEqual({ status: 400, json: true });
     expect(JSON.parse(big.text)).toMatchObject({ error: { code: 400, status: 'INVALID_ARGUMENT', details: [{ fieldViolations: [{ field: 'body', description: `exceeds the size limit of ${limit} bytes` }] }] } });
+    // A gzip bomb from an authenticated caller: refused on its Content-Encoding, never inflated.
+    const bomb = await fetch(`${api}/v1/connectSessions`, { method: 'POST', headers: { ...authed, 'Content-Encoding': 'gzip' }, body: gzipSync(Buffer.alloc(64 * 1024 * 1024)) });
+    expect(await violationsOf(bomb)).toEqual([{ field: 'body', description: 'has an unsupported Content-Encoding (send it uncompressed)' }]);
     expect(await stack.count('connectSessions')).toBe(sessionsBefore);
 
     const path = await fetch(`${api}/v1/consents/%ZZ`, { headers: { Authorization: `Bearer ${token}` } });
