@@ -20,7 +20,6 @@ import { KmsKeyWrapper } from '../adapters/kms-key-wrapper.js';
 import { LocalKeyWrapper } from '../adapters/local-key-wrapper.js';
 import { AccessTokens } from '../core/consent/access-tokens.js';
 import type { ConsentDeps } from '../core/consent/deps.js';
-import type { ConsentSweepDeps } from '../core/consent/sweep.js';
 import type { AuditEntry, ConnectSession, Consent, OAuthAttempt } from '../core/consent/model.js';
 import type { CallerVerifier } from '../core/ports/caller-verifier.js';
 import { systemClock, type Clock } from '../core/ports/clock.js';
@@ -156,7 +155,7 @@ export class Runtime {
     return this.consentDepsInstance;
   }
 
-  private exportDepsInstance: ConsentSweepDeps | undefined;
+  private exportDepsInstance: ExportDeps | undefined;
   private schedulerVerifier: CallerVerifier | undefined;
 
   schedulerCallers(): CallerVerifier {
@@ -196,7 +195,6 @@ export class Runtime {
           sweepLimit: 500,
         },
         newOwner: () => randomUUID(),
-        // The consent sweep (run at the end of the poll sweep) revokes unconfirmed grants with it.
         oauth: consent.oauth,
       };
     }

@@ -5,7 +5,7 @@ import type { Consent } from '../../functions/core/consent/model.js';
 import type { ExportDeps } from '../../functions/core/exports/deps.js';
 import type { ExportJob, ExportLane } from '../../functions/core/exports/model.js';
 import { TokenVault } from '../../functions/core/token-vault.js';
-import { ManualClock } from './fake-oauth.js';
+import { FakeAuthorizationServer, ManualClock } from './fake-oauth.js';
 import { FakeExportSource } from './fake-export-source.js';
 import { FakeDownloader, MemoryArchiveStore } from './memory-archive.js';
 import { MemoryRecordStore } from './memory-record-store.js';
@@ -47,6 +47,7 @@ export async function exportDepsWithFakes(settings: Partial<ExportDeps['settings
     vault,
     settings: { objectPrefix: 'exports', leaseSeconds: 600, transferBudgetSeconds: 420, checkpointBytes: 256 * 1024, sweepLimit: 100, ...settings },
     newOwner: () => randomUUID(),
+    oauth: new FakeAuthorizationServer(clock).provider,
   };
   return { deps, clock, jobs, lanes, consents, source, queue, archive, downloader };
 }

@@ -1,12 +1,8 @@
-import { AppError } from '../errors.js';
 import type { ExportDeps } from '../exports/deps.js';
-import type { OAuthProvider } from '../ports/oauth-provider.js';
 import { keep, put } from '../ports/record-store.js';
 import { runFollowUp } from './activation.js';
 import { UNCONFIRMED_DETAIL, type Consent } from './model.js';
 
-/** The sweep's view: the export dependencies plus the authorization server, to revoke unconfirmed grants. */
-export type ConsentSweepDeps = ExportDeps & { readonly oauth?: OAuthProvider };
 
 export interface ConsentSweepReport {
   /** Unconfirmed consents expired (grant revoked upstream, token deleted). */
@@ -25,7 +21,7 @@ export interface ConsentSweepReport {
  * Every record is handled on its own; the first failure is rethrown at the end (the tick reports
  * it, the next tick tries again), after the others were handled.
  */
-export async function sweepConsents(deps: ConsentSweepDeps): Promise<ConsentSweepReport> {
+export async function sweepConsents(deps: ExportDeps): Promise<ConsentSweepReport> {
   const now = deps.clock.now();
   const limit = deps.settings.sweepLimit;
   let failure: unknown;
@@ -55,7 +51,7 @@ export async function sweepConsents(deps: ConsentSweepDeps): Promise<ConsentSwee
  * then the grant is revoked upstream and the token deleted; `confirmBy` is cleared last, so a crash
  * in between is finished by the next sweep. Returns true when this call expired the consent.
  */
-async function expireUnconfirmed(deps: ConsentSweepDeps, id: string, listed: Consent, now: Date): Promise<boolean> {
+async function expireUnconfirmed(deps: ExportDeps, id: string, listed: Consent, now: Date): Promise<boolean> {
   const expired = await deps.consents.update(
     id,
     (c) => {
@@ -69,7 +65,6 @@ async function expireUnconfirmed(deps: ConsentSweepDeps, id: string, listed: Con
   if (!current) return false;
   const leftover = current.status === 'EXPIRED' && current.detail === UNCONFIRMED_DETAIL ? current.token : null;
   if (leftover) {
-    if (!deps.oauth) throw new AppError('INTERNAL', 'the consent sweep needs the OAuth provider to revoke unconfirmed grants');
     await deps.oauth.revoke(await deps.vault.open(leftover, id));
   }
   await deps.consents.update(id, (c) => {

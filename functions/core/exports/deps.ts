@@ -4,6 +4,7 @@ import type { ArchiveStore } from '../ports/archive-store.js';
 import type { Crc32cFactory } from '../ports/checksum.js';
 import type { Clock } from '../ports/clock.js';
 import type { ExportSource } from '../ports/export-source.js';
+import type { OAuthProvider } from '../ports/oauth-provider.js';
 import type { RecordStore } from '../ports/record-store.js';
 import type { WorkQueue } from '../ports/work-queue.js';
 import type { TokenVault } from '../token-vault.js';
@@ -35,6 +36,8 @@ export interface ExportDeps {
   readonly crc32c: Crc32cFactory;
   readonly vault: TokenVault;
   readonly settings: ExportSettings;
+  /** The authorization server: the consent sweep revokes grants that were never confirmed. */
+  readonly oauth: OAuthProvider;
   /** A unique id for one worker's claim or lease. */
   readonly newOwner: () => string;
 }
