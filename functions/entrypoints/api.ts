@@ -26,7 +26,7 @@ import {
 export function api(rt: Runtime) {
   const deps = () => rt.consentDeps();
   const routes: Route[] = [
-    { method: 'GET', path: /^\/healthz$/, handle: async () => ({ status: 200, body: { status: 'ok' } }) },
+    { method: 'GET', path: /^\/healthz$/, head: true, handle: async () => ({ status: 200, body: { status: 'ok' } }) },
     {
       method: 'POST',
       path: /^\/v1\/connectSessions$/,

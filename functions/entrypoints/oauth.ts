@@ -33,7 +33,7 @@ export function oauth(rt: Runtime) {
           error: queryParam(req, 'error'),
           boundState: cookiesOf(req)[STATE_COOKIE],
         });
-        ctx.logger.info({ outcome: done.outcome, consentId: done.consentId, exportsStarted: done.started }, 'consent flow finished');
+        ctx.logger.info({ outcome: done.outcome, consentId: done.consentId, exports: done.exports, ...('deferredBecause' in done ? { deferredBecause: done.deferredBecause } : {}) }, 'consent flow finished');
         return { status: 302, headers: { Location: done.redirectUrl, 'Set-Cookie': cookie('', 0) } };
       },
     },

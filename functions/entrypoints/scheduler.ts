@@ -5,7 +5,7 @@ import type { Runtime } from '../platform/runtime.js';
 /** Called by Cloud Scheduler with an OIDC token: the ticks that run the durable timers. */
 export function scheduler(rt: Runtime) {
   const routes: Route[] = [
-    { method: 'GET', path: /^\/healthz$/, handle: async () => ({ status: 200, body: { status: 'ok' } }) },
+    { method: 'GET', path: /^\/healthz$/, head: true, handle: async () => ({ status: 200, body: { status: 'ok' } }) },
     {
       method: 'POST',
       path: /^\/ticks\/poll-sweep$/,
