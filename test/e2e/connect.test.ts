@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from './exports.js';
+import { notYet, waitUntil } from '../fixtures/wait.js';
 import { approveWithoutCallback, confirmConnect, connectViaAutomation, newConnectSession, startE2EStack, type E2EStack } from './stack.js';
 
 /**
@@ -204,25 +204,30 @@ describe('connect confirmation (issue 13 item 2) on the local stack', () => {
     const past = new Date(Date.now() - 1_000);
     await stack.firestore.collection('consents').doc(id).update({ confirmBy: past });
     await stack.firestore.collection('connectSessions').doc(session.name.split('/')[1]!).update({ codeExpiresAt: past });
-    const expired = await waitFor(
-      'the unconfirmed consent to expire',
+    const expired = await waitUntil(
       async () => {
         const c = await getConsentJson(name);
-        return c.state === 'EXPIRED' ? c : undefined;
+        return c.state === 'EXPIRED' ? c : notYet(c.state);
       },
-      30_000,
+      { what: 'the unconfirmed consent to expire', timeoutMs: 30_000 },
     );
     expect(expired).toMatchObject({ appUserId: '', detail: 'not confirmed by the application in time' });
-    const revocations = await waitFor('the upstream revocation', async () => {
-      const calls = (await stack.calls()).filter((c) => c.path === '/revoke');
-      return calls.length > 0 ? calls : undefined;
-    }, 30_000);
+    const revocations = await waitUntil(
+      async () => {
+        const calls = (await stack.calls()).filter((c) => c.path === '/revoke');
+        return calls.length > 0 ? calls : undefined;
+      },
+      { what: 'the upstream revocation', timeoutMs: 30_000 },
+    );
     expect(revocations.map((c) => c.status)).toEqual([200]);
     expect((await stack.calls()).filter((c) => c.path === '/v1/authorization:reset')).toEqual([]);
-    await waitFor('the sealed token to be deleted', async () => {
-      const doc = (await stack.firestore.collection('consents').doc(id).get()).data() ?? {};
-      return doc['token'] === null && doc['confirmBy'] === null ? true : undefined;
-    }, 30_000);
+    await waitUntil(
+      async () => {
+        const doc = (await stack.firestore.collection('consents').doc(id).get()).data() ?? {};
+        return doc['token'] === null && doc['confirmBy'] === null ? true : notYet({ token: doc['token'] === null ? null : 'set', confirmBy: doc['confirmBy'] ?? null });
+      },
+      { what: 'the sealed token to be deleted', timeoutMs: 30_000 },
+    );
     // A confirmation after that is refused, and nothing was ever exported.
     const late = await stack.api(`/v1/${session.name}:confirm`, { body: { code: back['code'] } });
     expect(late.status).toBe(400);

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { notYet, sleep, waitUntil } from '../fixtures/wait.js';
+import { waitMessagesDone } from '../fixtures/worker-log.js';
 import {
   callsTo,
   deliveryViolations,
@@ -9,11 +11,9 @@ import {
   prng,
   publish,
   requestExports,
-  sleep,
   sweep,
   undeliverable,
   waitConsentSettled,
-  waitFor,
   waitTerminal,
   type ExportJson,
   type WorkerTopic,
@@ -110,12 +110,16 @@ describe('scenario 6: duplicate delivery of every message type', () => {
     const pending: Promise<void>[] = [];
     const failures: string[] = [];
     const sent: Record<WorkerTopic | 'sweep', number> = { 'export-requested': 0, 'job-poll': 0, 'archive-transfer': 0, sweep: 0 };
+    const copies: string[] = [];
     const at = (delayMs: number, kind: WorkerTopic | 'sweep', action: () => Promise<unknown>) => {
       pending.push(
         sleep(delayMs)
           .then(action)
           .then(
-            () => void sent[kind]++,
+            (messageId) => {
+              sent[kind]++;
+              if (kind !== 'sweep') copies.push(String(messageId));
+            },
             (error: unknown) => void failures.push(`${kind}: ${String(error)}`),
           ),
       );
@@ -136,8 +140,7 @@ describe('scenario 6: duplicate delivery of every message type', () => {
 
     // Once a job has its files, 1–5 more copies per (job, file) while bytes move and after.
     const seen = new Set<string>();
-    await waitFor(
-      'every job past IN_PROGRESS',
+    await waitUntil(
       async () => {
         for (const e of await listExports(stack, consent)) {
           if (seen.has(e.name) || e.files.length === 0) continue;
@@ -146,20 +149,22 @@ describe('scenario 6: duplicate delivery of every message type', () => {
             for (let i = random.int(1, 5); i > 0; i--) at(random.int(0, 4_000), 'archive-transfer', () => publish(stack, 'archive-transfer', { job: jobIdOf(e.name), file: f }));
           }
         }
-        return seen.size === jobs.length ? true : undefined;
+        return seen.size === jobs.length ? true : notYet(`${seen.size} of ${jobs.length} jobs with files`);
       },
-      120_000,
-      150,
+      { what: 'every job past IN_PROGRESS', timeoutMs: 120_000, intervalMs: 150 },
     );
 
     await Promise.all(pending);
     expect(failures).toEqual([]);
     const report = await settle(consent);
-    // A late duplicate must not change anything either: look again after the last copies.
-    await sleep(2_000);
+    // A late duplicate must not change anything either: look again once the workers have handled
+    // every copy (each logged its result), late ones included.
+    const outcomes = await waitMessagesDone(stack.info.logDir, copies, { timeoutMs: 60_000 });
     const again = await settle(consent);
 
-    console.info(`scenario 6: ${JSON.stringify(sent)} extra copies in ${Date.now() - started} ms`);
+    const results: Record<string, number> = {};
+    for (const o of [...outcomes.values()].flat()) results[o] = (results[o] ?? 0) + 1;
+    console.info(`scenario 6: ${JSON.stringify(sent)} extra copies in ${Date.now() - started} ms; worker results ${JSON.stringify(results)}`);
     expect(sent['export-requested']).toBeGreaterThanOrEqual(jobs.length);
     expect(sent['archive-transfer']).toBeGreaterThanOrEqual(jobs.length * PARTS * 2);
     expect(report.violations).toEqual([]);

@@ -1,6 +1,8 @@
 import { Storage } from '@google-cloud/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageOptions } from '../../functions/platform/clients.js';
+import { notYet, waitUntil } from '../fixtures/wait.js';
+import { waitMessagesDone } from '../fixtures/worker-log.js';
 import { connectViaAutomation, startE2EStack, type E2EStack } from './stack.js';
 
 /**
@@ -37,16 +39,6 @@ async function jobs(consent: string): Promise<Job[]> {
   return ((await (await stack.api(`/v1/exports?consent=${encodeURIComponent(consent)}`)).json()) as { exports: Job[] }).exports;
 }
 
-async function until<T>(what: string, check: () => Promise<T | undefined>, ms = 90_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
-
 async function objectsUnder(prefix: string): Promise<string[]> {
   const [files] = await storage.bucket(stack.info.bucket).getFiles({ prefix });
   return files.map((f) => f.name);
@@ -60,12 +52,15 @@ describe('disconnect and erasure during an export', () => {
     await stack.sandbox('/sandbox/v1/config', { method: 'PUT', body: { jobDurationSeconds: 0, jobDurationSecondsByResource: { 'chrome.history': 3600 } } });
     const created = await stack.api('/v1/exports', { body: { consent } });
     expect(created.status).toBe(200);
-    const delivered = await until('one delivered job and one running', async () => {
-      const js = await jobs(consent);
-      const d = js.find((j) => j.resource === 'myactivity.search' && j.state === 'DELIVERED');
-      const r = js.find((j) => j.resource === 'chrome.history' && j.state === 'IN_PROGRESS');
-      return d && r ? { d, r } : undefined;
-    });
+    const delivered = await waitUntil(
+      async () => {
+        const js = await jobs(consent);
+        const d = js.find((j) => j.resource === 'myactivity.search' && j.state === 'DELIVERED');
+        const r = js.find((j) => j.resource === 'chrome.history' && j.state === 'IN_PROGRESS');
+        return d && r ? { d, r } : notYet(js.map((j) => `${j.resource} ${j.state}`));
+      },
+      { what: 'one delivered job and one running', timeoutMs: 90_000, intervalMs: 300 },
+    );
     const prefix = `erase-user/${consentId}/`;
     expect((await objectsUnder(prefix)).length).toBe(delivered.d.files.length + 1);
 
@@ -84,14 +79,17 @@ describe('disconnect and erasure during an export', () => {
     expect(doc?.['token']).toBeNull();
     expect(doc?.['appUserId']).toBe('');
 
-    // Late messages for the erased jobs: the workers find nothing to do and write nothing.
+    // Late messages for the erased jobs: the workers find nothing to do and write nothing. Once
+    // each message is handled (the worker logged its result), whatever it would write is written.
+    const late: string[] = [];
     for (const j of [delivered.d, delivered.r]) {
       const id = j.name.split('/')[1]!;
-      await stack.pubsub.topic(stack.info.topics['job-poll']).publishMessage({ json: { job: id } });
-      await stack.pubsub.topic(stack.info.topics['archive-transfer']).publishMessage({ json: { job: id, file: 0 } });
-      await stack.pubsub.topic(stack.info.topics['export-requested']).publishMessage({ json: { job: id } });
+      late.push(await stack.pubsub.topic(stack.info.topics['job-poll']).publishMessage({ json: { job: id } }));
+      late.push(await stack.pubsub.topic(stack.info.topics['archive-transfer']).publishMessage({ json: { job: id, file: 0 } }));
+      late.push(await stack.pubsub.topic(stack.info.topics['export-requested']).publishMessage({ json: { job: id } }));
     }
-    await new Promise((r) => setTimeout(r, 4_000));
+    const outcomes = await waitMessagesDone(stack.info.logDir, late, { timeoutMs: 30_000 });
+    expect(late.map((id) => outcomes.get(id))).toEqual(late.map(() => ['handled ignored']));
     expect(await objectsUnder(prefix)).toEqual([]);
     expect((await stack.firestore.collection('jobs').where('consentId', '==', consentId).get()).size).toBe(0);
 

@@ -4,6 +4,7 @@ import { Storage } from '@google-cloud/storage';
 import { crc32c } from '@node-rs/crc32';
 import { storageOptions } from '../../functions/platform/clients.js';
 import { prefixed } from '../../functions/platform/config.js';
+import { notYet, waitUntil } from '../fixtures/wait.js';
 import { connectViaAutomation, newConnectSession, type E2EStack, type SandboxCall } from './stack.js';
 
 /**
@@ -34,22 +35,12 @@ export interface ConsentJson {
 
 export { prng } from '../fixtures/prng.js';
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls `probe` until it returns a value (not undefined) or the time runs out (then throws, naming `what`). */
+/**
+ * @deprecated Use `waitUntil` from test/fixtures/wait.ts (the one polling helper); kept only for
+ * test files written before it, which should switch.
+ */
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(intervalMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
+  return waitUntil(probe, { what, timeoutMs, intervalMs });
 }
 
 /** A user connects and grants `resources` one-time; returns `consents/{id}`. */
@@ -81,14 +72,12 @@ export async function getConsent(stack: E2EStack, consent: string): Promise<Cons
 
 /** Waits until the consent has `count` exports, all terminal. */
 export async function waitTerminal(stack: E2EStack, consent: string, count: number, timeoutMs: number): Promise<ExportJson[]> {
-  return waitFor(
-    `${count} terminal exports of ${consent}`,
+  return waitUntil(
     async () => {
       const jobs = await listExports(stack, consent);
-      return jobs.length === count && jobs.every((j) => TERMINAL.has(j.state)) ? jobs : undefined;
+      return jobs.length === count && jobs.every((j) => TERMINAL.has(j.state)) ? jobs : notYet(jobs.map((j) => `${j.resource} ${j.state}`));
     },
-    timeoutMs,
-    400,
+    { what: `${count} terminal exports of ${consent}`, timeoutMs, intervalMs: 400 },
   );
 }
 
@@ -97,10 +86,13 @@ export async function waitTerminal(stack: E2EStack, consent: string, count: numb
  * claiming the release and the grant being reset upstream, so it is never a final state.
  */
 export async function waitConsentSettled(stack: E2EStack, consent: string, timeoutMs: number): Promise<ConsentJson> {
-  return waitFor(`${consent} to settle (neither ACTIVE nor CLOSING)`, async () => {
-    const c = await getConsent(stack, consent);
-    return c.state === 'ACTIVE' || c.state === 'CLOSING' ? undefined : c;
-  }, timeoutMs);
+  return waitUntil(
+    async () => {
+      const c = await getConsent(stack, consent);
+      return c.state === 'ACTIVE' || c.state === 'CLOSING' ? notYet(c.state) : c;
+    },
+    { what: `${consent} to settle (neither ACTIVE nor CLOSING)`, timeoutMs },
+  );
 }
 
 export interface BucketObject {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { archiveGets, bucketObjects, callsTo, deliveryViolations, jobDoc, jobIdOf, listExports, oneTimeConsent, requestExports, undeliverable, waitFor, waitTerminal } from './exports.js';
+import { notYet, waitUntil } from '../fixtures/wait.js';
+import { archiveGets, bucketObjects, callsTo, deliveryViolations, jobDoc, jobIdOf, listExports, oneTimeConsent, requestExports, undeliverable, waitTerminal } from './exports.js';
 import { startE2EStack, type E2EStack } from './stack.js';
 
 /**
@@ -59,16 +60,14 @@ describe('long transfers hand over between invocations', () => {
     expect(faults.status).toBe(200);
     const [requested] = await requestExports(stack, { consent });
     const id = jobIdOf(requested!.name);
-    await waitFor(
-      'the last file in the bucket while the manifest is being written',
+    await waitUntil(
       async () => {
         const doc = await jobDoc(stack, id);
         const file = doc?.files[0];
-        if (!doc || doc.state !== 'TRANSFERRING' || doc.files.length !== 1 || !file) return undefined;
-        return (await bucketObjects(stack, file.object)).some((o) => o.name === file.object) ? true : undefined;
+        if (!doc || doc.state !== 'TRANSFERRING' || doc.files.length !== 1 || !file) return notYet(doc ? `${doc.state}, ${doc.files.length} file(s)` : 'no job record');
+        return (await bucketObjects(stack, file.object)).some((o) => o.name === file.object) ? true : notYet(`${doc.state}, the file not in the bucket yet`);
       },
-      90_000,
-      50,
+      { what: 'the last file in the bucket while the manifest is being written', timeoutMs: 90_000, intervalMs: 50 },
     );
     await stack.restartFunction('transfer', 'SIGKILL', 30_000);
     const lost = (await undeliverable(stack)).filter((d) => d.kind === 'DEAD_LETTERED').length;

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleep, waitUntil } from '../fixtures/wait.js';
 import {
   archiveGets,
   callsTo,
@@ -9,11 +10,9 @@ import {
   oneTimeConsent,
   prng,
   requestExports,
-  sleep,
   TERMINAL,
   undeliverable,
   waitConsentSettled,
-  waitFor,
   waitTerminal,
   type ExportJson,
 } from './exports.js';
@@ -108,7 +107,7 @@ describe('scenario 7: the transfer function killed mid-copy', () => {
       if (state.fresh < 2 && requested.length < GROUPS.length) await requestNext();
 
       // Wait until a copy runs again (a worker holds a file's lease)...
-      const flowing = await waitFor('a copy running', async () => ((await inFlight()).files.length > 0 ? true : undefined), 60_000, 100).catch(() => undefined);
+      const flowing = await waitUntil(async () => ((await inFlight()).files.length > 0 ? true : undefined), { what: 'a copy running', timeoutMs: 60_000, intervalMs: 100 }).catch(() => undefined);
       if (flowing === undefined) {
         // Nothing to copy right now: every requested archive is in or waiting upstream.
         if (requested.length >= GROUPS.length && (await inFlight()).open === 0) break;
@@ -118,8 +117,7 @@ describe('scenario 7: the transfer function killed mid-copy', () => {
       // ...then, right after a checkpoint commits (the copy is making progress), let the bytes
       // flow for a random while and kill there.
       const marks = new Map<string, number>();
-      const committed = await waitFor(
-        'a checkpoint',
+      const committed = await waitUntil(
         async () => {
           for (const f of (await inFlight()).files) {
             const key = `${f.job}/${f.file}`;
@@ -129,8 +127,7 @@ describe('scenario 7: the transfer function killed mid-copy', () => {
           }
           return undefined;
         },
-        20_000,
-        30,
+        { what: 'a checkpoint', timeoutMs: 20_000, intervalMs: 30 },
       ).catch(() => false);
       if (!committed) {
         skipped++;

@@ -8,7 +8,8 @@ import { recordStoreContract } from '../contracts/record-store.contract.js';
 import { workQueueContract, type QueueUnderTest } from '../contracts/work-queue.contract.js';
 import { MemoryRecordStore } from '../fakes/memory-record-store.js';
 import { MemoryWorkQueue } from '../fakes/memory-work-queue.js';
-import { emulatorClients, eventually, testProjectId } from './support.js';
+import { notYet, waitUntil } from '../fixtures/wait.js';
+import { emulatorClients, testProjectId } from './support.js';
 
 // Each contract runs against the in-memory fake and the adapter on the emulator.
 const projectId = testProjectId('contracts');
@@ -48,9 +49,12 @@ workQueueContract('Pub/Sub adapter (emulator)', async (): Promise<QueueUnderTest
   return {
     queue: new PubSubWorkQueue(pubsub, (t) => `${prefix}-${t}`),
     received: (topic, atLeast) =>
-      eventually(async () => {
-        const got = inbox.get(topic) ?? [];
-        return got.length >= atLeast ? got : undefined;
-      }, 15_000, `${atLeast} message(s) on ${topic}`),
+      waitUntil(
+        () => {
+          const got = inbox.get(topic) ?? [];
+          return got.length >= atLeast ? got : notYet(`${got.length} message(s)`);
+        },
+        { what: `${atLeast} message(s) on ${topic}`, timeoutMs: 15_000 },
+      ),
   };
 });

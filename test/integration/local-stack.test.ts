@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { firestoreOptions, pubsubOptions } from '../../functions/platform/clients.js';
 import { groupAlive, killGroup } from '../../infra/local/processes.js';
 import type { StackInfo } from '../../infra/local/stack.js';
-import { eventually } from './support.js';
+import { notYet, waitUntil } from '../fixtures/wait.js';
 
 /**
  * `npm start` as a user runs it: the launcher brings up its own emulators and functions, writes
@@ -35,7 +35,7 @@ describe('npm start (the local stack launcher)', () => {
   let info: StackInfo;
 
   it('starts everything and prints where it runs', async () => {
-    await eventually(async () => (output.includes('Press Ctrl-C') ? true : undefined), 90_000, `the launcher (output so far: ${output})`);
+    await waitUntil(() => (output.includes('Press Ctrl-C') ? true : notYet(output.slice(-1_000))), { what: 'the launcher to print where everything runs', timeoutMs: 90_000 });
     info = JSON.parse(readFileSync(join(dir, 'stack.json'), 'utf8')) as StackInfo;
     expect(output).toContain(info.functions['api']!.url);
     expect(Object.keys(info.functions).sort()).toEqual(['api', 'deadletter', 'initiate', 'oauth', 'poll', 'scheduler', 'transfer']);
@@ -54,10 +54,13 @@ describe('npm start (the local stack launcher)', () => {
     const firestore = new Firestore(firestoreOptions(info.projectId, '(default)', info.services.firestore.host));
     try {
       const messageId = await pubsub.topic(info.topics['dead-letter']).publishMessage({ json: { probe: 'stack-test' } });
-      const doc = await eventually(async () => {
-        const snap = await firestore.collection('undeliverable').where('messageId', '==', messageId).get();
-        return snap.empty ? undefined : snap.docs[0]!.data();
-      }, 30_000, 'the deadletter function to record the message');
+      const doc = await waitUntil(
+        async () => {
+          const snap = await firestore.collection('undeliverable').where('messageId', '==', messageId).get();
+          return snap.empty ? undefined : snap.docs[0]!.data();
+        },
+        { what: 'the deadletter function to record the message', timeoutMs: 30_000 },
+      );
       expect(doc['kind']).toBe('DEAD_LETTERED');
       expect(JSON.parse(Buffer.from(String(doc['dataBase64']), 'base64').toString())).toEqual({ probe: 'stack-test' });
     } finally {

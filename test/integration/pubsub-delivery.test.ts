@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import * as ff from '@google-cloud/functions-framework';
+import type { CloudEvent } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Message, Subscription } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,16 +9,22 @@ import { AppError, transient } from '../../functions/core/errors.js';
 import type { UndeliverableMessage } from '../../functions/core/undeliverable.js';
 import { undeliverableId } from '../../functions/core/undeliverable.js';
 import { deadletter } from '../../functions/entrypoints/deadletter.js';
-import { jsonPayload, pubsubFunction } from '../../functions/platform/events.js';
+import { jsonPayload, pubsubFunction, type MessagePublishedData } from '../../functions/platform/events.js';
 import { createRuntime, type Runtime } from '../../functions/platform/runtime.js';
 import { parseWith } from '../../functions/platform/validation.js';
-import { emulatorClients, eventually, testEnv, testProjectId } from './support.js';
+import { notYet, waitUntil } from '../fixtures/wait.js';
+import { emulatorClients, testEnv, testProjectId } from './support.js';
 
 /**
  * The event path on the real Pub/Sub emulator: push subscriptions with a retry policy and a
  * dead-letter topic, delivering to functions served by the Functions Framework. Shows that a
  * permanent error is acked (once, recorded) and a transient one is redelivered until it lands in
  * the dead-letter topic, where the `deadletter` function records it.
+ *
+ * "Not redelivered" is shown by the answer to the first delivery, not by waiting: every delivery
+ * of the worker is noted with its outcome (the function returned → the framework answers 2xx,
+ * which is the push subscription's ack; it threw → an error status, a nack). Pub/Sub redelivers
+ * only nacked (or unanswered) messages.
  */
 const projectId = testProjectId('delivery');
 const { pubsub } = emulatorClients(projectId);
@@ -25,12 +32,20 @@ let rt: Runtime;
 const servers: Server[] = [];
 const subscriptions: Subscription[] = [];
 const calls = new Map<string, number>();
+/** Every delivery of the worker by message id: 'ack' (returned) or 'nack' (threw). */
+const deliveries = new Map<string, ('ack' | 'nack')[]>();
 const MAX_ATTEMPTS = 5;
 
 const command = z.object({ case: z.enum(['permanent', 'transient', 'ok']), id: z.string() }).strict();
 
 function count(id: string): number {
   return calls.get(id) ?? 0;
+}
+
+/** The answers to the deliveries of `messageId`, once it was acked (undefined until then). */
+function acked(messageId: string): ('ack' | 'nack')[] | undefined {
+  const answers = deliveries.get(messageId) ?? [];
+  return answers.includes('ack') ? answers : undefined;
 }
 
 async function serve(name: string): Promise<string> {
@@ -45,19 +60,27 @@ let deadLettered: Message[] = [];
 
 beforeAll(async () => {
   rt = createRuntime(testEnv(projectId));
-  ff.cloudEvent(
+  const worker = pubsubFunction(
     'worker',
-    pubsubFunction(
-      'worker',
-      rt,
-      (message) => parseWith(command, jsonPayload(message)),
-      async (cmd) => {
-        calls.set(cmd.id, count(cmd.id) + 1);
-        if (cmd.case === 'permanent') throw new AppError('FAILED_PRECONDITION', 'refused for good');
-        if (cmd.case === 'transient') throw transient('upstream unavailable');
-      },
-    ),
+    rt,
+    (message) => parseWith(command, jsonPayload(message)),
+    async (cmd) => {
+      calls.set(cmd.id, count(cmd.id) + 1);
+      if (cmd.case === 'permanent') throw new AppError('FAILED_PRECONDITION', 'refused for good');
+      if (cmd.case === 'transient') throw transient('upstream unavailable');
+    },
   );
+  ff.cloudEvent('worker', async (event: CloudEvent<MessagePublishedData>) => {
+    const id = event.data?.message?.messageId ?? '';
+    const note = (answer: 'ack' | 'nack') => deliveries.set(id, [...(deliveries.get(id) ?? []), answer]);
+    try {
+      await worker(event);
+    } catch (error) {
+      note('nack');
+      throw error;
+    }
+    note('ack');
+  });
   ff.cloudEvent('deadletter', deadletter(rt));
   const [workerUrl, deadletterUrl] = [await serve('worker'), await serve('deadletter')];
 
@@ -95,22 +118,18 @@ const undeliverable = () => rt.store<UndeliverableMessage>('undeliverable');
 describe('Pub/Sub push delivery on the emulator', () => {
   it('a handler that succeeds is called once and nothing is recorded', async () => {
     const messageId = await publish({ case: 'ok', id: 'ok-1' });
-    await eventually(async () => (count('ok-1') >= 1 ? true : undefined), 20_000, 'delivery of ok-1');
-    await new Promise((r) => setTimeout(r, 3_000));
+    const answers = await waitUntil(() => acked(messageId), { what: 'the ack of ok-1', timeoutMs: 20_000 });
+    expect(answers).toEqual(['ack']);
     expect(count('ok-1')).toBe(1);
     expect(await undeliverable().get(undeliverableId('REJECTED', 'worker', messageId))).toBeUndefined();
   });
 
   it('a permanent error is acked after one delivery and recorded, never dead-lettered', async () => {
     const messageId = await publish({ case: 'permanent', id: 'perm-1' });
-    const record = await eventually(
-      () => undeliverable().get(undeliverableId('REJECTED', 'worker', messageId)),
-      20_000,
-      'the rejection record',
-    );
+    const record = await waitUntil(() => undeliverable().get(undeliverableId('REJECTED', 'worker', messageId)), { what: 'the rejection record', timeoutMs: 20_000 });
     expect(record).toMatchObject({ kind: 'REJECTED', source: 'worker', errorCode: 'FAILED_PRECONDITION', messageId });
-    // Longer than the retry policy's backoff: a redelivery would have happened by now.
-    await new Promise((r) => setTimeout(r, 4_000));
+    // Acked on its first delivery (recorded, then answered 2xx): nothing for Pub/Sub to redeliver.
+    expect(await waitUntil(() => acked(messageId), { what: 'the ack of perm-1', timeoutMs: 20_000 })).toEqual(['ack']);
     expect(count('perm-1')).toBe(1);
     expect(deadLettered.map((m) => m.attributes['CloudPubSubDeadLetterSourceMessageId'] ?? m.id)).not.toContain(messageId);
   });
@@ -118,31 +137,36 @@ describe('Pub/Sub push delivery on the emulator', () => {
   it('a malformed message is acked and recorded with the field and reason, never redelivered', async () => {
     const notJson = await publish('{this is not json');
     const wrongShape = await publish({ case: 'explode', id: 7 });
-    const first = await eventually(() => undeliverable().get(undeliverableId('REJECTED', 'worker', notJson)), 20_000, 'record 1');
-    const second = await eventually(() => undeliverable().get(undeliverableId('REJECTED', 'worker', wrongShape)), 20_000, 'record 2');
+    const first = await waitUntil(() => undeliverable().get(undeliverableId('REJECTED', 'worker', notJson)), { what: 'record 1', timeoutMs: 20_000 });
+    const second = await waitUntil(() => undeliverable().get(undeliverableId('REJECTED', 'worker', wrongShape)), { what: 'record 2', timeoutMs: 20_000 });
     expect(first.violations).toEqual([{ field: 'message.data', description: 'is not valid JSON' }]);
     expect(Buffer.from(first.dataBase64, 'base64').toString()).toBe('{this is not json');
     expect(second.errorCode).toBe('INVALID_ARGUMENT');
     expect(second.violations.map((v) => v.field).sort()).toEqual(['case', 'id']);
-    await new Promise((r) => setTimeout(r, 3_000));
+    // Each acked on its first delivery: never redelivered, never dead-lettered.
+    expect(await waitUntil(() => acked(notJson), { what: 'the ack of the non-JSON message', timeoutMs: 20_000 })).toEqual(['ack']);
+    expect(await waitUntil(() => acked(wrongShape), { what: 'the ack of the wrongly shaped message', timeoutMs: 20_000 })).toEqual(['ack']);
     const recordsForThem = await undeliverable().list({ where: { kind: 'DEAD_LETTERED' }, pageSize: 100 });
     expect(recordsForThem.items.map((i) => i.value.messageId)).not.toContain(notJson);
   });
 
   it('a transient error is redelivered until attempts run out, then lands in the dead-letter topic and is recorded', async () => {
     deadLettered = [];
-    await publish({ case: 'transient', id: 'trans-1' });
-    const dead = await eventually(
-      async () => deadLettered.find((m) => JSON.parse(m.data.toString()).id === 'trans-1'),
-      90_000,
-      'the message on the dead-letter topic',
-    );
+    const messageId = await publish({ case: 'transient', id: 'trans-1' });
+    const dead = await waitUntil(() => deadLettered.find((m) => JSON.parse(m.data.toString()).id === 'trans-1'), {
+      what: 'the message on the dead-letter topic',
+      timeoutMs: 90_000,
+    });
     expect(count('trans-1')).toBe(MAX_ATTEMPTS);
+    expect(deliveries.get(messageId)).toEqual(Array(MAX_ATTEMPTS).fill('nack'));
     expect(Number(dead.attributes['CloudPubSubDeadLetterSourceDeliveryCount'])).toBe(MAX_ATTEMPTS);
-    const page = await eventually(async () => {
-      const p = await undeliverable().list({ where: { kind: 'DEAD_LETTERED' }, pageSize: 100 });
-      return p.items.length > 0 ? p : undefined;
-    }, 20_000, 'the dead-letter record');
+    const page = await waitUntil(
+      async () => {
+        const p = await undeliverable().list({ where: { kind: 'DEAD_LETTERED' }, pageSize: 100 });
+        return p.items.length > 0 ? p : notYet('no DEAD_LETTERED record');
+      },
+      { what: 'the dead-letter record', timeoutMs: 20_000 },
+    );
     const recorded = page.items.map((i) => i.value).find((v) => JSON.parse(Buffer.from(v.dataBase64, 'base64').toString()).id === 'trans-1');
     expect(recorded).toMatchObject({ kind: 'DEAD_LETTERED', deliveryAttempts: MAX_ATTEMPTS });
     expect(recorded?.source).toContain('work-push');
