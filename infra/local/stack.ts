@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PubSub } from '@google-cloud/pubsub';
 import { pubsubOptions } from '../../functions/platform/clients.js';
 import { prefixed } from '../../functions/platform/config.js';
 import { FUNCTIONS } from '../topology.js';
+import { localSchedulerClient, upsertSchedulerJobs } from '../deploy/scheduler-jobs.js';
+import { SCHEDULER_JOBS } from '../scheduler-jobs.js';
 import { startSandbox, type SandboxConfig } from '../sandbox/server.js';
+import { cronEvery } from '../sandbox/scheduler/schedule.js';
 import { startEmulators, type Emulators } from './emulators.js';
 import { serveFunction, type ServedFunction } from './functions.js';
 import { freePort } from './processes.js';
@@ -29,8 +32,19 @@ export interface StackInfo {
   readonly returnUrls: readonly string[];
   /** The archive bucket (in the sandbox's Cloud Storage). */
   readonly bucket: string;
-  /** The identity the local ticker uses to call the scheduler function (Cloud Scheduler's, in production). */
-  readonly scheduler: { readonly email: string; readonly audience: string; readonly sweepIntervalMs: number };
+  /**
+   * The local Cloud Scheduler (the sandbox's, at `endpoint`, jobs under `parent`) and the identity
+   * its jobs' OIDC tokens carry when they call the scheduler function (Cloud Scheduler's service
+   * account, in production). `jobs`: the provisioned job names (none when `sweepIntervalMs` is 0).
+   */
+  readonly scheduler: {
+    readonly email: string;
+    readonly audience: string;
+    readonly sweepIntervalMs: number;
+    readonly endpoint: string;
+    readonly parent: string;
+    readonly jobs: readonly string[];
+  };
   /** The OAuth client registered with the sandbox. */
   readonly oauthClient: { readonly clientId: string; readonly redirectUri: string };
   readonly topics: ProvisionedTopology['topics'];
@@ -67,7 +81,10 @@ export interface StackOptions {
   readonly sandboxConfig?: Partial<SandboxConfig>;
   /** `json` to read function logs by machine (tests scan them for secrets). */
   readonly logFormat?: 'json' | 'pretty';
-  /** How often the local ticker runs the poll sweep (Cloud Scheduler runs it every minute); 0 = never. */
+  /**
+   * How often the local Cloud Scheduler runs the poll sweep (production: every minute); 0 = no job.
+   * Becomes a cron (`*\/5 * * * * *` for 5 s: the sandbox's seconds extension, switched on here).
+   */
   readonly sweepIntervalMs?: number;
   /** Extra environment for the functions (e.g. a small TRANSFER_CHUNK_BYTES in tests). */
   readonly functionEnv?: Readonly<Record<string, string>>;
@@ -79,6 +96,9 @@ export interface StackOptions {
 }
 
 export const LOCAL_RETRY: RetrySettings = { minimumBackoffSeconds: 1, maximumBackoffSeconds: 10, maxDeliveryAttempts: 5 };
+
+/** Cloud Scheduler location of the local jobs. */
+export const LOCAL_SCHEDULER_LOCATION = 'local';
 
 export async function startStack(options: StackOptions): Promise<Stack> {
   const projectId = options.projectId ?? 'demo-dataportability';
@@ -98,7 +118,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       processes.push(...own.processes.map((p) => ({ name: p.name, pid: p.pid })));
       emulators = own;
     }
-    const sandbox = await startSandbox({ port: 0, cacheDir: join(options.dir, 'archive-cache'), ...(options.sandboxConfig ? { config: options.sandboxConfig } : {}) });
+    // The seconds extension of the sandbox's Cloud Scheduler lets the sweep run every few seconds.
+    const sandbox = await startSandbox({ port: 0, cacheDir: join(options.dir, 'archive-cache'), config: { schedulerSecondsSchedules: true, ...options.sandboxConfig } });
     stops.push(() => sandbox.close());
     const returnPage = await startReturnPage();
     stops.push(() => returnPage.close());
@@ -116,6 +137,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const caller = { email: `local-app@${projectId}.iam.gserviceaccount.com`, audience: urlOf('api') };
     const sweepIntervalMs = options.sweepIntervalMs ?? 5_000;
     const schedulerCaller = { email: `local-scheduler@${projectId}.iam.gserviceaccount.com`, audience: urlOf('scheduler'), sweepIntervalMs };
+    const schedulerParent = `projects/${projectId}/locations/${LOCAL_SCHEDULER_LOCATION}`;
     const bucket = `${projectId}-archives`;
     const created = await fetch(`${sandbox.baseUrl}/storage/v1/b?project=${projectId}`, {
       method: 'POST',
@@ -160,10 +182,22 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     });
     processes.push(...served.map((f) => ({ name: f.process.name, pid: f.process.pid })));
     const byName = new Map<string, ServedFunction>(served.map((f) => [f.name, f]));
-    if (sweepIntervalMs > 0) {
-      const ticker = startTicker(sandbox.baseUrl, schedulerCaller, `${urlOf('scheduler')}/ticks/poll-sweep`);
-      stops.push(async () => ticker.stop());
-    }
+    // The poll sweep as production runs it: a Cloud Scheduler job, provisioned by the deploy code,
+    // fired by the sandbox's Cloud Scheduler with an OIDC token (the other ticks' routes come later).
+    const schedulerJobs = sweepIntervalMs > 0 ? SCHEDULER_JOBS.filter((j) => j.id === 'poll-sweep') : [];
+    const schedulerClient = localSchedulerClient(sandbox.baseUrl);
+    const provisioned = await upsertSchedulerJobs(
+      schedulerClient,
+      {
+        projectId,
+        location: LOCAL_SCHEDULER_LOCATION,
+        functionUrl: (name) => urlOf(name),
+        serviceAccountEmail: () => schedulerCaller.email,
+        schedules: { 'poll-sweep': cronEvery(sweepIntervalMs) },
+      },
+      schedulerJobs,
+      (line) => appendFileSync(join(logDir, 'scheduler-jobs.log'), `${new Date().toISOString()} ${line}\n`),
+    ).finally(() => schedulerClient.close());
     const pubsub = new PubSub(pubsubOptions(projectId, emulators.pubsubHost));
     const topology = await provisionTopology(pubsub, {
       projectId,
@@ -180,7 +214,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       caller,
       returnUrls: [returnPage.url],
       bucket,
-      scheduler: schedulerCaller,
+      scheduler: { ...schedulerCaller, endpoint: sandbox.baseUrl, parent: schedulerParent, jobs: provisioned.map((p) => p.name) },
       oauthClient: { clientId: oauthClient.clientId, redirectUri: oauthClient.redirectUri },
       topics: topology.topics,
       subscriptions: topology.subscriptions,
@@ -218,35 +252,4 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     await stop();
     throw error;
   }
-}
-
-/**
- * The local stand-in for Cloud Scheduler's `poll-sweep` job: POSTs the sweep with an OIDC token of
- * the scheduler identity, as Scheduler does, every `sweepIntervalMs`. One tick at a time.
- */
-function startTicker(sandboxUrl: string, caller: { email: string; audience: string; sweepIntervalMs: number }, url: string) {
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  const tick = async () => {
-    try {
-      const minted = await fetch(`${sandboxUrl}/sandbox/v1/idTokens`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ audience: caller.audience, email: caller.email }),
-      });
-      const { idToken } = (await minted.json()) as { idToken: string };
-      await fetch(url, { method: 'POST', headers: { Authorization: `Bearer ${idToken}`, 'X-CloudScheduler': 'true' }, signal: AbortSignal.timeout(30_000) });
-    } catch {
-      // A failed tick is retried by the next one, as with Cloud Scheduler.
-    } finally {
-      if (!stopped) timer = setTimeout(() => void tick(), caller.sweepIntervalMs);
-    }
-  };
-  timer = setTimeout(() => void tick(), caller.sweepIntervalMs);
-  return {
-    stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-    },
-  };
 }

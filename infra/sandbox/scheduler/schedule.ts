@@ -83,3 +83,19 @@ export function retryDelayMs(n: number, b: Backoff): number {
   const delay = n - 1 <= b.maxDoublings ? b.minBackoffMs * 2 ** doublings : step + (n - 1 - b.maxDoublings) * step;
   return Math.min(delay, b.maxBackoffMs);
 }
+
+const DIVISORS_OF_60 = [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30];
+
+/**
+ * A cron that runs about every `ms` (the local stack's sweep interval): a 6-field seconds cron
+ * (the local extension) below a minute, a minute cron up to an hour, hourly beyond. The step is
+ * the largest divisor of 60 not above the interval (7 s → every 6 s), so runs stay evenly spaced.
+ */
+export function cronEvery(ms: number): string {
+  const step = (n: number) => DIVISORS_OF_60.filter((d) => d <= n).pop() ?? 1;
+  const seconds = Math.max(1, Math.round(ms / 1000));
+  if (seconds < 60) return seconds === 1 ? '* * * * * *' : `*/${step(seconds)} * * * * *`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return minutes === 1 ? '* * * * *' : `*/${step(minutes)} * * * *`;
+  return '0 * * * *';
+}

@@ -1,7 +1,7 @@
 // The local Cloud Scheduler's cron arithmetic, RetryConfig backoff and Job parsing/rendering.
 import { describe, expect, it } from 'vitest';
 import { applyUpdate, buildJob, jobInput, jobView, parseUpdateMask, recordInput } from '../../../infra/sandbox/scheduler/jobs.js';
-import { checkSchedule, latestRunAtOrBefore, nextRunAfter, retryDelayMs } from '../../../infra/sandbox/scheduler/schedule.js';
+import { checkSchedule, cronEvery, latestRunAtOrBefore, nextRunAfter, retryDelayMs } from '../../../infra/sandbox/scheduler/schedule.js';
 import { rpcCodeOfHttp } from '../../../infra/sandbox/scheduler/runner.js';
 import { ApiError } from '../../../infra/sandbox/lib/errors.js';
 
@@ -38,6 +38,24 @@ describe('cron times', () => {
     expect(checkSchedule('0 0 30 2 *', 'Etc/UTC', false, now)).toMatchObject({ ok: false, field: 'schedule' });
     expect(checkSchedule('0 25 * * *', 'Etc/UTC', false, now)).toMatchObject({ ok: false, field: 'schedule' });
     expect(checkSchedule('0 0 * * *', 'Nowhere/City', false, now)).toMatchObject({ ok: false, field: 'time_zone' });
+  });
+});
+
+describe('cronEvery (the local stack sweep interval as a cron)', () => {
+  it('uses seconds below a minute, minutes below an hour, evenly spaced', () => {
+    expect([500, 1_000, 5_000, 7_000, 30_000, 59_000, 60_000, 120_000, 420_000, 3_600_000].map(cronEvery)).toEqual([
+      '* * * * * *',
+      '* * * * * *',
+      '*/5 * * * * *',
+      '*/6 * * * * *',
+      '*/30 * * * * *',
+      '*/30 * * * * *',
+      '* * * * *',
+      '*/2 * * * *',
+      '*/6 * * * *',
+      '0 * * * *',
+    ]);
+    for (const ms of [1_000, 5_000, 60_000]) expect(checkSchedule(cronEvery(ms), 'Etc/UTC', true, Date.now())).toEqual({ ok: true });
   });
 });
 
