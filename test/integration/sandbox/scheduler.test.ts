@@ -331,7 +331,13 @@ describe('firing on the cron, on the sandbox clock', () => {
 
   it('retries a failed attempt per retryConfig with the same schedule time (target fails twice)', async () => {
     await fresh();
-    const t = target((_h, n, res) => res.writeHead(n <= 2 ? 503 : 200).end());
+    // The third attempt is answered once the test has seen the job between attempts.
+    let seen: () => void = () => undefined;
+    const observed = new Promise<void>((r) => (seen = r));
+    const t = target((_h, n, res) => {
+      if (n <= 2) res.writeHead(503).end();
+      else void observed.then(() => res.writeHead(200).end());
+    });
     const job = await create(httpJob(t.uri, { retryConfig: { retryCount: 3, minBackoffDuration: { seconds: 1 }, maxBackoffDuration: { seconds: 10 }, maxDoublings: 1 } }));
     const slot = secondsOf(job.scheduleTime);
     await advanceTo(slot);
@@ -339,6 +345,7 @@ describe('firing on the cron, on the sandbox clock', () => {
     expect(failing.status).toMatchObject({ code: 14 });
     // While waiting to retry, scheduleTime is the retry.
     expect(secondsOf(failing.scheduleTime)).toBeLessThan(slot + 86_400_000);
+    seen();
     const three = await hitsReach(t.path, 3);
     expect(three.map((h) => h.headers['x-cloudscheduler-scheduletime'])).toEqual(Array(3).fill(new Date(slot).toISOString().replace('.000Z', 'Z')));
     const done = await jobUntil(job.name ?? '', (j) => secondsOf(j.scheduleTime) === slot + 86_400_000);
@@ -360,14 +367,17 @@ describe('firing on the cron, on the sandbox clock', () => {
 
   it('cancels an attempt at its deadline (DEADLINE_EXCEEDED) and retries it', async () => {
     await fresh({ schedulerSecondsSchedules: true });
+    let seen: () => void = () => undefined;
+    const observed = new Promise<void>((r) => (seen = r));
     const t = target((_h, n, res) => {
-      if (n >= 2) res.writeHead(200).end();
-      // The first request is never answered.
+      // The first request is never answered; the retry once the test has seen the timeout.
+      if (n >= 2) void observed.then(() => res.writeHead(200).end());
     });
     const job = await create(httpJob(t.uri, { attemptDeadline: { seconds: 1 }, retryConfig: { retryCount: 1, minBackoffDuration: { seconds: 0 } } }));
     await advanceTo(secondsOf(job.scheduleTime));
     const timedOut = await jobUntil(job.name ?? '', (j) => j.status !== null);
     expect(timedOut.status).toMatchObject({ code: 4 });
+    seen();
     await hitsReach(t.path, 2);
     expect((await jobUntil(job.name ?? '', (j) => j.status?.code === 0)).status).toMatchObject({ code: 0 });
   });
