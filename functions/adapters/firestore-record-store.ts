@@ -128,7 +128,9 @@ export class FirestoreRecordStore<T> implements RecordStore<T> {
     let q = this.db.collection(this.collection).where(query.field, '<=', query.before);
     for (const [field, value] of Object.entries(query.where ?? {})) q = q.where(field, '==', value);
     try {
-      const snap = await q.orderBy(query.field).limit(query.limit).get();
+      let ordered = q.orderBy(query.field).orderBy(FieldPath.documentId());
+      if (query.startAfter) ordered = ordered.startAfter(query.startAfter.at, query.startAfter.id);
+      const snap = await ordered.limit(query.limit).get();
       return snap.docs.map((d) => ({ id: d.id, value: this.handOut(d) }));
     } catch (error) {
       throw fromGrpcError(error, `listing due ${this.collection}`);

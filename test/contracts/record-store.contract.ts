@@ -182,6 +182,24 @@ export function recordStoreContract(name: string, makeStore: () => RecordStore<D
       expect(limited.map((d) => d.id)).toEqual(['d5', 'd4']);
     });
 
+    it('pages through a due set with a cursor: ties in id order, each record once', async () => {
+      const store = makeStore();
+      const base = Date.parse('2026-03-01T00:00:00Z');
+      // Three share a due time: the cursor must not skip or repeat one of them.
+      const times = [2, 1, 1, 1, 0, 3];
+      for (const [i, t] of times.entries()) await store.create(`c${i}`, { ...doc('due', i), at: new Date(base + t * 60_000) });
+      const seen: string[] = [];
+      let after: { at: Date; id: string } | undefined;
+      for (let page = 0; page < 10; page++) {
+        const due = await store.listDue({ where: { owner: 'due' }, field: 'at', before: new Date(base + 2 * 60_000), limit: 2, ...(after ? { startAfter: after } : {}) });
+        seen.push(...due.map((d) => d.id));
+        const last = due.at(-1);
+        if (!last || due.length < 2) break;
+        after = { at: last.value.at as Date, id: last.id };
+      }
+      expect(seen).toEqual(['c4', 'c1', 'c2', 'c3', 'c0']);
+    });
+
     it('delete of a missing id is harmless', async () => {
       const store = makeStore();
       await expect(store.delete('never-there')).resolves.toBeUndefined();

@@ -81,7 +81,13 @@ export class MemoryRecordStore<T> implements RecordStore<T> {
         return when instanceof Date && when.getTime() <= query.before.getTime();
       })
       .filter(([, value]) => Object.entries(query.where ?? {}).every(([f, v]) => (value as Record<string, unknown>)[f] === v))
-      .sort(([, a], [, b]) => (at(a) as Date).getTime() - (at(b) as Date).getTime())
+      .sort(([ia, a], [ib, b]) => (at(a) as Date).getTime() - (at(b) as Date).getTime() || (ia < ib ? -1 : ia > ib ? 1 : 0))
+      .filter(([id, value]) => {
+        const from = query.startAfter;
+        if (!from) return true;
+        const t = (at(value) as Date).getTime();
+        return t > from.at.getTime() || (t === from.at.getTime() && id > from.id);
+      })
       .slice(0, query.limit)
       .map(([id, value]) => ({ id, value: this.handOut(id, value) }));
   }

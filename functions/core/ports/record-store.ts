@@ -25,7 +25,11 @@ export interface RecordStore<T> {
   update<R>(id: string, mutate: (current: T | undefined) => Decision<T, R>, options?: UpdateOptions<T>): Promise<R>;
   delete(id: string): Promise<void>;
   list(query: ListQuery): Promise<Page<T>>;
-  /** Records matching `where` whose Date field `field` is at or before `before`, oldest first. */
+  /**
+   * Records matching `where` whose Date field `field` is at or before `before`, oldest first (ties
+   * in id order); with `startAfter`, only those after that (field value, id) position: a cursor
+   * to page through a due set that does not shrink as it is handled.
+   */
   listDue(query: DueQuery): Promise<readonly { readonly id: string; readonly value: T }[]>;
 }
 
@@ -39,6 +43,7 @@ export interface DueQuery {
   readonly field: string;
   readonly before: Date;
   readonly limit: number;
+  readonly startAfter?: { readonly at: Date; readonly id: string };
 }
 
 export type Decision<T, R> =
