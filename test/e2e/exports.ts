@@ -35,14 +35,6 @@ export interface ConsentJson {
 
 export { prng } from '../fixtures/prng.js';
 
-/**
- * @deprecated Use `waitUntil` from test/fixtures/wait.ts (the one polling helper); kept only for
- * test files written before it, which should switch.
- */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 250): Promise<T> {
-  return waitUntil(probe, { what, timeoutMs, intervalMs });
-}
-
 /** A user connects and grants `resources` one-time; returns `consents/{id}`. */
 export async function oneTimeConsent(stack: E2EStack, appUserId: string, resources: string[]): Promise<string> {
   const session = await newConnectSession(stack, appUserId, resources);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callsTo, getConsent, jobIdOf, listExports, oneTimeConsent, requestExports, waitConsentSettled, waitFor, type ExportJson } from './exports.js';
+import { notYet, waitUntil } from '../fixtures/wait.js';
+import { callsTo, getConsent, jobIdOf, listExports, oneTimeConsent, requestExports, waitConsentSettled, type ExportJson } from './exports.js';
 import { startE2EStack, type E2EStack } from './stack.js';
 
 /**
@@ -36,10 +37,13 @@ async function exportOf(name: string): Promise<ExportJson> {
 }
 
 async function waitState(name: string, states: string[], timeoutMs: number): Promise<ExportJson> {
-  return waitFor(`${name} in ${states.join(' or ')}`, async () => {
-    const job = await exportOf(name);
-    return states.includes(job.state) ? job : undefined;
-  }, timeoutMs);
+  return waitUntil(
+    async () => {
+      const job = await exportOf(name);
+      return states.includes(job.state) ? job : notYet(`${job.state}${job.detail ? ` (${job.detail})` : ''}`);
+    },
+    { what: `${name} in ${states.join(' or ')}`, timeoutMs },
+  );
 }
 
 const resets = async () => callsTo(await stack.calls(), 'POST', /^\/v1\/authorization:reset$/).filter((c) => c.status === 200).length;

@@ -117,7 +117,7 @@ describe('scenario 8: upstream faults', () => {
     await requestExports(stack, { consent });
     const jobs = await waitTerminal(stack, consent, 1, 150_000);
     expect(jobs.map((j) => j.state)).toEqual(['DELIVERED']);
-    expect(jobs[0]!.files.map((f) => f.bytes)).toEqual([String(ARCHIVE_BYTES)]);
+    expect(jobs[0]!.files.map((f) => f.bytes)).toEqual([ARCHIVE_BYTES]);
     expect(await deliveryViolations(stack, consent, jobs)).toEqual([]);
     expect(await faultsLeft()).toEqual([]);
     const gets = archiveGets(await stack.calls());
