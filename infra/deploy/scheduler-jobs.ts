@@ -86,7 +86,10 @@ function comparable(job: Job): Record<string, string> {
   const t = job.httpTarget;
   const r = job.retryConfig;
   const tz = job.timeZone ?? '';
-  const headers = Object.entries(t?.headers ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  // Scheduler lists `User-Agent: Google-Cloud-Scheduler` among the headers it returns: not ours to compare.
+  const headers = Object.entries(t?.headers ?? {})
+    .filter(([k]) => k.toLowerCase() !== 'user-agent')
+    .sort(([a], [b]) => a.localeCompare(b));
   return {
     description: job.description ?? '',
     schedule: (job.schedule ?? '').trim(),

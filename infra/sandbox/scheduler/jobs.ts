@@ -110,16 +110,28 @@ function httpMethod(v: unknown): SchedulerHttpMethod {
 }
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
+/** Headers Scheduler computes, replaces or keeps for itself (HttpTarget.headers reference). */
+const SCHEDULER_OWNED = /^(host|content-length|user-agent|x-google-.*|x-appengine-.*|x-cloudscheduler.*)$/i;
+const MAX_HEADER_BYTES = 80 * 1024;
 
-function headers(v: unknown): Record<string, string> {
-  if (v === undefined) return {};
-  if (!isObj(v)) throw fieldError('job.http_target.headers', 'must be a map of header names to values');
+/**
+ * The stored headers: the caller's, without those Scheduler owns (and without `Authorization` when
+ * an OIDC token replaces it), plus `User-Agent: Google-Cloud-Scheduler`, which the API lists
+ * among an HTTP job's headers.
+ */
+function headers(v: unknown, withToken: boolean): Record<string, string> {
+  if (v !== undefined && !isObj(v)) throw fieldError('job.http_target.headers', 'must be a map of header names to values');
   const out: Record<string, string> = {};
-  for (const [k, value] of Object.entries(v)) {
+  let size = 0;
+  for (const [k, value] of Object.entries(v ?? {})) {
     if (!HEADER_NAME.test(k)) throw fieldError('job.http_target.headers', `"${k.slice(0, 50)}" is not a header name`);
-    if (typeof value !== 'string' || /[\r\n\0]/.test(value) || value.length > 8192) throw fieldError('job.http_target.headers', `the value of ${k} must be a single-line string`);
+    if (typeof value !== 'string' || /[\r\n\0]/.test(value)) throw fieldError('job.http_target.headers', `the value of ${k} must be a single-line string`);
+    size += k.length + value.length;
+    if (size >= MAX_HEADER_BYTES) throw fieldError('job.http_target.headers', 'the headers must total less than 80 KB');
+    if (SCHEDULER_OWNED.test(k) || (withToken && k.toLowerCase() === 'authorization')) continue;
     out[k] = value;
   }
+  out['User-Agent'] = 'Google-Cloud-Scheduler';
   return out;
 }
 
@@ -197,12 +209,14 @@ export function buildJob(name: string, input: Obj, ctx: BuildContext, previous?:
   }
 
   const body = base64(target.body);
+  const method = httpMethod(target.httpMethod);
+  if (body !== undefined && !['POST', 'PUT', 'PATCH'].includes(method)) throw fieldError('job.http_target.body', `a body is allowed only with POST, PUT or PATCH, not ${method}`);
   const record: SchedulerJobRecord = {
     name,
     description: str(input.description, 'job.description', 500),
     schedule,
     timeZone,
-    httpTarget: { uri, httpMethod: httpMethod(target.httpMethod), headers: headers(target.headers), ...(body !== undefined ? { body } : {}), ...(oidcToken ? { oidcToken } : {}) },
+    httpTarget: { uri, httpMethod: method, headers: headers(target.headers, oidcToken !== undefined), ...(body !== undefined ? { body } : {}), ...(oidcToken ? { oidcToken } : {}) },
     retryConfig: { retryCount, maxRetryDurationMs, minBackoffMs, maxBackoffMs, maxDoublings },
     attemptDeadlineMs,
     state: previous?.state ?? 'ENABLED',

@@ -12,8 +12,8 @@ import { latestRunAtOrBefore, nextRunAfter, retryDelayMs } from './schedule.js';
 /** How often the dispatcher looks at the sandbox clock (it notices a `clock:advance` within this). */
 const TICK_MS = 100;
 
-/** Headers the target cannot set: Scheduler sets or drops them. */
-const RESERVED_HEADER = /^(host|content-length|user-agent|authorization|connection|transfer-encoding|x-google-.*|x-appengine-.*|x-cloudscheduler.*)$/i;
+/** Headers a job cannot send as given: Scheduler (or the HTTP client) sets or drops them. */
+const RESERVED_HEADER = /^(host|content-length|user-agent|connection|transfer-encoding|x-google-.*|x-appengine-.*|x-cloudscheduler.*)$/i;
 
 export interface RunnerDeps {
   store: StateStore;
@@ -161,8 +161,11 @@ export class SchedulerRunner {
     const target = job.httpTarget;
     const shortId = job.name.slice(job.name.lastIndexOf('/') + 1);
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(target.headers)) if (!RESERVED_HEADER.test(k)) headers[k] = v;
-    const withBody = target.body !== undefined && ['POST', 'PUT', 'PATCH'].includes(target.httpMethod);
+    for (const [k, v] of Object.entries(target.headers)) {
+      // An OIDC token replaces any Authorization header of the job.
+      if (!RESERVED_HEADER.test(k) && !(target.oidcToken && k.toLowerCase() === 'authorization')) headers[k] = v;
+    }
+    const withBody = target.body !== undefined;
     if (withBody && !Object.keys(headers).some((k) => k.toLowerCase() === 'content-type')) headers['Content-Type'] = 'application/octet-stream';
     headers['User-Agent'] = 'Google-Cloud-Scheduler';
     headers['X-CloudScheduler'] = 'true';

@@ -177,7 +177,8 @@ describe('Cloud Scheduler API through @google-cloud/scheduler (REST)', () => {
     const before = await sandboxNow();
     const created = await create(job);
     expect(created).toMatchObject({ name: job.name, description: 'sweep', schedule: '0 0 * * *', timeZone: 'Etc/UTC', state: 'ENABLED' });
-    expect(created.httpTarget).toMatchObject({ uri: t.uri, httpMethod: 'PUT', headers: { 'X-Extra': 'yes' }, oidcToken: { serviceAccountEmail: SA, audience: t.uri } });
+    expect(created.httpTarget).toMatchObject({ uri: t.uri, httpMethod: 'PUT', oidcToken: { serviceAccountEmail: SA, audience: t.uri } });
+    expect(created.httpTarget?.headers).toEqual({ 'X-Extra': 'yes', 'User-Agent': 'Google-Cloud-Scheduler' });
     expect(Buffer.from(created.httpTarget?.body ?? []).toString()).toBe('{"a":1}');
     expect(created.retryConfig).toMatchObject({ retryCount: 0, maxDoublings: 5, minBackoffDuration: { seconds: '5' }, maxBackoffDuration: { seconds: '3600' }, maxRetryDuration: { seconds: '0' } });
     expect(created.attemptDeadline).toMatchObject({ seconds: '180' });
@@ -268,6 +269,7 @@ describe('Cloud Scheduler API through @google-cloud/scheduler (REST)', () => {
     expect(await bad({ retryConfig: { retryCount: 6 } })).toMatchObject({ httpStatus: 400, fields: ['job.retry_config.retry_count'] });
     expect(await bad({ attemptDeadline: { seconds: 5 } })).toMatchObject({ httpStatus: 400, fields: ['job.attempt_deadline'] });
     expect(await bad({ httpTarget: { uri: 'ftp://example.test/x' } })).toMatchObject({ httpStatus: 400, fields: ['job.http_target.uri'] });
+    expect(await bad({ httpTarget: { uri: t.uri, httpMethod: 'GET', body: Buffer.from('x') } })).toMatchObject({ httpStatus: 400, fields: ['job.http_target.body'] });
     expect(await bad({ httpTarget: undefined, pubsubTarget: { topicName: 'projects/p/topics/t' } })).toMatchObject({ httpStatus: 400, fields: ['job.pubsub_target'] });
     expect(await bad({ name: 'projects/other/locations/europe-west1/jobs/x' })).toMatchObject({ httpStatus: 400, fields: ['job.name'] });
     expect(await failure(client.updateJob({ job, updateMask: { paths: ['state'] } }))).toMatchObject({ httpStatus: 400, fields: ['update_mask'] });
