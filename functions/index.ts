@@ -4,7 +4,7 @@ import { api } from './entrypoints/api.js';
 import { deadletter } from './entrypoints/deadletter.js';
 import { oauth } from './entrypoints/oauth.js';
 import { scheduler } from './entrypoints/scheduler.js';
-import { initiate, poll, transfer } from './entrypoints/workers.js';
+import { initiate, poll, schedule, transfer } from './entrypoints/workers.js';
 import { forwardFrameworkRefusals } from './platform/framework-errors.js';
 import { createRuntime } from './platform/runtime.js';
 
@@ -20,4 +20,5 @@ ff.http('scheduler', scheduler(runtime));
 ff.cloudEvent('initiate', initiate(runtime));
 ff.cloudEvent('poll', poll(runtime));
 ff.cloudEvent('transfer', transfer(runtime));
+ff.cloudEvent('schedule', schedule(runtime));
 ff.cloudEvent('deadletter', deadletter(runtime));

@@ -103,3 +103,12 @@ export function groupOfScope(scope: string): ResourceGroup | undefined {
   const group = scope.slice(SCOPE_PREFIX.length);
   return isResourceGroup(group) ? group : undefined;
 }
+
+/**
+ * Groups Google documents time filters for (My Activity, Chrome history, Google Play): a scheduled
+ * export of these starts where the last delivered one ended; any other group exports a full
+ * snapshot each time.
+ */
+export function supportsTimeFilter(group: string): boolean {
+  return group.startsWith('myactivity.') || group === 'chrome.history' || group.startsWith('play.');
+}

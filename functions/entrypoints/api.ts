@@ -1,5 +1,5 @@
 import { createConnectSession } from '../core/consent/connect.js';
-import { getConsent, listConsents } from '../core/consent/consents.js';
+import { getConsent, listConsents, patchConsent } from '../core/consent/consents.js';
 import { confirmAndStart } from '../core/exports/auto-start.js';
 import { disconnect } from '../core/exports/disconnect.js';
 import { cancelExport, getExport, listExports, retryExport } from '../core/exports/manage.js';
@@ -17,6 +17,8 @@ import {
   exportId,
   jsonBody,
   listConsentsQuery,
+  patchConsentBody,
+  patchConsentQuery,
   listExportsQuery,
   queryObject,
   revokeBody,
@@ -50,6 +52,16 @@ export function api(rt: Runtime) {
       method: 'GET',
       path: /^\/v1\/consents\/(?<id>[^/:]+)$/,
       handle: async (_req, ctx) => ({ status: 200, body: await getConsent(deps(), parseWith(consentId, ctx.params['id'], 'name')) }),
+    },
+    {
+      method: 'PATCH',
+      path: /^\/v1\/consents\/(?<id>[^/:]+)$/,
+      handle: async (req, ctx) => {
+        const { updateMask } = parseWith(patchConsentQuery, queryObject(req));
+        const { schedule } = jsonBody(req, patchConsentBody);
+        const id = parseWith(consentId, ctx.params['id'], 'name');
+        return { status: 200, body: await patchConsent(deps(), id, { updateMask, ...schedule }) };
+      },
     },
     {
       method: 'POST',

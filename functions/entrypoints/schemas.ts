@@ -2,6 +2,7 @@ import type { Request } from '@google-cloud/functions-framework';
 import { z } from 'zod';
 import { invalidArgument } from '../core/errors.js';
 import { parseWith, rfc3339Timestamp, text } from '../platform/validation.js';
+import { MAX_INTERVAL_HOURS, MIN_INTERVAL_HOURS, SCHEDULE_FIELDS } from '../core/consent/schedule.js';
 
 /**
  * Request schemas of the api function, validated at the boundary. Every free-text string is
@@ -89,3 +90,24 @@ export const listExportsQuery = z
   .strict();
 
 export const emptyBody = z.object({}).strict();
+
+/** `PATCH /v1/consents/{id}`: the schedule fields the `updateMask` query parameter names. */
+export const patchConsentBody = z
+  .object({
+    schedule: z
+      .object({
+        intervalHours: z.number({ error: 'must be a number' }).int('must be a whole number of hours').min(MIN_INTERVAL_HOURS, `must be at least ${MIN_INTERVAL_HOURS} (one export per 24 hours)`).max(MAX_INTERVAL_HOURS, `must be at most ${MAX_INTERVAL_HOURS}`).optional(),
+        paused: z.boolean({ error: 'must be true or false' }).optional(),
+      })
+      .strict(),
+  })
+  .strict();
+
+export const patchConsentQuery = z
+  .object({
+    updateMask: z
+      .string({ error: 'is required: a comma-separated list of fields, e.g. schedule.paused' })
+      .transform((v) => [...new Set(v.split(',').map((f) => f.trim()).filter(Boolean))])
+      .pipe(z.array(z.enum(SCHEDULE_FIELDS, { error: `must list only ${SCHEDULE_FIELDS.join(', ')}` })).min(1, 'must name at least one field')),
+  })
+  .strict();

@@ -30,6 +30,8 @@ const schema = z.object({
     .default('(default)'),
   FIRESTORE_EMULATOR_HOST: hostPort.optional(),
   PUBSUB_EMULATOR_HOST: hostPort.optional(),
+  // Development and tests: the functions' clock follows the sandbox's (`GET /sandbox/v1/clock`).
+  SANDBOX_CLOCK_URL: baseUrl('the local sandbox clock').optional(),
 
   // OAuth client (the secret comes from Secret Manager through --set-secrets in production).
   OAUTH_CLIENT_ID: z.string({ error: 'is required' }).min(1).max(512),
@@ -103,6 +105,15 @@ const schema = z.object({
   TRANSFER_BUDGET_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).int('must be whole seconds').min(5, 'must be at least 5').max(540, 'must be at most 540 (the function limit is 9 minutes)').default(420),
   LEASE_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).int('must be whole seconds').min(10, 'must be at least 10').max(3600, 'must be at most 3600').default(600),
 
+  // Scheduled exports of time-based grants.
+  CONSENT_EXPIRING_LEAD_HOURS: z.coerce
+    .number({ error: 'must be a number of hours' })
+    .int('must be whole hours')
+    .min(1, 'must be at least 1')
+    .max(24 * 60, 'must be at most 1440 (60 days)')
+    .default(7 * 24),
+  SCHEDULE_BATCH_SIZE: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(500, 'must be at most 500').default(200),
+
   // Callers of the scheduler function (Cloud Scheduler's OIDC tokens).
   SCHEDULER_AUDIENCE: z.string({ error: 'is required' }).min(1).max(1024),
   SCHEDULER_ALLOWED_CALLERS: emailList(),
@@ -135,6 +146,8 @@ export interface Config {
   readonly resourcePrefix: string;
   readonly firestore: { readonly databaseId: string; readonly emulatorHost: string | undefined };
   readonly pubsub: { readonly emulatorHost: string | undefined };
+  /** Development and tests: the sandbox clock the functions follow (never in production). */
+  readonly sandboxClockUrl: string | undefined;
   readonly oauth: {
     readonly clientId: string;
     readonly clientSecret: string;
@@ -166,7 +179,14 @@ export interface Config {
     readonly transferBudgetSeconds: number;
     readonly leaseSeconds: number;
   };
-  readonly scheduler: { readonly audience: string; readonly allowedEmails: readonly string[] };
+  readonly scheduler: {
+    readonly audience: string;
+    readonly allowedEmails: readonly string[];
+    /** How long before a time-based grant ends `consent.expiring` is sent. */
+    readonly expiringLeadSeconds: number;
+    /** Consents per page of a tick. */
+    readonly batchSize: number;
+  };
   readonly tokenKey:
     | { readonly provider: 'kms'; readonly keyName: string }
     | { readonly provider: 'local'; readonly key: Buffer };
@@ -193,7 +213,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
   const v = parsed.data;
   const problems: { variable: string; message: string }[] = [];
   if (v.APP_ENV === 'production') {
-    for (const name of ['FIRESTORE_EMULATOR_HOST', 'PUBSUB_EMULATOR_HOST', 'STORAGE_EMULATOR_HOST'] as const) {
+    for (const name of ['FIRESTORE_EMULATOR_HOST', 'PUBSUB_EMULATOR_HOST', 'STORAGE_EMULATOR_HOST', 'SANDBOX_CLOCK_URL'] as const) {
       if (v[name]) problems.push({ variable: name, message: 'must not be set when APP_ENV is production' });
     }
     if (v.TOKEN_KEY_PROVIDER === 'local') {
@@ -214,6 +234,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     resourcePrefix: v.RESOURCE_PREFIX,
     firestore: { databaseId: v.FIRESTORE_DATABASE, emulatorHost: v.FIRESTORE_EMULATOR_HOST },
     pubsub: { emulatorHost: v.PUBSUB_EMULATOR_HOST },
+    sandboxClockUrl: v.SANDBOX_CLOCK_URL,
     oauth: {
       clientId: v.OAUTH_CLIENT_ID,
       clientSecret: v.OAUTH_CLIENT_SECRET,
@@ -242,7 +263,12 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       transferBudgetSeconds: v.TRANSFER_BUDGET_SECONDS,
       leaseSeconds: v.LEASE_SECONDS,
     },
-    scheduler: { audience: v.SCHEDULER_AUDIENCE, allowedEmails: v.SCHEDULER_ALLOWED_CALLERS },
+    scheduler: {
+      audience: v.SCHEDULER_AUDIENCE,
+      allowedEmails: v.SCHEDULER_ALLOWED_CALLERS,
+      expiringLeadSeconds: v.CONSENT_EXPIRING_LEAD_HOURS * 3600,
+      batchSize: v.SCHEDULE_BATCH_SIZE,
+    },
     tokenKey:
       v.TOKEN_KEY_PROVIDER === 'local'
         ? { provider: 'local', key: Buffer.from(v.LOCAL_TOKEN_KEY ?? '', 'base64') }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Firestore } from '@google-cloud/firestore';
 import { GcsArchiveStore } from '../adapters/gcs-archive-store.js';
+import { SandboxClock } from '../adapters/sandbox-clock.js';
 import { GoogleExportSource } from '../adapters/google-export-source.js';
 import { HttpArchiveDownloader } from '../adapters/http-archive-downloader.js';
 import { NodeRsCrc32c } from '../adapters/node-rs-crc32c.js';
@@ -72,7 +73,7 @@ export class Runtime {
     readonly logger: Logger,
     private readonly overrides: PortOverrides = {},
   ) {
-    this.clock = overrides.clock ?? systemClock;
+    this.clock = overrides.clock ?? (config.sandboxClockUrl ? new SandboxClock(config.sandboxClockUrl) : systemClock);
   }
 
   firestore(): Firestore {
@@ -193,6 +194,8 @@ export class Runtime {
           transferBudgetSeconds: archive.transferBudgetSeconds,
           checkpointBytes: archive.checkpointBytes,
           sweepLimit: 500,
+          tickBatch: this.config.scheduler.batchSize,
+          expiringLeadSeconds: this.config.scheduler.expiringLeadSeconds,
         },
         newOwner: () => randomUUID(),
         oauth: consent.oauth,

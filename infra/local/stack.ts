@@ -86,6 +86,12 @@ export interface StackOptions {
    * Becomes a cron (`*\/5 * * * * *` for 5 s: the sandbox's seconds extension, switched on here).
    */
   readonly sweepIntervalMs?: number;
+  /**
+   * How often the local Cloud Scheduler runs the exports tick and the expiry tick (production:
+   * every 5 and 15 minutes); 0 or absent = no such jobs (tests that do not follow schedules keep
+   * time-based consents to themselves).
+   */
+  readonly tickIntervalMs?: number;
   /** Extra environment for the functions (e.g. a small TRANSFER_CHUNK_BYTES in tests). */
   readonly functionEnv?: Readonly<Record<string, string>>;
   /**
@@ -169,6 +175,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       LOCAL_TOKEN_KEY: options.secrets?.localTokenKey ?? randomBytes(32).toString('base64'),
       ARCHIVE_BUCKET: bucket,
       STORAGE_EMULATOR_HOST: sandbox.baseUrl,
+      // One clock: the functions follow the sandbox's (clock:advance moves both).
+      SANDBOX_CLOCK_URL: `${sandbox.baseUrl}/sandbox/v1/clock`,
       SCHEDULER_AUDIENCE: schedulerCaller.audience,
       SCHEDULER_ALLOWED_CALLERS: schedulerCaller.email,
       ...options.functionEnv,
@@ -182,9 +190,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     });
     processes.push(...served.map((f) => ({ name: f.process.name, pid: f.process.pid })));
     const byName = new Map<string, ServedFunction>(served.map((f) => [f.name, f]));
-    // The poll sweep as production runs it: a Cloud Scheduler job, provisioned by the deploy code,
-    // fired by the sandbox's Cloud Scheduler with an OIDC token (the other ticks' routes come later).
-    const schedulerJobs = sweepIntervalMs > 0 ? SCHEDULER_JOBS.filter((j) => j.id === 'poll-sweep') : [];
+    // The ticks as production runs them: Cloud Scheduler jobs, provisioned by the deploy code,
+    // fired by the sandbox's Cloud Scheduler with an OIDC token, on the sandbox's clock.
+    const tickIntervalMs = options.tickIntervalMs ?? 0;
+    const schedulerJobs = SCHEDULER_JOBS.filter((j) => (j.id === 'poll-sweep' ? sweepIntervalMs > 0 : tickIntervalMs > 0));
     const schedulerClient = localSchedulerClient(sandbox.baseUrl);
     const provisioned = await upsertSchedulerJobs(
       schedulerClient,
@@ -193,7 +202,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         location: LOCAL_SCHEDULER_LOCATION,
         functionUrl: (name) => urlOf(name),
         serviceAccountEmail: () => schedulerCaller.email,
-        schedules: { 'poll-sweep': cronEvery(sweepIntervalMs) },
+        schedules: {
+          ...(sweepIntervalMs > 0 ? { 'poll-sweep': cronEvery(sweepIntervalMs) } : {}),
+          ...(tickIntervalMs > 0 ? { 'exports-tick': cronEvery(tickIntervalMs), 'expiry-tick': cronEvery(tickIntervalMs) } : {}),
+        },
       },
       schedulerJobs,
       (line) => appendFileSync(join(logDir, 'scheduler-jobs.log'), `${new Date().toISOString()} ${line}\n`),

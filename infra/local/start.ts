@@ -8,7 +8,8 @@ const dir = process.env['LOCAL_STACK_DIR'] ?? join(REPO_ROOT, '.local');
 const started = Date.now();
 console.log('Starting the local stack (emulators, Google sandbox, functions)...');
 try {
-  const stack = await startStack({ dir });
+  // Locally the exports and expiry ticks run every minute (production: every 5 and 15 minutes).
+  const stack = await startStack({ dir, tickIntervalMs: 60_000 });
   const { info } = stack;
   const rows: [string, string][] = [
     ['Firestore emulator', info.services.firestore.host],

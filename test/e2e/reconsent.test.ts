@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FirestoreRecordStore } from '../../functions/adapters/firestore-record-store.js';
 import { GoogleOAuthProvider } from '../../functions/adapters/google-oauth-provider.js';
@@ -10,6 +9,7 @@ import { isAppError } from '../../functions/core/errors.js';
 import { systemClock } from '../../functions/core/ports/clock.js';
 import type { Topic } from '../../functions/core/ports/work-queue.js';
 import { TokenVault } from '../../functions/core/token-vault.js';
+import { drainEvents, tapEvents } from './events.js';
 import { connectViaAutomation, newConnectSession, startE2EStack, type E2EStack } from './stack.js';
 
 /**
@@ -23,7 +23,7 @@ const SUBSCRIPTION = 'tap';
 
 beforeAll(async () => {
   stack = await startE2EStack('reconsent');
-  await stack.pubsub.topic(stack.info.topics['export-events']).createSubscription(SUBSCRIPTION);
+  await tapEvents(stack, SUBSCRIPTION);
 });
 afterAll(async () => {
   await stack?.stop();
@@ -53,43 +53,6 @@ function freshAccessTokens(): AccessTokens {
   });
 }
 
-interface PulledEvent {
-  readonly attributes: Record<string, string>;
-  readonly data: { id?: string; type?: string; subject?: string; data?: Record<string, unknown> };
-}
-
-/**
- * Every event published to `export-events` since the last drain: publishes a sentinel and pulls
- * (the emulator's REST API, acking as it goes) until the sentinel comes back; bounded.
- */
-async function drainEvents(): Promise<PulledEvent[]> {
-  const sentinel = `sentinel-${randomBytes(6).toString('hex')}`;
-  await stack.pubsub.topic(stack.info.topics['export-events']).publishMessage({ data: Buffer.from('{}'), attributes: { sentinel } });
-  const base = `http://${stack.info.services.pubsub.host}/v1/projects/${stack.info.projectId}/subscriptions/${SUBSCRIPTION}`;
-  const events: PulledEvent[] = [];
-  for (let i = 0; i < 100; i++) {
-    const res = await fetch(`${base}:pull`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ maxMessages: 100, returnImmediately: true }) });
-    if (res.status !== 200) throw new Error(`pull: HTTP ${res.status} ${await res.text()}`);
-    const { receivedMessages = [] } = (await res.json()) as { receivedMessages?: { ackId: string; message: { data?: string; attributes?: Record<string, string> } }[] };
-    if (receivedMessages.length > 0) {
-      const ack = await fetch(`${base}:acknowledge`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ ackIds: receivedMessages.map((m) => m.ackId) }) });
-      if (ack.status !== 200) throw new Error(`acknowledge: HTTP ${ack.status}`);
-    }
-    let sawSentinel = false;
-    for (const { message } of receivedMessages) {
-      const attributes = message.attributes ?? {};
-      if (attributes['sentinel'] === sentinel) {
-        sawSentinel = true;
-        continue;
-      }
-      if (attributes['sentinel']) continue;
-      events.push({ attributes, data: JSON.parse(Buffer.from(message.data ?? '', 'base64').toString('utf8')) as PulledEvent['data'] });
-    }
-    if (sawSentinel) return events;
-  }
-  throw new Error('the sentinel message never came back from the export-events subscription');
-}
-
 async function tokenCalls(): Promise<number> {
   return (await stack.calls()).filter((c) => c.method === 'POST' && c.path === '/token').length;
 }
@@ -116,7 +79,7 @@ async function expectNeedsReconsent(promise: Promise<unknown>) {
 
 /** After the upstream grant died: one refusal, one state change, one event, then no more calls. */
 async function expectParkedOnce(consent: { name: string; id: string }) {
-  await drainEvents();
+  await drainEvents(stack, SUBSCRIPTION);
   await stack.clearCalls();
   await expectNeedsReconsent(freshAccessTokens().get(consent.id));
   // The single refresh attempt is the only token call; it was refused upstream.
@@ -129,7 +92,7 @@ async function expectParkedOnce(consent: { name: string; id: string }) {
   const shown = (await (await stack.api(`/v1/${consent.name}`)).json()) as { state: string };
   expect(shown.state).toBe('NEEDS_RECONSENT');
 
-  const events = await drainEvents();
+  const events = await drainEvents(stack, SUBSCRIPTION);
   expect(events.map((e) => e.attributes['type'])).toEqual(['consent.needs_reconsent']);
   expect(events[0]?.attributes['subject']).toBe(consent.name);
   expect(events[0]?.data).toMatchObject({ type: 'consent.needs_reconsent', subject: consent.name, data: { reason: 'invalid_grant' } });
@@ -139,7 +102,7 @@ async function expectParkedOnce(consent: { name: string; id: string }) {
   await stack.clearCalls();
   await expectNeedsReconsent(freshAccessTokens().get(consent.id));
   expect(await tokenCalls()).toBe(0);
-  expect(await drainEvents()).toEqual([]);
+  expect(await drainEvents(stack, SUBSCRIPTION)).toEqual([]);
   expect((await stack.firestore.collection('consents').doc(consent.id).get()).data()?.['status']).toBe('NEEDS_RECONSENT');
 }
 
@@ -166,13 +129,13 @@ describe('invalid_grant → NEEDS_RECONSENT once, never retried', () => {
       body: '{}',
     });
     expect(reset.status).toBe(200);
-    await drainEvents();
+    await drainEvents(stack, SUBSCRIPTION);
     const results = await Promise.allSettled(Array.from({ length: 5 }, () => freshAccessTokens().get(consent.id)));
     for (const r of results) {
       expect(r.status).toBe('rejected');
       if (r.status === 'rejected') await expectNeedsReconsent(Promise.reject(r.reason));
     }
-    const events = await drainEvents();
+    const events = await drainEvents(stack, SUBSCRIPTION);
     expect(events.filter((e) => e.attributes['subject'] === consent.name).map((e) => e.attributes['type'])).toEqual(['consent.needs_reconsent']);
     expect((await stack.firestore.collection('consents').doc(consent.id).get()).data()?.['status']).toBe('NEEDS_RECONSENT');
   });

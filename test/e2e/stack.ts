@@ -40,8 +40,10 @@ export interface E2EStack {
 export interface E2EStackOptions {
   /** Extra environment for every served function (e.g. `TRANSFER_CHUNK_BYTES`, `LEASE_SECONDS`). */
   readonly functionEnv?: Readonly<Record<string, string>>;
-  /** How often the local ticker runs the poll sweep; 0 = never. */
+  /** How often the local Cloud Scheduler runs the poll-sweep job; 0 = no job. */
   readonly sweepIntervalMs?: number;
+  /** How often it runs the exports and expiry ticks; 0 or absent = no such jobs. */
+  readonly tickIntervalMs?: number;
 }
 
 export interface SandboxCall {
@@ -67,6 +69,7 @@ export async function startE2EStack(label: string, sandboxConfig?: Partial<Sandb
     ...(sandboxConfig ? { sandboxConfig } : {}),
     ...(options.functionEnv ? { functionEnv: options.functionEnv } : {}),
     ...(options.sweepIntervalMs !== undefined ? { sweepIntervalMs: options.sweepIntervalMs } : {}),
+    ...(options.tickIntervalMs !== undefined ? { tickIntervalMs: options.tickIntervalMs } : {}),
   });
   const { info } = stack;
   const firestore = new Firestore(firestoreOptions(projectId, '(default)', emulators.firestoreHost));

@@ -14,6 +14,7 @@ describe('parseConfig', () => {
       resourcePrefix: '',
       firestore: { databaseId: '(default)', emulatorHost: undefined },
       pubsub: { emulatorHost: undefined },
+      sandboxClockUrl: undefined,
       oauth: {
         clientId: 'client-123.apps.googleusercontent.com',
         clientSecret: 'unit-test-secret',
@@ -34,7 +35,7 @@ describe('parseConfig', () => {
         certsUrl: 'https://www.googleapis.com/oauth2/v1/certs',
       },
       archive: { bucket: 'my-archives', prefix: '', storageEmulatorHost: undefined, chunkBytes: 0, checkpointBytes: 64 * 1024 * 1024, transferBudgetSeconds: 420, leaseSeconds: 600 },
-      scheduler: { audience: 'https://scheduler.example.com', allowedEmails: ['scheduler@my-project-1.iam.gserviceaccount.com'] },
+      scheduler: { audience: 'https://scheduler.example.com', allowedEmails: ['scheduler@my-project-1.iam.gserviceaccount.com'], expiringLeadSeconds: 7 * 86_400, batchSize: 200 },
       tokenKey: { provider: 'kms', keyName: 'projects/my-project-1/locations/europe-west1/keyRings/dp/cryptoKeys/tokens' },
     });
     expect(Object.isFrozen(config)).toBe(true);
@@ -92,6 +93,8 @@ describe('parseConfig', () => {
     ['budget over the function limit', { ...base, TRANSFER_BUDGET_SECONDS: '600' }, 'TRANSFER_BUDGET_SECONDS', /at most 540/],
     ['lease shorter than the budget', { ...base, LEASE_SECONDS: '300' }, 'LEASE_SECONDS', /longer than TRANSFER_BUDGET_SECONDS/],
     ['storage emulator in production', { ...base, STORAGE_EMULATOR_HOST: 'http://127.0.0.1:1' }, 'STORAGE_EMULATOR_HOST', /not be set when APP_ENV is production/],
+    ['sandbox clock in production', { ...base, SANDBOX_CLOCK_URL: 'http://127.0.0.1:1/sandbox/v1/clock' }, 'SANDBOX_CLOCK_URL', /not be set when APP_ENV is production/],
+    ['expiring lead of zero hours', { ...base, CONSENT_EXPIRING_LEAD_HOURS: '0' }, 'CONSENT_EXPIRING_LEAD_HOURS', /at least 1/],
     ['scheduler callers missing', { ...base, SCHEDULER_ALLOWED_CALLERS: '' }, 'SCHEDULER_ALLOWED_CALLERS', /is required/],
     ['unknown key provider', { ...base, TOKEN_KEY_PROVIDER: 'vault' }, 'TOKEN_KEY_PROVIDER', /kms or local/],
     ['kms without key name', { ...base, KMS_KEY_NAME: '' }, 'KMS_KEY_NAME', /required when TOKEN_KEY_PROVIDER is kms/],

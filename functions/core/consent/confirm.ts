@@ -6,6 +6,7 @@ import { consentResource } from './consents.js';
 import type { ConsentDeps } from './deps.js';
 import type { ConnectSession, Consent } from './model.js';
 import { sameSecret } from './pkce.js';
+import { withSchedule } from './schedule.js';
 
 /**
  * The completion code binds a finished connect flow to the application's user. The callback cannot
@@ -54,7 +55,7 @@ export async function confirmConnectSession(deps: ConsentDeps, sessionId: string
   const activated = await deps.consents.update(consentId, (c) => {
     if (!c || c.status !== 'PENDING_CONFIRMATION') return keep<Consent, Consent | null>(null);
     if (!c.confirmBy || c.confirmBy.getTime() <= now.getTime()) throw expired();
-    const active: Consent = { ...c, status: 'ACTIVE', confirmBy: null, followUpAt: new Date(now.getTime() + FOLLOW_UP_GRACE_MS), updatedAt: now };
+    const active: Consent = withSchedule({ ...c, status: 'ACTIVE', confirmBy: null, followUpAt: new Date(now.getTime() + FOLLOW_UP_GRACE_MS), updatedAt: now }, now);
     return put(active, active);
   });
   if (!activated) {

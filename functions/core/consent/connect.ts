@@ -7,6 +7,7 @@ import type { ConsentDeps } from './deps.js';
 import { announceGrant, FOLLOW_UP_GRACE_MS } from './activation.js';
 import { hashCode, newCode } from './confirm.js';
 import { consentName, retainUntil, type ConfirmationMode, type Consent, type ConnectSession, type GrantedGroup, type OAuthAttempt } from './model.js';
+import { withSchedule } from './schedule.js';
 import { hashState, newPkce, newState, openVerifier, sameSecret, sealVerifier } from './pkce.js';
 import { allowedReturnUrl, withParams } from './return-url.js';
 
@@ -195,7 +196,7 @@ export async function completeConsent(deps: ConsentDeps, request: CallbackReques
   const consentId = newConsentId();
   const partial = granted.length < requested.size;
   const codeExpiresAt = new Date(now.getTime() + deps.settings.confirmationCodeTtlSeconds * 1000);
-  const consent: Consent = {
+  const created: Consent = {
     appUserId: session.appUserId,
     groups,
     grantedAt: now,
@@ -209,6 +210,8 @@ export async function completeConsent(deps: ConsentDeps, request: CallbackReques
     followUpAt: confirm ? null : new Date(now.getTime() + FOLLOW_UP_GRACE_MS),
     detail: null,
   };
+  // An ACTIVE time-based consent gets its schedule (first export due now) and expiry timer.
+  const consent = confirm ? created : withSchedule(created, now);
   await deps.consents.create(consentId, consent);
   const outcome = partial ? 'partial' : 'granted';
   if (confirm) return finish(outcome, consentId, undefined, { value: newCode(), expiresAt: codeExpiresAt });

@@ -2,6 +2,7 @@ import { AppError } from '../errors.js';
 import { publishEvent } from '../events.js';
 import { keep, put, type Page } from '../ports/record-store.js';
 import type { ConsentDeps } from './deps.js';
+import { scheduleResource, updateSchedule, type SchedulePatch } from './schedule.js';
 import { consentName, isTerminal, type AuditEntry, type Consent } from './model.js';
 
 /** The API representation of a consent: never the token, sealed or not. */
@@ -16,7 +17,13 @@ export function consentResource(id: string, c: Consent) {
     updateTime: c.updatedAt.toISOString(),
     ...(c.status === 'PENDING_CONFIRMATION' && c.confirmBy ? { confirmDeadline: c.confirmBy.toISOString() } : {}),
     ...(c.detail ? { detail: c.detail } : {}),
+    ...(c.schedule ? { schedule: scheduleResource(c.schedule) } : {}),
   };
+}
+
+/** `PATCH /v1/consents/{id}`: the schedule's interval or pause, as the update mask says. */
+export async function patchConsent(deps: Pick<ConsentDeps, 'consents' | 'clock'>, id: string, patch: SchedulePatch) {
+  return consentResource(id, await updateSchedule(deps, id, patch));
 }
 
 export async function getConsent(deps: Pick<ConsentDeps, 'consents'>, id: string) {

@@ -40,6 +40,28 @@ export interface Consent {
   readonly followUpAt?: Date | null;
   /** Why the consent is in its state, when the status alone does not say (e.g. UNCONFIRMED_DETAIL). */
   readonly detail?: string | null;
+  /** Time-based consents: the recurring exports (absent on one-time consents and older records). */
+  readonly schedule?: ConsentSchedule | null;
+  /**
+   * When the exports tick must request the next scheduled export: the schedule's next export
+   * time while it runs, null when paused or stopped (the tick's query field).
+   */
+  readonly dueAt?: Date | null;
+  /** When the expiry tick must look at this consent next (the grant nears its end, or ended); null: never. */
+  readonly expiryCheckAt?: Date | null;
+  /** When `consent.expiring` was sent (once). */
+  readonly expiringNotifiedAt?: Date | null;
+}
+
+/** The recurring exports of a time-based consent. */
+export interface ConsentSchedule {
+  /** Hours between two scheduled exports: at least 24 (the API allows one export per 24 hours). */
+  readonly intervalHours: number;
+  readonly paused: boolean;
+  /** When the next scheduled export is due (kept while paused); null once the schedule stopped. */
+  readonly nextExportTime: Date | null;
+  /** Per resource group, the `exportTime` of its last delivered full-to-now export: the next incremental export starts there. */
+  readonly lastExportTimes: Readonly<Record<string, Date>>;
 }
 
 /**
@@ -112,3 +134,12 @@ export interface AuditEntry {
 
 export const consentName = (id: string) => `consents/${id}`;
 export const isTerminal = (status: ConsentStatus) => status === 'REVOKED' || status === 'CLOSED';
+
+/**
+ * Whether copies of archives already handed to the transfer may finish: while ACTIVE, and after a
+ * time-based grant EXPIRED (the signed URLs need no token). A revoked, closed or reconsent-bound
+ * consent stops them.
+ */
+export function transfersContinue(consent: Pick<Consent, 'status'>): boolean {
+  return consent.status === 'ACTIVE' || consent.status === 'EXPIRED';
+}

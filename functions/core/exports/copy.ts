@@ -1,3 +1,4 @@
+import { transfersContinue } from '../consent/model.js';
 import { AppError, isAppError } from '../errors.js';
 import type { ArchiveDownload } from '../ports/archive-download.js';
 import type { StoredObject, UploadSink } from '../ports/archive-store.js';
@@ -135,7 +136,7 @@ export async function freshUrl(deps: ExportDeps, job: ExportJob, name: string): 
 
 async function assertConsentActive(deps: ExportDeps, consentId: string): Promise<void> {
   const consent = await deps.consents.get(consentId);
-  if (!consent || consent.status !== 'ACTIVE') {
+  if (!consent || !transfersContinue(consent)) {
     throw new AppError('FAILED_PRECONDITION', `consent is ${consent?.status ?? 'gone'}`, { reason: `CONSENT_${consent?.status ?? 'GONE'}` });
   }
 }

@@ -21,6 +21,10 @@ export interface ExportSettings {
   readonly checkpointBytes: number;
   /** How many due records one sweep handles per kind. */
   readonly sweepLimit: number;
+  /** How many consents one page of a scheduler tick handles. */
+  readonly tickBatch: number;
+  /** How long before a time-based grant ends `consent.expiring` is sent. */
+  readonly expiringLeadSeconds: number;
 }
 
 export interface ExportDeps {

@@ -1,4 +1,4 @@
-import { consentName, type Consent } from '../consent/model.js';
+import { consentName, transfersContinue, type Consent } from '../consent/model.js';
 import { AppError, isAppError } from '../errors.js';
 import { publishEvent } from '../events.js';
 import { keep, put, remove, type UpdateOptions } from '../ports/record-store.js';
@@ -67,6 +67,9 @@ export async function afterTerminal(deps: ExportDeps, id: string, job: ExportJob
             consent: consentName(job.consentId),
             resource: job.resource,
             exportTime: job.exportTime?.toISOString() ?? null,
+            startTime: job.startTime?.toISOString() ?? null,
+            incremental: job.startTime !== null,
+            scheduled: isScheduled(job),
             manifest: job.manifestObject,
             objects: job.files.map((f) => ({ object: f.object, bytes: f.bytes ?? 0, crc32c: f.crc32c ?? '' })),
           },
@@ -79,12 +82,31 @@ export async function afterTerminal(deps: ExportDeps, id: string, job: ExportJob
           data: { consent: consentName(job.consentId), resource: job.resource, state: job.state, reason: job.endReason ?? null, detail: job.detail },
         });
   published.catch(() => undefined);
+  if (job.state === 'DELIVERED') await recordExportTime(deps, job);
   await deps.lanes.update(laneId(job.consentId, job.resource), (lane) => (lane?.job === id ? remove(null) : keep(null)));
   // The consent's reads overlap the publish; the grant is released only after the event is out.
   await closeConsentIfDone(deps, job.consentId, published);
   if (job.appUserId) {
     for (const other of await otherOneTimeConsents(deps, job.appUserId, job.consentId)) await closeConsentIfDone(deps, other);
   }
+}
+
+/**
+ * A delivered export that covers its group's data up to its `exportTime` with no gap (no end
+ * time, and no start time after the group's last recorded one) becomes where the group's next
+ * scheduled export starts (time-based consents only).
+ */
+async function recordExportTime(deps: Pick<ExportDeps, 'consents' | 'clock'>, job: ExportJob): Promise<void> {
+  const exportTime = job.exportTime;
+  if (!exportTime || job.endTime) return;
+  await deps.consents.update(job.consentId, (c) => {
+    const schedule = c?.schedule;
+    if (!c || !schedule) return keep(null);
+    const last = schedule.lastExportTimes[job.resource];
+    if (last && last.getTime() >= exportTime.getTime()) return keep(null);
+    if (job.startTime && (!last || job.startTime.getTime() > last.getTime())) return keep(null);
+    return put<Consent, null>({ ...c, schedule: { ...schedule, lastExportTimes: { ...schedule.lastExportTimes, [job.resource]: exportTime } } }, null);
+  });
 }
 
 /**
@@ -136,6 +158,9 @@ export async function finishClosing(deps: ExportDeps, consentId: string, claimed
   return closed !== null;
 }
 
+/** A job of the exports tick (its slot is a schedule time). */
+const isScheduled = (job: Pick<ExportJob, 'slot'>) => job.slot.startsWith('schedule:');
+
 export async function jobsOfConsent(deps: Pick<ExportDeps, 'jobs'>, consentId: string): Promise<ExportJob[]> {
   return everyPage((pageToken) => deps.jobs.list({ where: { consentId }, pageSize: 500, ...(pageToken ? { pageToken } : {}) }));
 }
@@ -179,7 +204,7 @@ export async function finishJob(deps: ExportDeps, id: string, known?: { job: Exp
   const job = known ? known.job : await deps.jobs.get(id);
   if (!job || job.state !== 'TRANSFERRING' || job.files.length === 0 || !job.files.every((f) => f.state === 'DONE') || !job.exportTime) return false;
   const consent = known ? known.consent : await deps.consents.get(job.consentId);
-  if (!consent || (consent.status !== 'ACTIVE' && consent.status !== 'CLOSED')) {
+  if (!consent || (!transfersContinue(consent) && consent.status !== 'CLOSED')) {
     await endJob(deps, id, { state: 'ABORTED', reason: 'CONSENT_ENDED', detail: `consent is ${consent?.status ?? 'gone'}` }, (j) => j.state === 'TRANSFERRING');
     return false;
   }
@@ -213,6 +238,9 @@ export async function writeManifest(deps: ExportDeps, id: string, job: ExportJob
     startTime: job.startTime?.toISOString() ?? null,
     endTime: job.endTime?.toISOString() ?? null,
     exportTime: exportTime.toISOString(),
+    // Incremental: only data since startTime (the group's previous export); else a full snapshot.
+    incremental: job.startTime !== null,
+    scheduled: isScheduled(job),
     upstreamJobIds: [...job.upstreamHistory, job.upstreamId].filter(Boolean),
     files: job.files.map((f) => ({ name: f.name, object: f.object, bytes: f.bytes, crc32c: f.crc32c, md5: f.md5 })),
     createTime: deps.clock.now().toISOString(),

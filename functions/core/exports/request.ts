@@ -12,6 +12,8 @@ export interface ExportRequest {
   /** Defaults to every granted group. */
   readonly resources?: readonly string[];
   readonly startTime?: Date;
+  /** Per resource group, a start time that replaces `startTime` (incremental scheduled exports). */
+  readonly startTimes?: Readonly<Record<string, Date>>;
   readonly endTime?: Date;
   /** What makes this request distinct: a client's request id, a schedule time, `connect`… */
   readonly slot: string;
@@ -55,7 +57,7 @@ export async function requestExports(deps: ExportDeps, request: ExportRequest) {
       continue;
     }
     const fresh = newJob(
-      { consentId: request.consentId, appUserId: consent.appUserId, resource, slot: request.slot, startTime: request.startTime ?? null, endTime: request.endTime ?? null },
+      { consentId: request.consentId, appUserId: consent.appUserId, resource, slot: request.slot, startTime: request.startTimes?.[resource] ?? request.startTime ?? null, endTime: request.endTime ?? null },
       now,
     );
     const result = await deps.jobs.update(id, (current) => (current ? keep({ job: current, created: false }) : put(fresh, { job: fresh, created: true })));

@@ -1,3 +1,4 @@
+import { transfersContinue } from '../consent/model.js';
 import { AppError, isAppError } from '../errors.js';
 import type { ArchiveDownload } from '../ports/archive-download.js';
 import type { StoredObject } from '../ports/archive-store.js';
@@ -62,7 +63,7 @@ export async function transferFile(deps: ExportDeps, id: string, index: number):
       file.url ? deps.vault.open(file.url, signedUrlSecretId(id, index)).catch(() => freshUrl(deps, leased, file.name)) : freshUrl(deps, leased, file.name),
     ]);
     const consent = settledValue(consentRead);
-    if (!consent || consent.status !== 'ACTIVE') {
+    if (!consent || !transfersContinue(consent)) {
       if (begun) await begun.then((s) => deps.archive.abandonUpload(s)).catch(() => undefined);
       return await end('ABORTED', 'CONSENT_ENDED', `consent is ${consent?.status ?? 'gone'}`);
     }
@@ -163,7 +164,7 @@ async function completeFile(
     last ? writeManifest(deps, id, withFile(leased, index, doneFile(leased.files[index] as JobFile))) : Promise.resolve(null),
   ]);
   const consent = settledValue(consentRead);
-  if (!consent || consent.status !== 'ACTIVE') {
+  if (!consent || !transfersContinue(consent)) {
     // Revoked (or erased) while this copy ran: nothing may stay written after a disconnect.
     await deps.archive.delete(stored.name);
     if (manifestWrite.status === 'fulfilled' && manifestWrite.value) await deps.archive.delete(manifestWrite.value);
