@@ -40,9 +40,6 @@ export const RETRY_POLICY = { minimumBackoffSeconds: 10, maximumBackoffSeconds: 
 /** Deliveries before a message moves to the dead-letter topic (Pub/Sub allows 5 to 100). */
 export const MAX_DELIVERY_ATTEMPTS = 5;
 
-/** Topics the application consumes (no function of ours subscribes to them). */
-export const APPLICATION_TOPICS: readonly Topic[] = ['export-events'];
-
 export function eventFunctions(): EventFunctionSpec[] {
   return FUNCTIONS.filter((f): f is EventFunctionSpec => f.trigger === 'topic');
 }

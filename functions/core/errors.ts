@@ -66,10 +66,6 @@ export function invalidArgument(violations: readonly FieldViolation[], message?:
   return new AppError('INVALID_ARGUMENT', text || 'invalid argument', { violations });
 }
 
-export function notFound(what: string): AppError {
-  return new AppError('NOT_FOUND', `${what} not found`);
-}
-
 export function transient(message: string, cause?: unknown): AppError {
   return new AppError('UNAVAILABLE', message, { cause });
 }

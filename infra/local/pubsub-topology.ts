@@ -1,14 +1,12 @@
 import type { PubSub } from '@google-cloud/pubsub';
 import { TOPICS, type Topic } from '../../functions/core/ports/work-queue.js';
-import { MAX_DELIVERY_ATTEMPTS, RETRY_POLICY, eventFunctions } from '../topology.js';
+import { eventFunctions } from '../topology.js';
 
 export interface RetrySettings {
   readonly minimumBackoffSeconds: number;
   readonly maximumBackoffSeconds: number;
   readonly maxDeliveryAttempts: number;
 }
-
-export const PRODUCTION_RETRY: RetrySettings = { ...RETRY_POLICY, maxDeliveryAttempts: MAX_DELIVERY_ATTEMPTS };
 
 export interface ProvisionedTopology {
   /** Logical topic → full topic name. */

@@ -69,7 +69,6 @@ export interface Page<T> {
   readonly nextPageToken?: string;
 }
 
-export const MAX_PAGE_SIZE = 500;
 
 /** Page tokens are the last id of the page, base64url-encoded; shared by every implementation. */
 export function encodePageToken(lastId: string): string {

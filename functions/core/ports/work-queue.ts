@@ -5,10 +5,6 @@
 export const TOPICS = ['export-requested', 'job-poll', 'archive-transfer', 'schedule-page', 'export-events', 'dead-letter'] as const;
 export type Topic = (typeof TOPICS)[number];
 
-export function isTopic(value: string): value is Topic {
-  return (TOPICS as readonly string[]).includes(value);
-}
-
 export type JsonValue = string | number | boolean | null | readonly JsonValue[] | { readonly [key: string]: JsonValue };
 
 /** Largest message the queue accepts (Pub/Sub's limit is 10 MB; ours are small by design). */
