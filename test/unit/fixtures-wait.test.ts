@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { notYet, quietFor, waitUntil } from '../fixtures/wait.js';
+import { notYet, waitUntil } from '../fixtures/wait.js';
 
-/** The one polling helper of the tests and the quiet-period helper, on in-memory state. */
+/** The one polling helper of the tests, on in-memory state. */
 describe('waitUntil', () => {
   it('returns the first value that is not undefined (or a notYet), polling at the interval', async () => {
     let calls = 0;
@@ -58,33 +58,5 @@ describe('waitUntil', () => {
       { what: 'a slow check', timeoutMs: 30, intervalMs: 1 },
     );
     expect(value).toBe('second');
-  });
-});
-
-describe('quietFor', () => {
-  it('resolves with the state once it has not changed for the quiet period', async () => {
-    let reads = 0;
-    const started = Date.now();
-    // Changes on the first 5 reads, then stays put.
-    const state = await quietFor(() => ({ objects: Math.min(++reads, 5) }), { what: 'the bucket', quietMs: 60, timeoutMs: 2_000, intervalMs: 5 });
-    expect(state).toEqual({ objects: 5 });
-    expect(reads).toBeGreaterThan(5);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(60);
-  });
-
-  it('compares by value, not by identity', async () => {
-    const state = await quietFor(async () => ({ ids: ['a', 'b'] }), { what: 'records', quietMs: 30, timeoutMs: 1_000, intervalMs: 5 });
-    expect(state).toEqual({ ids: ['a', 'b'] });
-  });
-
-  it('fails when the state keeps changing until the timeout, naming what and the last two values', async () => {
-    let n = 0;
-    await expect(quietFor(() => ++n, { what: 'the counter', quietMs: 50, timeoutMs: 120, intervalMs: 5 })).rejects.toThrow(
-      /^the counter kept changing for 120 ms \(wanted 50 ms without a change\); last seen: \d+ after \d+$/,
-    );
-  });
-
-  it('a check that throws fails at once (a broken read is not a quiet state)', async () => {
-    await expect(quietFor(() => Promise.reject(new Error('HTTP 500')), { what: 'the log', quietMs: 50, timeoutMs: 1_000 })).rejects.toThrow('HTTP 500');
   });
 });
