@@ -52,7 +52,13 @@ function finalState(jobs: readonly ExportJson[], consentState: string) {
   return {
     consentState,
     jobs: jobs
-      .map((j) => ({ resource: j.resource, state: j.state, files: j.files.length, bytes: j.files.map((f) => f.bytes).join(','), upstreamJobs: j.upstreamJobHistory.length + (j.upstreamJobId ? 1 : 0) }))
+      .map((j) => ({
+        resource: j.resource,
+        state: j.state,
+        files: j.files.length,
+        bytes: j.files.map((f) => f.bytes).join(','),
+        upstreamJobs: j.upstreamJobHistory.length + (j.upstreamJobId ? 1 : 0),
+      }))
       .sort((a, b) => a.resource.localeCompare(b.resource)),
   };
 }
@@ -131,7 +137,8 @@ describe('scenario 6: duplicate delivery of every message type', () => {
     // knows its files (out of order), more follow once it does.
     for (const job of jobs) {
       for (let i = random.int(1, 5); i > 0; i--) at(random.int(0, 20_000), 'export-requested', () => publish(stack, 'export-requested', { job }));
-      for (let i = random.int(1, 9); i > 0; i--) at(random.pick([random.int(0, 8_000), random.int(8_000, 16_000), random.int(16_000, 24_000)]), 'job-poll', () => publish(stack, 'job-poll', { job }));
+      for (let i = random.int(1, 9); i > 0; i--)
+        at(random.pick([random.int(0, 8_000), random.int(8_000, 16_000), random.int(16_000, 24_000)]), 'job-poll', () => publish(stack, 'job-poll', { job }));
       for (let file = 0; file < PARTS; file++) {
         for (let i = random.int(1, 4); i > 0; i--) at(random.int(0, 12_000), 'archive-transfer', () => publish(stack, 'archive-transfer', { job, file }));
       }

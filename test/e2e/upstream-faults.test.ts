@@ -94,7 +94,12 @@ describe('scenario 8: upstream faults', () => {
     const calls = await stack.calls();
     const initiates = callsTo(calls, 'POST', INITIATE);
     expect(initiates.filter((c) => c.status === 200)).toHaveLength(groups.length);
-    expect(initiates.filter((c) => c.fault).map((c) => c.status).sort()).toEqual([429, 503]);
+    expect(
+      initiates
+        .filter((c) => c.fault)
+        .map((c) => c.status)
+        .sort(),
+    ).toEqual([429, 503]);
     expect(initiates).toHaveLength(groups.length + 2);
     expect(callsTo(calls, 'GET', STATE).filter((c) => c.fault)).toHaveLength(5);
     expect(jobs.every((j) => j.upstreamJobHistory.length === 0)).toBe(true);
@@ -214,7 +219,10 @@ describe('scenario 8: upstream faults', () => {
     );
     for (const p of published) {
       const mine = records.filter((r) => r.messageId === p.messageId);
-      expect(mine.map((r) => ({ kind: r.kind, source: r.source, errorCode: r.errorCode })), JSON.stringify(p.data)).toEqual([{ kind: 'REJECTED', source: p.source, errorCode: 'INVALID_ARGUMENT' }]);
+      expect(
+        mine.map((r) => ({ kind: r.kind, source: r.source, errorCode: r.errorCode })),
+        JSON.stringify(p.data),
+      ).toEqual([{ kind: 'REJECTED', source: p.source, errorCode: 'INVALID_ARGUMENT' }]);
       expect(mine[0]!.violations.map((v) => v.field).join(' '), JSON.stringify(p.data)).toContain(p.field);
     }
     // Acked, not redelivered: each message was rejected (recorded, then answered 2xx, the push
