@@ -104,6 +104,10 @@ describe('scheduled exports on the local Cloud Scheduler', () => {
   }, 300_000);
 
   it('racing runs of the exports tick request each slot once; consents whose grant was revoked by the user are parked after one attempt', async () => {
+    // The exports tick is paused while the users connect, so the revocation below comes first.
+    const job = `${stack.info.scheduler.parent}/jobs/exports-tick`;
+    const control = (verb: string) => fetch(`${stack.info.scheduler.endpoint}/v1/${job}:${verb}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+    expect((await control('pause')).status).toBe(200);
     await stack.clearCalls();
     const consents = await Promise.all(Array.from({ length: 10 }, (_, i) => timeBasedConsent(`racing-${i}`, ['chrome.history'])));
     // One user revokes access in their Google account before the first tick reaches them.
@@ -113,10 +117,10 @@ describe('scheduled exports on the local Cloud Scheduler', () => {
     const refresh = await vault.open(doc.get('token') as SealedSecret, revokedId);
     const revoked = await fetch(`${stack.info.services.sandbox.url}/revoke`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: refresh }) });
     expect(revoked.status).toBe(200);
-    // Three manual runs of the job at once, besides its own schedule.
-    const job = `${stack.info.scheduler.parent}/jobs/exports-tick`;
-    const runs = await Promise.all([1, 2, 3].map(() => fetch(`${stack.info.scheduler.endpoint}/v1/${job}:run`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })));
+    // Three manual runs of the job at once, and its own schedule again.
+    const runs = await Promise.all([1, 2, 3].map(() => control('run')));
     expect(runs.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect((await control('resume')).status).toBe(200);
     for (const consent of consents.slice(1)) await exportsDelivered(consent, 1);
     const parked = await waitUntil(async () => {
       const c = await getConsent(stack, consents[0]!);
