@@ -1,15 +1,6 @@
 import { FieldPath, FieldValue, Timestamp, type DocumentData, type DocumentSnapshot, type Firestore } from '@google-cloud/firestore';
 import { AppError } from '../core/errors.js';
-import {
-  decodePageToken,
-  encodePageToken,
-  type Decision,
-  type DueQuery,
-  type ListQuery,
-  type Page,
-  type RecordStore,
-  type UpdateOptions,
-} from '../core/ports/record-store.js';
+import { decodePageToken, encodePageToken, type Decision, type DueQuery, type ListQuery, type Page, type RecordStore, type UpdateOptions } from '../core/ports/record-store.js';
 import { fromGrpcError } from './grpc-errors.js';
 
 /** Reads of one update before it gives up because the record keeps changing under it. */

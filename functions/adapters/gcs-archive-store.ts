@@ -103,7 +103,8 @@ export class GcsArchiveStore implements ArchiveStore {
     const open = () => {
       const end = Math.min(total ?? Number.POSITIVE_INFINITY, position + perRequest);
       const body = new PassThrough({ highWaterMark: 64 * 1024 });
-      const range: Record<string, string> = total === null ? { 'Content-Range': `bytes ${position}-*/*` } : { 'Content-Range': `bytes ${position}-${end - 1}/${total}`, 'Content-Length': String(end - position) };
+      const range: Record<string, string> =
+        total === null ? { 'Content-Range': `bytes ${position}-*/*` } : { 'Content-Range': `bytes ${position}-${end - 1}/${total}`, 'Content-Length': String(end - position) };
       const answer = put(request.session, body, { ...auth, ...range }, signal);
       answer.catch(() => undefined);
       return { body, end, answer };
@@ -125,7 +126,8 @@ export class GcsArchiveStore implements ArchiveStore {
           current.body.end();
           const answer = await current.answer;
           const persisted = answer.status === 308 ? persistedOffset(answer.range) : -1;
-          if (persisted !== position) throw answer.status === 308 ? new AppError('UNAVAILABLE', `the store kept ${persisted} of ${position} bytes`) : failure(answer, 'upload request');
+          if (persisted !== position)
+            throw answer.status === 308 ? new AppError('UNAVAILABLE', `the store kept ${persisted} of ${position} bytes`) : failure(answer, 'upload request');
           current = undefined;
         }
       }
@@ -143,7 +145,13 @@ export class GcsArchiveStore implements ArchiveStore {
     }
     if (final.status !== 200 && final.status !== 201) throw failure(final, 'finalising the upload');
     const resource = JSON.parse(final.text) as { name?: string; size?: string; crc32c?: string; md5Hash?: string; generation?: string };
-    return { name: resource.name ?? request.object, bytes: Number(resource.size ?? 0), crc32c: resource.crc32c ?? '', md5: resource.md5Hash ?? null, generation: String(resource.generation ?? '') };
+    return {
+      name: resource.name ?? request.object,
+      bytes: Number(resource.size ?? 0),
+      crc32c: resource.crc32c ?? '',
+      md5: resource.md5Hash ?? null,
+      generation: String(resource.generation ?? ''),
+    };
   }
 
   async writeJson(object: string, value: unknown): Promise<StoredObject> {
@@ -243,7 +251,8 @@ function translate(error: unknown, what: string): AppError {
   if (/crc32c|checksum|mismatch/i.test(message) && !/[?&]X-Goog-Signature/i.test(message)) {
     return new AppError('INTERNAL', `${what}: checksum mismatch`, { reason: 'CHECKSUM_MISMATCH' });
   }
-  if (code === 408 || code === 429 || code >= 500 || Number.isNaN(code)) return new AppError('UNAVAILABLE', `${what}: ${Number.isNaN(code) ? 'failure' : `HTTP ${code}`}`, { cause: error });
+  if (code === 408 || code === 429 || code >= 500 || Number.isNaN(code))
+    return new AppError('UNAVAILABLE', `${what}: ${Number.isNaN(code) ? 'failure' : `HTTP ${code}`}`, { cause: error });
   return new AppError('INTERNAL', `${what}: HTTP ${code}`, { cause: error });
 }
 

@@ -91,7 +91,10 @@ function refusal(error: unknown): StartOutcome {
   const { reason, metadata } = error;
   if (error.code === 'ALREADY_EXISTS' && metadata['job_id']) return { kind: 'adopted', upstreamId: metadata['job_id'] };
   if (error.code === 'RESOURCE_EXHAUSTED' && reason === 'RESOURCE_EXHAUSTED_ONE_TIME') {
-    const previousUpstreamIds = (metadata['previous_job_ids'] ?? '').split(',').map((v) => v.trim()).filter(Boolean);
+    const previousUpstreamIds = (metadata['previous_job_ids'] ?? '')
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean);
     return { kind: 'exhausted', detail: 'one-time grant already used for this group', previousUpstreamIds };
   }
   if ((error.code === 'RESOURCE_EXHAUSTED' && reason === 'RESOURCE_EXHAUSTED_TIME_BASED') || (error.code === 'FAILED_PRECONDITION' && !reason?.startsWith('CONSENT_'))) {

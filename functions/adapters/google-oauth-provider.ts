@@ -92,9 +92,7 @@ export class GoogleOAuthProvider implements OAuthProvider {
       accessTokenExpiresAt: new Date(tokens.expiry_date ?? now + 3_600_000),
       ...(tokens.refresh_token ? { refreshToken: tokens.refresh_token } : {}),
       scopes: (tokens.scope ?? '').split(/\s+/).filter(Boolean),
-      ...(typeof expiresInRefresh === 'number' && expiresInRefresh >= 0
-        ? { refreshTokenExpiresAt: new Date(now + expiresInRefresh * 1000) }
-        : {}),
+      ...(typeof expiresInRefresh === 'number' && expiresInRefresh >= 0 ? { refreshTokenExpiresAt: new Date(now + expiresInRefresh * 1000) } : {}),
     };
   }
 }

@@ -37,11 +37,7 @@ export class HttpArchiveDownloader implements ArchiveDownloader {
 function get(url: string, offset: number): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const { request: send, agent } = requestFor(url);
-    const request = send(
-      url,
-      { method: 'GET', agent, headers: offset > 0 ? { Range: `bytes=${offset}-` } : {}, timeout: 120_000 },
-      resolve,
-    );
+    const request = send(url, { method: 'GET', agent, headers: offset > 0 ? { Range: `bytes=${offset}-` } : {}, timeout: 120_000 }, resolve);
     request.on('timeout', () => request.destroy(new Error('timed out')));
     request.on('error', (error) => reject(new AppError('UNAVAILABLE', 'archive download: network failure', { cause: error })));
     request.end();

@@ -80,10 +80,7 @@ export const RESOURCE_GROUPS = [
   'youtube.unlisted_videos',
 ] as const;
 
-export const LEGACY_RESOURCE_GROUPS = [
-  'businessmessaging.conversations',
-  'maps.post_trip_feedback',
-] as const;
+export const LEGACY_RESOURCE_GROUPS = ['businessmessaging.conversations', 'maps.post_trip_feedback'] as const;
 
 export type ResourceGroup = (typeof RESOURCE_GROUPS)[number] | (typeof LEGACY_RESOURCE_GROUPS)[number];
 

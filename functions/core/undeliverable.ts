@@ -48,11 +48,7 @@ export type Rejection = Pick<UndeliverableMessage, 'kind' | 'source' | 'errorCod
  * Records a message once per (kind, source, message id): a redelivered copy keeps the first record.
  * Returns true when this call created the record.
  */
-export async function recordUndeliverable(
-  deps: UndeliverableDeps,
-  message: ReceivedMessage,
-  rejection: Rejection,
-): Promise<boolean> {
+export async function recordUndeliverable(deps: UndeliverableDeps, message: ReceivedMessage, rejection: Rejection): Promise<boolean> {
   const id = undeliverableId(rejection.kind, rejection.source, message.messageId);
   const deliveryAttempts = Number.parseInt(message.attributes['CloudPubSubDeadLetterSourceDeliveryCount'] ?? '', 10);
   const recordedAt = deps.clock.now();

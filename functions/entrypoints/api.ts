@@ -94,7 +94,10 @@ export function api(rt: Runtime) {
       path: /^\/v1\/exports$/,
       handle: async (req) => {
         const q = parseWith(listExportsQuery, queryObject(req));
-        return { status: 200, body: await listExports(rt.exportDeps(), { consentId: q.consent.slice('consents/'.length), pageSize: q.pageSize, ...(q.pageToken ? { pageToken: q.pageToken } : {}) }) };
+        return {
+          status: 200,
+          body: await listExports(rt.exportDeps(), { consentId: q.consent.slice('consents/'.length), pageSize: q.pageSize, ...(q.pageToken ? { pageToken: q.pageToken } : {}) }),
+        };
       },
     },
     {

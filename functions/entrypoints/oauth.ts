@@ -12,8 +12,7 @@ const CALLBACK_PATH = '/oauth2/callback';
  */
 export function oauth(rt: Runtime) {
   const secure = rt.config.oauth.publicUrl.startsWith('https://');
-  const cookie = (value: string, maxAge: number) =>
-    `${STATE_COOKIE}=${value}; Path=${CALLBACK_PATH}; Max-Age=${maxAge}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
+  const cookie = (value: string, maxAge: number) => `${STATE_COOKIE}=${value}; Path=${CALLBACK_PATH}; Max-Age=${maxAge}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
   const routes: Route[] = [
     {
       method: 'GET',
@@ -27,13 +26,19 @@ export function oauth(rt: Runtime) {
       method: 'GET',
       path: new RegExp(`^${CALLBACK_PATH}$`),
       handle: async (req, ctx) => {
-        const done = await completeConsentAndStart({ consent: rt.consentDeps(), exports: () => rt.exportDeps() }, {
-          state: queryParam(req, 'state'),
-          code: queryParam(req, 'code'),
-          error: queryParam(req, 'error'),
-          boundState: cookiesOf(req)[STATE_COOKIE],
-        });
-        ctx.logger.info({ outcome: done.outcome, consentId: done.consentId, exports: done.exports, ...('deferredBecause' in done ? { deferredBecause: done.deferredBecause } : {}) }, 'consent flow finished');
+        const done = await completeConsentAndStart(
+          { consent: rt.consentDeps(), exports: () => rt.exportDeps() },
+          {
+            state: queryParam(req, 'state'),
+            code: queryParam(req, 'code'),
+            error: queryParam(req, 'error'),
+            boundState: cookiesOf(req)[STATE_COOKIE],
+          },
+        );
+        ctx.logger.info(
+          { outcome: done.outcome, consentId: done.consentId, exports: done.exports, ...('deferredBecause' in done ? { deferredBecause: done.deferredBecause } : {}) },
+          'consent flow finished',
+        );
         return { status: 302, headers: { Location: done.redirectUrl, 'Set-Cookie': cookie('', 0) } };
       },
     },

@@ -37,9 +37,7 @@ export const connectSessionBody = z
 
 export const connectSessionId = z.string().regex(/^[0-9a-f]{64}$/, 'is not a connect session id');
 
-export const confirmConnectSessionBody = z
-  .object({ code: z.string({ error: 'is required' }).regex(/^[A-Za-z0-9_-]{43}$/, 'is not a completion code') })
-  .strict();
+export const confirmConnectSessionBody = z.object({ code: z.string({ error: 'is required' }).regex(/^[A-Za-z0-9_-]{43}$/, 'is not a completion code') }).strict();
 
 export const revokeBody = z.object({ erase: z.boolean({ error: 'must be true or false' }).default(false) }).strict();
 
@@ -56,7 +54,11 @@ export const listConsentsQuery = z
 /** The JSON body of a request: an object, or `{}` when there is none. */
 export function jsonBody<S extends z.ZodType>(req: Request, schema: S): z.output<S> {
   const body: unknown = req.body;
-  const empty = body === undefined || (Buffer.isBuffer(body) && body.length === 0) || body === '' || (typeof body === 'object' && body !== null && !Buffer.isBuffer(body) && Object.keys(body).length === 0 && !Array.isArray(body));
+  const empty =
+    body === undefined ||
+    (Buffer.isBuffer(body) && body.length === 0) ||
+    body === '' ||
+    (typeof body === 'object' && body !== null && !Buffer.isBuffer(body) && Object.keys(body).length === 0 && !Array.isArray(body));
   if (empty) return parseWith(schema, {});
   if (typeof body !== 'object' || body === null || Array.isArray(body) || Buffer.isBuffer(body)) {
     throw invalidArgument([{ field: '(body)', description: 'must be a JSON object sent as application/json' }]);
@@ -75,7 +77,10 @@ export const createExportsBody = z
     resources: resourceList.optional(),
     startTime: rfc3339Timestamp.optional(),
     endTime: rfc3339Timestamp.optional(),
-    requestId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, - or _').optional(),
+    requestId: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, - or _')
+      .optional(),
   })
   .strict();
 
@@ -96,7 +101,12 @@ export const patchConsentBody = z
   .object({
     schedule: z
       .object({
-        intervalHours: z.number({ error: 'must be a number' }).int('must be a whole number of hours').min(MIN_INTERVAL_HOURS, `must be at least ${MIN_INTERVAL_HOURS} (one export per 24 hours)`).max(MAX_INTERVAL_HOURS, `must be at most ${MAX_INTERVAL_HOURS}`).optional(),
+        intervalHours: z
+          .number({ error: 'must be a number' })
+          .int('must be a whole number of hours')
+          .min(MIN_INTERVAL_HOURS, `must be at least ${MIN_INTERVAL_HOURS} (one export per 24 hours)`)
+          .max(MAX_INTERVAL_HOURS, `must be at most ${MAX_INTERVAL_HOURS}`)
+          .optional(),
         paused: z.boolean({ error: 'must be true or false' }).optional(),
       })
       .strict(),
@@ -107,7 +117,14 @@ export const patchConsentQuery = z
   .object({
     updateMask: z
       .string({ error: 'is required: a comma-separated list of fields, e.g. schedule.paused' })
-      .transform((v) => [...new Set(v.split(',').map((f) => f.trim()).filter(Boolean))])
+      .transform((v) => [
+        ...new Set(
+          v
+            .split(',')
+            .map((f) => f.trim())
+            .filter(Boolean),
+        ),
+      ])
       .pipe(z.array(z.enum(SCHEDULE_FIELDS, { error: `must list only ${SCHEDULE_FIELDS.join(', ')}` })).min(1, 'must name at least one field')),
   })
   .strict();

@@ -5,14 +5,10 @@ import { z } from 'zod';
  * `process.env` elsewhere). A missing or malformed variable fails start-up with a ConfigError that
  * names every offending variable.
  */
-const hostPort = z
-  .string()
-  .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:8085');
+const hostPort = z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:8085');
 
 const schema = z.object({
-  GOOGLE_CLOUD_PROJECT: z
-    .string({ error: 'is required' })
-    .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a Google Cloud project id (6-30 lowercase letters, digits, hyphens)'),
+  GOOGLE_CLOUD_PROJECT: z.string({ error: 'is required' }).regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a Google Cloud project id (6-30 lowercase letters, digits, hyphens)'),
   APP_ENV: z.enum(['production', 'development', 'test'], { error: 'must be production, development or test' }).default('production'),
   LOG_LEVEL: z
     .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], {
@@ -40,22 +36,23 @@ const schema = z.object({
   GOOGLE_ACCOUNTS_URL: baseUrl('the authorization server').default('https://accounts.google.com'),
   GOOGLE_OAUTH2_URL: baseUrl('the token server').default('https://oauth2.googleapis.com'),
   PORTABILITY_API_URL: baseUrl('the Data Portability API root').default('https://dataportability.googleapis.com'),
-  RETURN_URL_ALLOWLIST: z
-    .string({ error: 'is required' })
-    .transform((v, ctx) => {
-      const entries = v.split(',').map((e) => e.trim()).filter(Boolean);
-      const parsed: string[] = [];
-      for (const entry of entries) {
-        const url = URL.canParse(entry) ? new URL(entry) : undefined;
-        if (!url || !/^https?:$/.test(url.protocol) || url.username || url.password || url.hash || url.search) {
-          ctx.addIssue({ code: 'custom', message: `entry ${JSON.stringify(entry)} must be an http(s) URL without credentials, query or fragment` });
-          return z.NEVER;
-        }
-        parsed.push(url.href);
+  RETURN_URL_ALLOWLIST: z.string({ error: 'is required' }).transform((v, ctx) => {
+    const entries = v
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean);
+    const parsed: string[] = [];
+    for (const entry of entries) {
+      const url = URL.canParse(entry) ? new URL(entry) : undefined;
+      if (!url || !/^https?:$/.test(url.protocol) || url.username || url.password || url.hash || url.search) {
+        ctx.addIssue({ code: 'custom', message: `entry ${JSON.stringify(entry)} must be an http(s) URL without credentials, query or fragment` });
+        return z.NEVER;
       }
-      if (parsed.length === 0) ctx.addIssue({ code: 'custom', message: 'must list at least one URL' });
-      return parsed;
-    }),
+      parsed.push(url.href);
+    }
+    if (parsed.length === 0) ctx.addIssue({ code: 'custom', message: 'must list at least one URL' });
+    return parsed;
+  }),
   CONNECT_SESSION_TTL_SECONDS: z.coerce
     .number({ error: 'must be a number of seconds' })
     .int('must be a whole number of seconds')
@@ -76,7 +73,12 @@ const schema = z.object({
   ID_TOKEN_ISSUERS: z
     .string()
     .default('https://accounts.google.com,accounts.google.com')
-    .transform((v) => v.split(',').map((e) => e.trim()).filter(Boolean)),
+    .transform((v) =>
+      v
+        .split(',')
+        .map((e) => e.trim())
+        .filter(Boolean),
+    ),
   ID_TOKEN_CERTS_URL: baseUrl('the PEM certificates of the ID token issuer').default('https://www.googleapis.com/oauth2/v1/certs'),
 
   // Envelope encryption of refresh tokens: Cloud KMS in production, a local key in development.
@@ -87,7 +89,10 @@ const schema = z.object({
     .optional(),
   // Archives.
   ARCHIVE_BUCKET: z.string({ error: 'is required' }).regex(/^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/, 'must be a Cloud Storage bucket name'),
-  ARCHIVE_PREFIX: z.string().regex(/^([A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*)?$/, 'must be empty or path segments without leading or trailing slash').default(''),
+  ARCHIVE_PREFIX: z
+    .string()
+    .regex(/^([A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*)?$/, 'must be empty or path segments without leading or trailing slash')
+    .default(''),
   STORAGE_EMULATOR_HOST: baseUrl('the local Cloud Storage endpoint').optional(),
   // 0: each invocation streams its bytes in one upload request (the client library's default, no
   // buffering); otherwise the size of each upload request, held in memory until it is sent.
@@ -102,8 +107,18 @@ const schema = z.object({
     .int('must be a whole number')
     .refine((n) => n >= 262_144 && n % 262_144 === 0 && n <= 1_073_741_824, 'must be a multiple of 262144 between 256 KiB and 1 GiB')
     .default(64 * 1024 * 1024),
-  TRANSFER_BUDGET_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).int('must be whole seconds').min(5, 'must be at least 5').max(540, 'must be at most 540 (the function limit is 9 minutes)').default(420),
-  LEASE_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).int('must be whole seconds').min(10, 'must be at least 10').max(3600, 'must be at most 3600').default(600),
+  TRANSFER_BUDGET_SECONDS: z.coerce
+    .number({ error: 'must be a number of seconds' })
+    .int('must be whole seconds')
+    .min(5, 'must be at least 5')
+    .max(540, 'must be at most 540 (the function limit is 9 minutes)')
+    .default(420),
+  LEASE_SECONDS: z.coerce
+    .number({ error: 'must be a number of seconds' })
+    .int('must be whole seconds')
+    .min(10, 'must be at least 10')
+    .max(3600, 'must be at most 3600')
+    .default(600),
 
   // Scheduled exports of time-based grants.
   CONSENT_EXPIRING_LEAD_HOURS: z.coerce
@@ -127,7 +142,12 @@ const schema = z.object({
 function emailList() {
   return z
     .string({ error: 'is required' })
-    .transform((v) => v.split(',').map((e) => e.trim().toLowerCase()).filter(Boolean))
+    .transform((v) =>
+      v
+        .split(',')
+        .map((e) => e.trim().toLowerCase())
+        .filter(Boolean),
+    )
     .refine((list) => list.length > 0 && list.every((e) => /^[^@\s]+@[^@\s]+$/.test(e)), 'must be a comma-separated list of emails');
 }
 
@@ -187,9 +207,7 @@ export interface Config {
     /** Consents per page of a tick. */
     readonly batchSize: number;
   };
-  readonly tokenKey:
-    | { readonly provider: 'kms'; readonly keyName: string }
-    | { readonly provider: 'local'; readonly key: Buffer };
+  readonly tokenKey: { readonly provider: 'kms'; readonly keyName: string } | { readonly provider: 'local'; readonly key: Buffer };
 }
 
 export class ConfigError extends Error {
@@ -206,9 +224,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
   const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => ({ variable: String(issue.path[0] ?? '?'), message: issue.message })),
-    );
+    throw new ConfigError(parsed.error.issues.map((issue) => ({ variable: String(issue.path[0] ?? '?'), message: issue.message })));
   }
   const v = parsed.data;
   const problems: { variable: string; message: string }[] = [];
@@ -269,10 +285,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       expiringLeadSeconds: v.CONSENT_EXPIRING_LEAD_HOURS * 3600,
       batchSize: v.SCHEDULE_BATCH_SIZE,
     },
-    tokenKey:
-      v.TOKEN_KEY_PROVIDER === 'local'
-        ? { provider: 'local', key: Buffer.from(v.LOCAL_TOKEN_KEY ?? '', 'base64') }
-        : { provider: 'kms', keyName: v.KMS_KEY_NAME ?? '' },
+    tokenKey: v.TOKEN_KEY_PROVIDER === 'local' ? { provider: 'local', key: Buffer.from(v.LOCAL_TOKEN_KEY ?? '', 'base64') } : { provider: 'kms', keyName: v.KMS_KEY_NAME ?? '' },
   });
 }
 

@@ -37,12 +37,7 @@ export interface EventContext {
  * - transient error → thrown, so Pub/Sub redelivers it under the subscription's retry policy and,
  *   when attempts run out, moves it to the dead-letter topic.
  */
-export function pubsubFunction<T>(
-  name: string,
-  rt: Runtime,
-  decode: (message: ReceivedMessage) => T,
-  handle: (command: T, ctx: EventContext) => Promise<void>,
-) {
+export function pubsubFunction<T>(name: string, rt: Runtime, decode: (message: ReceivedMessage) => T, handle: (command: T, ctx: EventContext) => Promise<void>) {
   return async (event: CloudEvent<MessagePublishedData>): Promise<void> => {
     const message = receivedMessage(event);
     const logger = forInvocation(rt.logger, rt.config.projectId, {
@@ -100,10 +95,7 @@ function receivedMessage(event: CloudEvent<MessagePublishedData>): ReceivedMessa
   const data = typeof m?.data === 'string' ? Buffer.from(m.data, 'base64') : Buffer.alloc(0);
   const id = typeof m?.messageId === 'string' && m.messageId ? m.messageId : typeof event.id === 'string' && event.id ? event.id : undefined;
   return {
-    messageId:
-      id === undefined
-        ? `body-sha256-${sha256(JSON.stringify([data.toString('base64'), attributes, envelope.subscription ?? null]))}`
-        : safeIdPart(id, 'id-sha256-'),
+    messageId: id === undefined ? `body-sha256-${sha256(JSON.stringify([data.toString('base64'), attributes, envelope.subscription ?? null]))}` : safeIdPart(id, 'id-sha256-'),
     publishTime: publishTime && !Number.isNaN(publishTime.getTime()) && Math.abs(publishTime.getUTCFullYear() - 5000) < 5000 ? publishTime : null,
     attributes,
     data,

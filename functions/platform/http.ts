@@ -76,9 +76,7 @@ export function httpFunction(name: string, rt: Runtime, routes: readonly Route[]
       const fields = { status: mapped.status, errorCode: mapped.body.error.status, method: req.method, path: logged(path) };
       if (mapped.status >= 500) logger.error({ ...fields, err: error }, 'request failed');
       else logger.info({ ...fields, detail: mapped.body.error.message.replaceAll(path, logged(path)) }, 'request refused');
-      result = options.htmlErrors
-        ? { status: mapped.status, html: errorPage(mapped.status, mapped.body.error.message) }
-        : { status: mapped.status, body: mapped.body };
+      result = options.htmlErrors ? { status: mapped.status, html: errorPage(mapped.status, mapped.body.error.message) } : { status: mapped.status, body: mapped.body };
     }
     res.status(result.status);
     for (const [k, v] of Object.entries({ ...options.headers, ...result.headers, ...SECURITY_HEADERS, 'Cache-Control': 'no-store' })) res.set(k, v);
@@ -90,8 +88,10 @@ export function httpFunction(name: string, rt: Runtime, routes: readonly Route[]
 
 function errorPage(status: number, message: string): string {
   const text = message.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Error ${status}</title></head>` +
-    `<body><h1>Something went wrong</h1><p>${text}</p><p>Return to the application and start again.</p></body></html>`;
+  return (
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Error ${status}</title></head>` +
+    `<body><h1>Something went wrong</h1><p>${text}</p><p>Return to the application and start again.</p></body></html>`
+  );
 }
 
 /** Cookies of a request, by name (first occurrence wins). */

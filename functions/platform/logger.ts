@@ -86,11 +86,7 @@ export function createLogger(config: Pick<Config, 'log'>, destination?: Destinat
 }
 
 /** Child logger for one invocation, bound to its trace (Cloud Logging correlates by it) and event id. */
-export function forInvocation(
-  logger: Logger,
-  projectId: string,
-  ids: { traceId?: string | undefined; eventId?: string | undefined; function: string },
-): Logger {
+export function forInvocation(logger: Logger, projectId: string, ids: { traceId?: string | undefined; eventId?: string | undefined; function: string }): Logger {
   const bindings: Record<string, string> = { function: ids.function };
   if (ids.traceId) bindings['logging.googleapis.com/trace'] = `projects/${projectId}/traces/${ids.traceId}`;
   if (ids.eventId) bindings['eventId'] = ids.eventId;

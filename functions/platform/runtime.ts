@@ -89,16 +89,19 @@ export class Runtime {
   }
 
   queue(): WorkQueue {
-    this.queueInstance ??= this.overrides.queue ?? new PubSubWorkQueue(() => this.pubsub(), (t) => prefixed(this.config, t));
+    this.queueInstance ??=
+      this.overrides.queue ??
+      new PubSubWorkQueue(
+        () => this.pubsub(),
+        (t) => prefixed(this.config, t),
+      );
     return this.queueInstance;
   }
 
   store<T>(collection: Collection): RecordStore<T> {
     let store = this.stores.get(collection);
     if (!store) {
-      store = this.overrides.store
-        ? this.overrides.store<unknown>(collection)
-        : new FirestoreRecordStore<unknown>(this.firestore(), prefixed(this.config, collection));
+      store = this.overrides.store ? this.overrides.store<unknown>(collection) : new FirestoreRecordStore<unknown>(this.firestore(), prefixed(this.config, collection));
       this.stores.set(collection, store);
     }
     return store as RecordStore<T>;
@@ -121,9 +124,7 @@ export class Runtime {
   keyWrapper(): KeyWrapper {
     if (this.overrides.keyWrapper) return this.overrides.keyWrapper;
     const key = this.config.tokenKey;
-    return key.provider === 'local'
-      ? new LocalKeyWrapper(key.key)
-      : new KmsKeyWrapper(this.config.projectId, key.keyName);
+    return key.provider === 'local' ? new LocalKeyWrapper(key.key) : new KmsKeyWrapper(this.config.projectId, key.keyName);
   }
 
   consentDeps(): ConsentDeps {

@@ -103,13 +103,7 @@ function comparable(job: Job): Record<string, string> {
       t?.oidcToken?.serviceAccountEmail ?? '',
       t?.oidcToken ? t.oidcToken.audience || t.uri || '' : '',
     ]),
-    retry_config: JSON.stringify([
-      r?.retryCount ?? 0,
-      ms(r?.minBackoffDuration) || 5_000,
-      ms(r?.maxBackoffDuration) || 3_600_000,
-      r?.maxDoublings ?? 5,
-      ms(r?.maxRetryDuration),
-    ]),
+    retry_config: JSON.stringify([r?.retryCount ?? 0, ms(r?.minBackoffDuration) || 5_000, ms(r?.maxBackoffDuration) || 3_600_000, r?.maxDoublings ?? 5, ms(r?.maxRetryDuration)]),
   };
 }
 

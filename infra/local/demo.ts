@@ -19,7 +19,10 @@ async function runningStack(): Promise<{ info: StackInfo; stack?: Stack }> {
   const file = join(process.env['LOCAL_STACK_DIR'] ?? join(REPO_ROOT, '.local'), 'stack.json');
   if (existsSync(file)) {
     const info = JSON.parse(readFileSync(file, 'utf8')) as StackInfo;
-    const alive = await fetch(`${info.functions['api']?.url}/healthz`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.ok, () => false);
+    const alive = await fetch(`${info.functions['api']?.url}/healthz`, { signal: AbortSignal.timeout(2_000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (alive) return { info };
   }
   say('No local stack is running: starting one for this demo...');
@@ -38,7 +41,9 @@ async function main(): Promise<number> {
     say(`1. connect session for ${appUserId}: ${session.connectUrl}`);
     const start = await fetch(session.connectUrl, { redirect: 'manual' });
     const cookie = (start.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
-    const approval = (await (await sandbox('/sandbox/v1/consent', { authorizeUrl: start.headers.get('location'), grant: { resources: GROUPS, duration: 'ONE_TIME' }, user: `${appUserId}@example.com` })).json()) as { redirectUrl: string };
+    const approval = (await (
+      await sandbox('/sandbox/v1/consent', { authorizeUrl: start.headers.get('location'), grant: { resources: GROUPS, duration: 'ONE_TIME' }, user: `${appUserId}@example.com` })
+    ).json()) as { redirectUrl: string };
     const callback = await fetch(approval.redirectUrl, { redirect: 'manual', headers: { Cookie: cookie } });
     const back = new URL(callback.headers.get('location') ?? 'http://invalid/');
     const consent = back.searchParams.get('consent');

@@ -73,7 +73,10 @@ export async function startEmulators(options: { projectId: string; logDir: strin
  * Only the Firestore emulator (benchmarks and tools that need no Pub/Sub), on a free loopback port
  * in its own process group; `stop()` stops the group.
  */
-export async function startFirestoreEmulator(options: { projectId: string; logDir: string }): Promise<{ readonly host: string; readonly process: ManagedProcess; stop(): Promise<void> }> {
+export async function startFirestoreEmulator(options: {
+  projectId: string;
+  logDir: string;
+}): Promise<{ readonly host: string; readonly process: ManagedProcess; stop(): Promise<void> }> {
   checkEmulatorTools();
   const port = await freePort();
   const logFile = join(options.logDir, 'firestore-emulator.log');

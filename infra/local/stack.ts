@@ -133,7 +133,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const ports = new Map<string, number>();
     for (const spec of FUNCTIONS) ports.set(spec.name, await freePort());
     const urlOf = (name: string) => `http://127.0.0.1:${ports.get(name) ?? 0}`;
-    const oauthClient = { clientId: 'local-pipeline.apps.googleusercontent.com', clientSecret: options.secrets?.oauthClientSecret ?? randomBytes(24).toString('base64url'), redirectUri: `${urlOf('oauth')}/oauth2/callback` };
+    const oauthClient = {
+      clientId: 'local-pipeline.apps.googleusercontent.com',
+      clientSecret: options.secrets?.oauthClientSecret ?? randomBytes(24).toString('base64url'),
+      redirectUri: `${urlOf('oauth')}/oauth2/callback`,
+    };
     const registered = await fetch(`${sandbox.baseUrl}/sandbox/v1/clients`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
@@ -181,9 +185,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       SCHEDULER_ALLOWED_CALLERS: schedulerCaller.email,
       ...options.functionEnv,
     };
-    const served = await Promise.all(
-      FUNCTIONS.map((spec) => serveFunction(spec, { ...process.env, ...env }, logDir, ports.get(spec.name) ?? 0)),
-    );
+    const served = await Promise.all(FUNCTIONS.map((spec) => serveFunction(spec, { ...process.env, ...env }, logDir, ports.get(spec.name) ?? 0)));
     // Restarts replace entries of `served` (stop() stops whatever runs now).
     stops.push(async () => {
       await Promise.all(served.map((f) => f.process.stop()));

@@ -90,8 +90,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
     mintIdToken: (audience, email) => issuer.mint(baseUrl, audience, email),
   };
 
-  const cacheDir =
-    options.cacheDir ?? (options.dataDir ? join(options.dataDir, 'archive-cache') : join(tmpdir(), 'dataportability-sandbox-cache'));
+  const cacheDir = options.cacheDir ?? (options.dataDir ? join(options.dataDir, 'archive-cache') : join(tmpdir(), 'dataportability-sandbox-cache'));
   const oauth = new OAuthService(store, clock);
   const jobs = new JobService(store, clock);
   const signer = new UrlSigner(store.state.urlSecret);

@@ -112,7 +112,11 @@ async function connectUser(c: StackClient, info: StackInfo, appUserId: string, g
   const session = (await c.api('/v1/connectSessions', { appUserId, resources: groups, returnUrl: info.returnUrls[0] })) as { connectUrl: string };
   const start = await fetch(session.connectUrl, { redirect: 'manual' });
   const cookie = (start.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
-  const decided = await c.sandbox('/sandbox/v1/consent', { authorizeUrl: start.headers.get('location'), grant: { resources: groups, duration: 'ONE_TIME' }, user: `${appUserId}@example.com` });
+  const decided = await c.sandbox('/sandbox/v1/consent', {
+    authorizeUrl: start.headers.get('location'),
+    grant: { resources: groups, duration: 'ONE_TIME' },
+    user: `${appUserId}@example.com`,
+  });
   if (!decided.ok) throw new Error(`sandbox consent: HTTP ${decided.status} ${await decided.text()}`);
   const { redirectUrl } = (await decided.json()) as { redirectUrl: string };
   const callback = await fetch(redirectUrl, { redirect: 'manual', headers: { Cookie: cookie } });
@@ -227,7 +231,13 @@ export async function runE2eBench(options: { n: number; log: (line: string) => v
       const download = /^\/dataportability-sandbox-archives\/([^/]+)\//.exec(call.path);
       if (download?.[1] && !firstDownload.has(download[1])) firstDownload.set(download[1], t);
     }
-    const phase = (pick: (d: JobDoc) => number) => quantiles(docs.map(pick).filter((v) => Number.isFinite(v)).map((ms) => ms / 1000));
+    const phase = (pick: (d: JobDoc) => number) =>
+      quantiles(
+        docs
+          .map(pick)
+          .filter((v) => Number.isFinite(v))
+          .map((ms) => ms / 1000),
+      );
     const started = (d: JobDoc) => d.upstreamStartedAt?.toMillis() ?? Number.NaN;
     const checked = (d: JobDoc) => firstState.get(d.upstreamId ?? '') ?? Number.NaN;
     const downloaded = (d: JobDoc) => firstDownload.get(d.upstreamId ?? '') ?? Number.NaN;
@@ -321,9 +331,13 @@ export function e2eLines(result: E2eResult): string[] {
     `    first check → archive download:     ${q(result.phases.firstCheckToDownload)}`,
     `    download → DELIVERED:               ${q(result.phases.downloadToDelivered)}`,
     `  transfers in flight at once: max ${result.transferInFlight.max}, mean ${result.transferInFlight.mean.toFixed(2)} (the transfer function gets its work by Pub/Sub push)`,
-    `  messages handled by result: ${Object.entries(result.handled).map(([fn, counts]) => `${fn} ${JSON.stringify(counts)}`).join(', ')}`,
+    `  messages handled by result: ${Object.entries(result.handled)
+      .map(([fn, counts]) => `${fn} ${JSON.stringify(counts)}`)
+      .join(', ')}`,
     `  upstream state calls per job: ${q(result.stateCallsPerJob)}`,
-    `  CPU seconds during the timed part: ${Object.entries(result.cpuSeconds).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`,
+    `  CPU seconds during the timed part: ${Object.entries(result.cpuSeconds)
+      .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+      .join(', ')}`,
     `  exports/s: ${result.exportsPerSecond.toFixed(2)}  target ≥ ${E2E_TARGETS.exportsPerSecond} with N = ${E2E_TARGETS.n}  ${ok ? 'PASS' : 'MISS'}${result.n === E2E_TARGETS.n ? '' : ` (measured with N = ${result.n})`}`,
   ];
   return lines;

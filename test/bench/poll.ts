@@ -126,7 +126,10 @@ export function pollJson(result: PollResult) {
     Object.entries(result.table).map(([label, row]) => [
       label,
       Object.fromEntries(
-        POLICIES.map((p) => [p, { calls: round(row[p].calls, 2), worstDelaySeconds: round(row[p].worstDelaySeconds, 1), worstDelayOverBound: round(row[p].worstDelayOverBound, 4) }]),
+        POLICIES.map((p) => [
+          p,
+          { calls: round(row[p].calls, 2), worstDelaySeconds: round(row[p].worstDelaySeconds, 1), worstDelayOverBound: round(row[p].worstDelayOverBound, 4) },
+        ]),
       ),
     ]),
   );
@@ -142,7 +145,9 @@ export function pollLines(result: PollResult): string[] {
   for (const [label, row] of Object.entries(result.table)) {
     for (const p of POLICIES) {
       const f = row[p];
-      lines.push(`  ${label.padEnd(8)}  ${p.padEnd(13)}  ${f.calls.toFixed(2).padStart(10)}  ${f.worstDelaySeconds.toFixed(1).padStart(15)}  ${f.worstDelayOverBound.toFixed(4).padStart(19)}`);
+      lines.push(
+        `  ${label.padEnd(8)}  ${p.padEnd(13)}  ${f.calls.toFixed(2).padStart(10)}  ${f.worstDelaySeconds.toFixed(1).padStart(15)}  ${f.worstDelayOverBound.toFixed(4).padStart(19)}`,
+      );
     }
   }
   const ratioOk = result.callsRatioVsFixed5m <= POLL_TARGETS.callsRatioVsFixed5m;

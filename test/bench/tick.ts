@@ -59,7 +59,9 @@ export async function runTickBench(options: { sizes: readonly number[]; log: (li
       try {
         last = await oneSize(rt, pubsub, prefix, size, options.log);
         peakRssMB[String(size)] = Math.round((process.resourceUsage().maxRSS / 1024) * 10) / 10;
-        options.log(`tick ${size}: all requested in ${last.publishSeconds.toFixed(1)} s (${last.pages} pages), tick answered in ${(last.responseSeconds * 1000).toFixed(0)} ms, peak RSS ${peakRssMB[String(size)]} MB`);
+        options.log(
+          `tick ${size}: all requested in ${last.publishSeconds.toFixed(1)} s (${last.pages} pages), tick answered in ${(last.responseSeconds * 1000).toFixed(0)} ms, peak RSS ${peakRssMB[String(size)]} MB`,
+        );
       } finally {
         await rt.close();
       }
@@ -95,7 +97,13 @@ async function oneSize(rt: Runtime, pubsub: PubSub, prefix: string, size: number
       },
       now,
     );
-    void writer.set(rt.firestore().collection(topic('consents')).doc(`c${String(i).padStart(6, '0')}`), consent as unknown as Record<string, unknown>);
+    void writer.set(
+      rt
+        .firestore()
+        .collection(topic('consents'))
+        .doc(`c${String(i).padStart(6, '0')}`),
+      consent as unknown as Record<string, unknown>,
+    );
   }
   await writer.close();
   log(`tick ${size}: ${size} due consents written`);

@@ -94,7 +94,12 @@ async function uploadStream(task: TransferTask) {
   const storage = new Storage(storageOptions(need(task, 'projectId'), need(task, 'storageUrl')));
   const file = storage.bucket(need(task, 'bucket')).file(need(task, 'object'));
   const open = () =>
-    file.createWriteStream({ resumable: true, validation: false, ...(need(task, 'chunkBytes') > 0 ? { chunkSize: need(task, 'chunkBytes') } : {}), preconditionOpts: { ifGenerationMatch: 0 } });
+    file.createWriteStream({
+      resumable: true,
+      validation: false,
+      ...(need(task, 'chunkBytes') > 0 ? { chunkSize: need(task, 'chunkBytes') } : {}),
+      preconditionOpts: { ifGenerationMatch: 0 },
+    });
   return { name: file.name, open };
 }
 
@@ -199,7 +204,15 @@ async function pipelineCopy(task: TransferTask): Promise<TransferOutcome> {
   const consentId = `bench-consent-${randomBytes(6).toString('hex')}`;
   const appUserId = `bench-user-${randomBytes(4).toString('hex')}`;
   const resource = 'myactivity.search';
-  await deps.consents.create(consentId, { appUserId, groups: [{ resource: 'myactivity.search', accessType: 'ONE_TIME' }], grantedAt: now, expiresAt: null, status: 'ACTIVE', updatedAt: now, token: null });
+  await deps.consents.create(consentId, {
+    appUserId,
+    groups: [{ resource: 'myactivity.search', accessType: 'ONE_TIME' }],
+    grantedAt: now,
+    expiresAt: null,
+    status: 'ACTIVE',
+    updatedAt: now,
+    token: null,
+  });
   const fresh = model.newJob({ consentId, appUserId, resource, slot: 'bench', startTime: null, endTime: null }, now);
   const object = naming.objectName(deps.settings.objectPrefix, fresh, now, task.name);
   const id = model.jobId(consentId, resource, 'bench');
@@ -223,7 +236,13 @@ async function pipelineCopy(task: TransferTask): Promise<TransferOutcome> {
   const file = after?.files[0];
   await rt.close();
   await firestore.terminate();
-  return { ...outcome, object, jobUpdates: storeTime.updates, jobUpdateSeconds: storeTime.seconds, recorded: file && after ? { state: after.state, bytes: file.bytes, crc32c: file.crc32c } : null };
+  return {
+    ...outcome,
+    object,
+    jobUpdates: storeTime.updates,
+    jobUpdateSeconds: storeTime.seconds,
+    recorded: file && after ? { state: after.state, bytes: file.bytes, crc32c: file.crc32c } : null,
+  };
 }
 
 async function main(): Promise<void> {

@@ -247,7 +247,11 @@ export async function runTransferBench(options: { quick: boolean; log: (line: st
       storageUrl = storageSandbox.baseUrl;
       storageCpu = () => storageSandbox.cpuSeconds();
     }
-    const created = await fetch(`${storageUrl}/storage/v1/b?project=${projectId}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: bucket }) });
+    const created = await fetch(`${storageUrl}/storage/v1/b?project=${projectId}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: bucket }),
+    });
     if (!created.ok) throw new Error(`bucket: HTTP ${created.status} ${await created.text()}`);
     const storage = new Storage(storageOptions(projectId, storageUrl));
 
@@ -400,7 +404,12 @@ export function transferJson(result: TransferResult) {
           ratio: r3(s.ratio),
           roundRatios: s.roundRatios.map(r3),
           cpuCeilingRatios: s.cpuCeilings.map((c) => (Number.isNaN(c) ? null : r3(c))),
-          rounds: s.rounds.map((r) => ({ baselineMBps: r1(r.baselineMBps), pipelineMBps: r1(r.pipelineMBps), plainUploadMBps: r1(r.plainUploadMBps), storageOnlyMBps: r1(r.storageOnlyMBps) })),
+          rounds: s.rounds.map((r) => ({
+            baselineMBps: r1(r.baselineMBps),
+            pipelineMBps: r1(r.pipelineMBps),
+            plainUploadMBps: r1(r.plainUploadMBps),
+            storageOnlyMBps: r1(r.storageOnlyMBps),
+          })),
           medianPipelineRoundSeconds: r3(s.pipelineSeconds),
           peakRssMB: r1(s.peakRssMB),
           rssBeforeCopyMB: r1(s.rssBeforeMB),
@@ -422,7 +431,9 @@ export function transferJson(result: TransferResult) {
 export function transferLines(result: TransferResult): string[] {
   const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
   const n = result.sizes[0]?.rounds.length ?? 0;
-  const lines = [`transfer: ${CHUNK_BYTES === 0 ? "one streamed upload request per copy" : `upload requests of ${CHUNK_BYTES / MiB} MiB`}; Cloud Storage sandbox in a ${result.storage}; medians of ${n} interleaved round(s); MB = 10^6 bytes, RSS in MiB (largest round)`];
+  const lines = [
+    `transfer: ${CHUNK_BYTES === 0 ? 'one streamed upload request per copy' : `upload requests of ${CHUNK_BYTES / MiB} MiB`}; Cloud Storage sandbox in a ${result.storage}; medians of ${n} interleaved round(s); MB = 10^6 bytes, RSS in MiB (largest round)`,
+  ];
   lines.push('  size     pipeline MB/s  baseline MB/s  ratio   plain upload MB/s  storage only MB/s  pipeline peak RSS  (before copy)  baseline peak RSS  plain upload peak RSS');
   for (const s of result.sizes) {
     lines.push(
@@ -433,15 +444,22 @@ export function transferLines(result: TransferResult): string[] {
   lines.push('  where the pipeline copy spends its wall time: CPU s of worker · archive sandbox (this process) · storage sandbox; job-record updates (count, wall s)');
   for (const s of result.sizes) {
     const storageCpu = Number.isNaN(s.storageCpuSeconds) ? 'shared' : s.storageCpuSeconds.toFixed(2);
-    lines.push(`  ${s.label.padEnd(7)}  ${s.pipelineSeconds.toFixed(2)} s wall: CPU ${s.pipelineCpuSeconds.toFixed(2)} · ${s.sandboxCpuSeconds.toFixed(2)} · ${storageCpu}; ${s.jobUpdates} job updates waited ${s.jobUpdateSeconds.toFixed(2)} s`);
+    lines.push(
+      `  ${s.label.padEnd(7)}  ${s.pipelineSeconds.toFixed(2)} s wall: CPU ${s.pipelineCpuSeconds.toFixed(2)} · ${s.sandboxCpuSeconds.toFixed(2)} · ${storageCpu}; ${s.jobUpdates} job updates waited ${s.jobUpdateSeconds.toFixed(2)} s`,
+    );
   }
-  lines.push(`  the baseline copy of that round: CPU s of its process · archive sandbox; and the ratio the pipeline's CPU allows per round (its CPU spread over ${availableParallelism()} cores)`);
+  lines.push(
+    `  the baseline copy of that round: CPU s of its process · archive sandbox; and the ratio the pipeline's CPU allows per round (its CPU spread over ${availableParallelism()} cores)`,
+  );
   for (const s of result.sizes) {
     const ceilings = s.cpuCeilings.map((c) => (Number.isNaN(c) ? 'unknown' : c.toFixed(3))).join(', ');
     lines.push(`  ${s.label.padEnd(7)}  CPU ${s.baselineCpuSeconds.toFixed(2)} · ${s.baselineSandboxCpuSeconds.toFixed(2)}; ratio allowed by CPU: ${ceilings}`);
   }
   const largest = result.sizes.at(-1);
-  if (largest) lines.push(`  ratio pipeline / baseline (${largest.label}): ${largest.ratio.toFixed(3)}  target ≥ ${TRANSFER_TARGETS.ratio}  ${verdict(largest.ratio >= TRANSFER_TARGETS.ratio)}`);
+  if (largest)
+    lines.push(
+      `  ratio pipeline / baseline (${largest.label}): ${largest.ratio.toFixed(3)}  target ≥ ${TRANSFER_TARGETS.ratio}  ${verdict(largest.ratio >= TRANSFER_TARGETS.ratio)}`,
+    );
   const peak = Math.max(...result.sizes.map((s) => s.peakRssMB));
   lines.push(`  peak RSS (largest of the sizes): ${peak.toFixed(1)} MiB  target ≤ ${TRANSFER_TARGETS.peakRssMB}  ${verdict(peak <= TRANSFER_TARGETS.peakRssMB)}`);
   const sp = spread(result);

@@ -58,9 +58,10 @@ export function archiveStoreContract(name: string, make: () => Promise<ArchiveSt
       const store = await make();
       await store.writeJson('m/manifest.json', { a: 1 });
       await expect(store.writeJson('m/manifest.json', { a: 2 })).rejects.toMatchObject({ code: 'ALREADY_EXISTS' });
-      const error = await store.beginUpload('m/manifest.json', 'application/json').then(
-        async (session) => write(store, session, 'm/manifest.json', 0, Buffer.from('x')),
-      ).catch((e: unknown) => e);
+      const error = await store
+        .beginUpload('m/manifest.json', 'application/json')
+        .then(async (session) => write(store, session, 'm/manifest.json', 0, Buffer.from('x')))
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(AppError);
       expect((error as AppError).code).toBe('ALREADY_EXISTS');
     });
@@ -99,7 +100,7 @@ export function archiveStoreContract(name: string, make: () => Promise<ArchiveSt
 /** The ArchiveDownloader contract: ranged reads, total size, checksums, refused URLs. */
 export function archiveDownloaderContract(name: string, make: () => Promise<{ downloader: ArchiveDownloader; serve(data: Buffer): Promise<string>; refused: string }>): void {
   describe(`ArchiveDownloader contract: ${name}`, () => {
-    it('reads from an offset with the whole size and the whole archive\'s CRC32C', async () => {
+    it("reads from an offset with the whole size and the whole archive's CRC32C", async () => {
       const { downloader, serve } = await make();
       const data = randomBytes(300_000);
       const url = await serve(data);

@@ -61,16 +61,18 @@ export function recordStoreContract(name: string, makeStore: () => RecordStore<D
       const store = makeStore();
       await store.create('r4', doc('ann', 5));
       const refusal = new AppError('FAILED_PRECONDITION', 'not allowed now');
-      await expect(store.update('r4', () => { throw refusal; })).rejects.toBe(refusal);
+      await expect(
+        store.update('r4', () => {
+          throw refusal;
+        }),
+      ).rejects.toBe(refusal);
       expect((await store.get('r4'))?.count).toBe(5);
     });
 
     it('concurrent updates of one record lose no increment', async () => {
       const store = makeStore();
       await store.create('r5', doc('ann', 0));
-      await Promise.all(
-        Array.from({ length: 10 }, () => store.update('r5', (cur) => put({ ...cur!, count: cur!.count + 1 }, null))),
-      );
+      await Promise.all(Array.from({ length: 10 }, () => store.update('r5', (cur) => put({ ...cur!, count: cur!.count + 1 }, null))));
       expect((await store.get('r5'))?.count).toBe(10);
     });
 
@@ -90,9 +92,7 @@ export function recordStoreContract(name: string, makeStore: () => RecordStore<D
 
     it('concurrent updates of a missing record create it once and lose no increment', async () => {
       const store = makeStore();
-      await Promise.all(
-        Array.from({ length: 8 }, () => store.update('c1', (cur) => put(cur ? { ...cur, count: cur.count + 1 } : doc('ann', 1), null))),
-      );
+      await Promise.all(Array.from({ length: 8 }, () => store.update('c1', (cur) => put(cur ? { ...cur, count: cur.count + 1 } : doc('ann', 1), null))));
       expect((await store.get('c1'))?.count).toBe(8);
     });
 

@@ -87,7 +87,7 @@ describe('connect (OAuth consent) on the local stack', () => {
     expect(list.consents).toEqual([]);
   });
 
-  it('lists a user\'s consents page by page', async () => {
+  it("lists a user's consents page by page", async () => {
     for (let i = 0; i < 3; i++) {
       const session = await newSession(['chrome.history'], 'user-pages');
       await connectViaAutomation(stack, session.connectUrl, { duration: 'ONE_TIME' });
@@ -106,7 +106,9 @@ describe('connect (OAuth consent) on the local stack', () => {
     expect(text).toContain('ciphertext');
     // Every token and code the sandbox issues carries one of these prefixes.
     for (const marker of ['1//sandbox-', 'ya29.sandbox-', '4/0sandbox-']) expect(text).not.toContain(marker);
-    const logs = readdirSync(stack.info.logDir).map((f) => readFileSync(join(stack.info.logDir, f), 'utf8')).join('\n');
+    const logs = readdirSync(stack.info.logDir)
+      .map((f) => readFileSync(join(stack.info.logDir, f), 'utf8'))
+      .join('\n');
     expect(logs).toContain('consent flow finished');
     for (const marker of ['1//sandbox-', 'ya29.sandbox-', '4/0sandbox-', 'code_verifier', 'dp_oauth_state=']) expect(logs).not.toContain(marker);
   });
@@ -169,7 +171,9 @@ describe('connect confirmation (issue 13 item 2) on the local stack', () => {
     const reused = await stack.api(`/v1/${session.name}:confirm`, { body: { code: flow.query['code'] } });
     expect(reused.status).toBe(409);
     expect(fieldsOf((await reused.json()) as GoogleError)).toEqual(['code']);
-    const logs = readdirSync(stack.info.logDir).map((f) => readFileSync(join(stack.info.logDir, f), 'utf8')).join('\n');
+    const logs = readdirSync(stack.info.logDir)
+      .map((f) => readFileSync(join(stack.info.logDir, f), 'utf8'))
+      .join('\n');
     expect(logs).not.toContain(flow.query['code']);
   });
 
@@ -181,7 +185,7 @@ describe('connect confirmation (issue 13 item 2) on the local stack', () => {
     expect(statuses.filter((s) => s === 409)).toHaveLength(9);
   });
 
-  it('a forwarded link completed in another browser (another Google account) never becomes an active consent: no export, and after the code\'s lifetime the grant is revoked upstream and nothing personal kept', async () => {
+  it("a forwarded link completed in another browser (another Google account) never becomes an active consent: no export, and after the code's lifetime the grant is revoked upstream and nothing personal kept", async () => {
     // The sender's application creates the link; the recipient opens it in their own browser,
     // signs in with their own account and approves. Their browser returns with a code, but the
     // application confirms only for its logged-in user who created the session, so it never does.
@@ -242,4 +246,3 @@ async function getConsentJson(name: string): Promise<ConsentJson & { detail?: st
   expect(res.status).toBe(200);
   return (await res.json()) as ConsentJson & { detail?: string };
 }
-

@@ -58,7 +58,10 @@ async function serve(target: string): Promise<void> {
   served.set(target, { child, port });
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`function ${target} exited: ${stderr}`);
-    const up = await send(port, 'GET', '/healthz', {}).then(() => true, () => false);
+    const up = await send(port, 'GET', '/healthz', {}).then(
+      () => true,
+      () => false,
+    );
     if (up) return;
     if (i > 600) throw new Error(`function ${target} did not start: ${stderr}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -101,16 +104,20 @@ describe('a gzip bomb to an HTTP function (1 GiB inflated) is refused without be
     ['api', 'POST', '/v1/connectSessions', { Authorization: 'Bearer not-a-token' }],
     ['scheduler', 'POST', '/ticks/poll-sweep', { Authorization: 'Bearer not-a-token' }],
   ];
-  it.each(cases)('%s %s %s → 4xx, peak memory < 300 MB', async (target, method, path, headers) => {
-    const { child, port } = served.get(target)!;
-    expect(bomb.length).toBeLessThan(2 * 1024 * 1024);
-    const answer = await send(port, method, path, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip', 'Content-Length': String(bomb.length), ...headers }, bomb);
-    expect(answer.status, answer.text.slice(0, 300)).toBeGreaterThanOrEqual(400);
-    expect(answer.status).toBeLessThan(500);
-    const peak = peakRss(child.pid!);
-    console.info(`decompression bomb → ${target} ${method} ${path}: ${answer.status}; peak RSS ${Math.round(peak / 2 ** 20)} MiB`);
-    expect(peak, `peak RSS ${Math.round(peak / 2 ** 20)} MiB`).toBeLessThan(PEAK_LIMIT_BYTES);
-    // Still serving.
-    expect((await send(port, 'GET', '/healthz', {})).status).toBeLessThan(500);
-  }, 120_000);
+  it.each(cases)(
+    '%s %s %s → 4xx, peak memory < 300 MB',
+    async (target, method, path, headers) => {
+      const { child, port } = served.get(target)!;
+      expect(bomb.length).toBeLessThan(2 * 1024 * 1024);
+      const answer = await send(port, method, path, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip', 'Content-Length': String(bomb.length), ...headers }, bomb);
+      expect(answer.status, answer.text.slice(0, 300)).toBeGreaterThanOrEqual(400);
+      expect(answer.status).toBeLessThan(500);
+      const peak = peakRss(child.pid!);
+      console.info(`decompression bomb → ${target} ${method} ${path}: ${answer.status}; peak RSS ${Math.round(peak / 2 ** 20)} MiB`);
+      expect(peak, `peak RSS ${Math.round(peak / 2 ** 20)} MiB`).toBeLessThan(PEAK_LIMIT_BYTES);
+      // Still serving.
+      expect((await send(port, 'GET', '/healthz', {})).status).toBeLessThan(500);
+    },
+    120_000,
+  );
 });

@@ -22,11 +22,19 @@ export async function drainEvents(stack: E2EStack, subscription: string): Promis
   const base = `http://${stack.info.services.pubsub.host}/v1/projects/${stack.info.projectId}/subscriptions/${subscription}`;
   const events: PulledEvent[] = [];
   for (let i = 0; i < 100; i++) {
-    const res = await fetch(`${base}:pull`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ maxMessages: 100, returnImmediately: true }) });
+    const res = await fetch(`${base}:pull`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ maxMessages: 100, returnImmediately: true }),
+    });
     if (res.status !== 200) throw new Error(`pull: HTTP ${res.status} ${await res.text()}`);
     const { receivedMessages = [] } = (await res.json()) as { receivedMessages?: { ackId: string; message: { data?: string; attributes?: Record<string, string> } }[] };
     if (receivedMessages.length > 0) {
-      const ack = await fetch(`${base}:acknowledge`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ ackIds: receivedMessages.map((m) => m.ackId) }) });
+      const ack = await fetch(`${base}:acknowledge`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ ackIds: receivedMessages.map((m) => m.ackId) }),
+      });
       if (ack.status !== 200) throw new Error(`acknowledge: HTTP ${ack.status}`);
     }
     let sawSentinel = false;
@@ -43,4 +51,3 @@ export async function drainEvents(stack: E2EStack, subscription: string): Promis
   }
   throw new Error('the sentinel message never came back from the export-events subscription');
 }
-

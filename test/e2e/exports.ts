@@ -174,7 +174,14 @@ export async function undeliverable(stack: E2EStack): Promise<UndeliverableDoc[]
 /** The raw job record (leases, attempts, checkpoints): what the API does not show. */
 export interface JobDoc {
   state: string;
-  files: { index: number; object: string; state: string; attempts: number; lease: { owner: string; until: { toMillis(): number } } | null; checkpoint: { marks: { offset: number }[] } | null }[];
+  files: {
+    index: number;
+    object: string;
+    state: string;
+    attempts: number;
+    lease: { owner: string; until: { toMillis(): number } } | null;
+    checkpoint: { marks: { offset: number }[] } | null;
+  }[];
   retries: number;
 }
 
@@ -207,7 +214,8 @@ export async function deliveryViolations(stack: E2EStack, consent: string, jobs:
       }
       const digest = await downloadDigest(stack, f.object);
       if (digest.size !== f.bytes || digest.crc32c !== f.crc32c) problems.push(`${job.name} ${f.name}: record ${f.bytes}/${f.crc32c} vs bucket ${digest.size}/${digest.crc32c}`);
-      if (!served.some((p) => p.size === digest.size && p.crc32c === digest.crc32c)) problems.push(`${job.name} ${f.name}: ${digest.size} bytes / ${digest.crc32c} match no part the sandbox served`);
+      if (!served.some((p) => p.size === digest.size && p.crc32c === digest.crc32c))
+        problems.push(`${job.name} ${f.name}: ${digest.size} bytes / ${digest.crc32c} match no part the sandbox served`);
     }
     if (job.manifest) {
       const [text] = await storageOf(stack).bucket(stack.info.bucket).file(job.manifest).download();

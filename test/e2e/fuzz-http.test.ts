@@ -103,7 +103,8 @@ function randomJson(r: Rng, depth = 0): unknown {
       return Array.from({ length: r.int(0, 5) }, () => randomJson(r, depth + 1));
     default: {
       const out: Record<string, unknown> = {};
-      for (let i = r.int(0, 4); i > 0; i--) out[r.pick(['appUserId', 'resources', 'returnUrl', 'autoStart', '__proto__', 'constructor', 'x', '', '$where'])] = randomJson(r, depth + 1);
+      for (let i = r.int(0, 4); i > 0; i--)
+        out[r.pick(['appUserId', 'resources', 'returnUrl', 'autoStart', '__proto__', 'constructor', 'x', '', '$where'])] = randomJson(r, depth + 1);
       return out;
     }
   }
@@ -111,7 +112,9 @@ function randomJson(r: Rng, depth = 0): unknown {
 
 /** Percent-encodes every byte of the UTF-8 form (lone surrogates become U+FFFD first). */
 function pct(value: string): string {
-  return [...Buffer.from(value, 'utf8')].map((b) => (/[A-Za-z0-9._~-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+  return [...Buffer.from(value, 'utf8')]
+    .map((b) => (/[A-Za-z0-9._~-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`))
+    .join('');
 }
 
 const JSON_HEADERS = { 'Content-Type': 'application/json' };
@@ -167,7 +170,10 @@ function bodyCase(r: Rng, valid: () => Record<string, unknown>, fields: readonly
   }
   if (roll === 9) {
     const type = r.pick(['text/plain', 'application/xml', 'application/octet-stream', 'multipart/form-data; boundary=x', 'image/png', 'application/json-patch+json']);
-    return { headers: { 'Content-Type': type }, body: r.pick([JSON.stringify(valid()), '--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--x--', '<a/>', 'plain text']) };
+    return {
+      headers: { 'Content-Type': type },
+      body: r.pick([JSON.stringify(valid()), '--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--x--', '<a/>', 'plain text']),
+    };
   }
   if (roll === 10) {
     const form = new URLSearchParams();
@@ -180,17 +186,7 @@ function bodyCase(r: Rng, valid: () => Record<string, unknown>, fields: readonly
 }
 
 function randomQueryValue(r: Rng): string {
-  return r.pick([
-    pct(randomString(r).slice(0, 500)),
-    '%E0%A4%A',
-    '%',
-    '%%',
-    '%zz',
-    '%00',
-    '%C0%AF',
-    '',
-    'x'.repeat(r.pick([10, 3000, 6000])),
-  ]);
+  return r.pick([pct(randomString(r).slice(0, 500)), '%E0%A4%A', '%', '%%', '%zz', '%00', '%C0%AF', '', 'x'.repeat(r.pick([10, 3000, 6000]))]);
 }
 
 function queryString(r: Rng, keys: readonly string[]): string {
@@ -265,7 +261,13 @@ function generateCases(r: Rng): Case[] {
 
   // POST /v1/connectSessions: bodies.
   for (let i = 0; i < 90; i++) {
-    cases.push({ fn: 'api', kind: 'body', method: 'POST', target: '/v1/connectSessions', ...mergeHeaders(bodyCase(r, validSession, ['appUserId', 'resources', 'returnUrl', 'autoStart']), authed()) });
+    cases.push({
+      fn: 'api',
+      kind: 'body',
+      method: 'POST',
+      target: '/v1/connectSessions',
+      ...mergeHeaders(bodyCase(r, validSession, ['appUserId', 'resources', 'returnUrl', 'autoStart']), authed()),
+    });
   }
   // GET /v1/consents: query strings.
   for (let i = 0; i < 70; i++) {
@@ -280,7 +282,16 @@ function generateCases(r: Rng): Case[] {
     if (r.chance(0.5)) {
       cases.push({ fn: 'api', kind: 'path', method: 'GET', target: `/v1/consents/${id}${r.chance(0.2) ? queryString(r, ['x']) : ''}`, headers: authed() });
     } else {
-      cases.push({ fn: 'api', kind: 'path', method: 'POST', target: `/v1/consents/${id}:revoke`, ...mergeHeaders(bodyCase(r, () => ({}), ['reason', 'etag']), authed()) });
+      cases.push({
+        fn: 'api',
+        kind: 'path',
+        method: 'POST',
+        target: `/v1/consents/${id}:revoke`,
+        ...mergeHeaders(
+          bodyCase(r, () => ({}), ['reason', 'etag']),
+          authed(),
+        ),
+      });
     }
   }
   // Garbage Authorization on every api route.
@@ -307,7 +318,20 @@ function generateCases(r: Rng): Case[] {
   for (let i = 0; i < 30; i++) {
     const unknown = r.chance(0.5);
     const target = unknown
-      ? r.pick(['/', '/v1', '/v2/consents', '/v1/consents/abc/def', '/v1/consents/abc:delete', '/v1/consents:revoke', '/v1/connectSessions/x', '/%ZZ', '/v1/consents/', '/admin', '/.env', '//v1/consents'])
+      ? r.pick([
+          '/',
+          '/v1',
+          '/v2/consents',
+          '/v1/consents/abc/def',
+          '/v1/consents/abc:delete',
+          '/v1/consents:revoke',
+          '/v1/connectSessions/x',
+          '/%ZZ',
+          '/v1/consents/',
+          '/admin',
+          '/.env',
+          '//v1/consents',
+        ])
       : r.pick(apiRoutes);
     const method = unknown ? r.pick(['GET', 'POST', 'DELETE']) : r.pick(['PUT', 'PATCH', 'DELETE', 'OPTIONS', 'POST', 'GET']);
     cases.push({ fn: 'api', kind: 'route', method, target, headers: { ...authed(), ...JSON_HEADERS }, ...(method === 'GET' || method === 'OPTIONS' ? {} : { body: '{}' }) });
@@ -325,7 +349,13 @@ function generateCases(r: Rng): Case[] {
       pct(randomString(r).slice(0, 200)) || 'z',
       Array.from({ length: 43 }, () => r.pick([...'abcXYZ019_-'])).join(''),
     ]);
-    cases.push({ fn: 'oauth', kind: 'path', method: r.pick(['GET', 'GET', 'GET', 'POST', 'HEAD']), target: `/connect/${session}${r.chance(0.3) ? queryString(r, ['state', 'x']) : ''}`, headers: { Cookie: garbageCookie(r) } });
+    cases.push({
+      fn: 'oauth',
+      kind: 'path',
+      method: r.pick(['GET', 'GET', 'GET', 'POST', 'HEAD']),
+      target: `/connect/${session}${r.chance(0.3) ? queryString(r, ['state', 'x']) : ''}`,
+      headers: { Cookie: garbageCookie(r) },
+    });
   }
   // GET /oauth2/callback: query strings and cookies.
   for (let i = 0; i < 70; i++) {
@@ -337,7 +367,13 @@ function generateCases(r: Rng): Case[] {
   }
   // Unknown paths on the oauth function.
   for (let i = 0; i < 15; i++) {
-    cases.push({ fn: 'oauth', kind: 'route', method: r.pick(['GET', 'POST', 'PUT', 'DELETE']), target: r.pick(['/', '/connect', '/connect/', '/oauth2', '/oauth2/callback/x', '/%ZZ', '/v1/consents', '/.git/config']), headers: {} });
+    cases.push({
+      fn: 'oauth',
+      kind: 'route',
+      method: r.pick(['GET', 'POST', 'PUT', 'DELETE']),
+      target: r.pick(['/', '/connect', '/connect/', '/oauth2', '/oauth2/callback/x', '/%ZZ', '/v1/consents', '/.git/config']),
+      headers: {},
+    });
   }
   // Bodies the framework's parsers refuse for reasons other than JSON syntax (fixed, after the
   // seeded cases so they do not shift them).
@@ -386,7 +422,12 @@ async function send(c: Case): Promise<Answer> {
 }
 
 interface GoogleError {
-  error?: { code?: unknown; status?: unknown; message?: unknown; details?: { '@type'?: string; fieldViolations?: { field?: unknown; description?: unknown }[]; reason?: string }[] };
+  error?: {
+    code?: unknown;
+    status?: unknown;
+    message?: unknown;
+    details?: { '@type'?: string; fieldViolations?: { field?: unknown; description?: unknown }[]; reason?: string }[];
+  };
 }
 
 /** What is wrong with one answer, or undefined. */
@@ -423,7 +464,8 @@ function check(c: Case, a: Answer): string | undefined {
     const methodRefusal = e.details.some((d) => d.reason === 'METHOD_NOT_ALLOWED');
     if (!named && !methodRefusal) return `api 400 without a named field: ${a.text.slice(0, 300)}`;
     // A path that does not decode is refused first (the framework's router never reads the body).
-    if (c.frameworkParses && !badPathEncoding(c.target) && !violations.some((v) => v.field === 'body')) return `api 400 for an unparsable body does not name body: ${a.text.slice(0, 300)}`;
+    if (c.frameworkParses && !badPathEncoding(c.target) && !violations.some((v) => v.field === 'body'))
+      return `api 400 for an unparsable body does not name body: ${a.text.slice(0, 300)}`;
   }
   return undefined;
 }
@@ -449,13 +491,17 @@ describe('fuzzed HTTP requests to the api and oauth functions', () => {
       if (c.frameworkParses || badPathEncoding(c.target)) frameworkRefused++;
       const problem = check(c, answer);
       if (problem) {
-        violations.push(`#${i} ${c.fn} ${c.kind} ${c.method} ${c.target.slice(0, 160)} ${JSON.stringify(c.headers).slice(0, 120)} body=${JSON.stringify(c.body?.slice(0, 120))}: ${problem}`);
+        violations.push(
+          `#${i} ${c.fn} ${c.kind} ${c.method} ${c.target.slice(0, 160)} ${JSON.stringify(c.headers).slice(0, 120)} body=${JSON.stringify(c.body?.slice(0, 120))}: ${problem}`,
+        );
       }
     }
     // Still alive and serving after the barrage.
     expect((await stack.api('/healthz', { token: null })).status).toBe(200);
     expect((await stack.api('/v1/consents?appUserId=fuzz-user')).status).toBe(200);
-    console.info(`fuzz-http: ${cases.length} requests; statuses ${JSON.stringify(Object.fromEntries(statuses))}; refused by the Functions Framework's parsers and answered by our functions: ${frameworkRefused}`);
+    console.info(
+      `fuzz-http: ${cases.length} requests; statuses ${JSON.stringify(Object.fromEntries(statuses))}; refused by the Functions Framework's parsers and answered by our functions: ${frameworkRefused}`,
+    );
     expect(violations).toEqual([]);
     expect(frameworkRefused).toBeGreaterThan(20);
     // The barrage reached our validation, not only the edges.
@@ -469,7 +515,8 @@ describe('fuzzed HTTP requests to the api and oauth functions', () => {
       const pageToken = encodePageToken(id);
       const res = await stack.api(`/v1/consents?appUserId=fuzz-user&pageToken=${pageToken}`);
       const text = await res.text();
-      if (res.status !== 400 || !text.includes('"field":"pageToken"')) problems.push(`pageToken=${pageToken} (p1:${JSON.stringify(id).slice(0, 20)}) → ${res.status} ${text.slice(0, 200)}`);
+      if (res.status !== 400 || !text.includes('"field":"pageToken"'))
+        problems.push(`pageToken=${pageToken} (p1:${JSON.stringify(id).slice(0, 20)}) → ${res.status} ${text.slice(0, 200)}`);
     }
     expect(problems).toEqual([]);
   });
@@ -493,7 +540,9 @@ describe('fuzzed HTTP requests to the api and oauth functions', () => {
     const limit = 1024 ** 2;
     const big = await postZeros(`${api}/v1/connectSessions`, { ...authed, 'Content-Length': String(1024 ** 3) }, 1024 ** 3);
     expect({ status: big.status, json: big.contentType.startsWith('application/json') }).toEqual({ status: 400, json: true });
-    expect(JSON.parse(big.text)).toMatchObject({ error: { code: 400, status: 'INVALID_ARGUMENT', details: [{ fieldViolations: [{ field: 'body', description: `exceeds the size limit of ${limit} bytes` }] }] } });
+    expect(JSON.parse(big.text)).toMatchObject({
+      error: { code: 400, status: 'INVALID_ARGUMENT', details: [{ fieldViolations: [{ field: 'body', description: `exceeds the size limit of ${limit} bytes` }] }] },
+    });
     // A gzip bomb from an authenticated caller: refused on its Content-Encoding, never inflated.
     const bomb = await fetch(`${api}/v1/connectSessions`, { method: 'POST', headers: { ...authed, 'Content-Encoding': 'gzip' }, body: gzipSync(Buffer.alloc(64 * 1024 * 1024)) });
     expect(await violationsOf(bomb)).toEqual([{ field: 'body', description: 'has an unsupported Content-Encoding (send it uncompressed)' }]);
@@ -513,7 +562,11 @@ describe('fuzzed HTTP requests to the api and oauth functions', () => {
 describe('requests to the worker endpoints (Pub/Sub push targets)', () => {
   const workers = ['initiate', 'poll', 'transfer', 'deadletter'] as const;
   const post = (fn: string, init: { method?: string; headers?: Record<string, string>; body?: string | Uint8Array }) =>
-    fetch(stack.info.functions[fn]!.url + '/', { method: init.method ?? 'POST', ...(init.headers ? { headers: init.headers } : {}), ...(init.body === undefined ? {} : { body: init.body }) });
+    fetch(stack.info.functions[fn]!.url + '/', {
+      method: init.method ?? 'POST',
+      ...(init.headers ? { headers: init.headers } : {}),
+      ...(init.body === undefined ? {} : { body: init.body }),
+    });
 
   it('a GET, an empty POST, a body that is not JSON or is compressed → a Google-style 400, never a 5xx', async () => {
     const problems: string[] = [];
@@ -528,7 +581,8 @@ describe('requests to the worker endpoints (Pub/Sub push targets)', () => {
       ]) {
         const res = await post(fn, init);
         const text = await res.text();
-        if (res.status !== 400 || !(res.headers.get('content-type') ?? '').startsWith('application/json') || !text.includes('INVALID_ARGUMENT')) problems.push(`${fn} ${JSON.stringify(init).slice(0, 120)} → ${res.status} ${text.slice(0, 160)}`);
+        if (res.status !== 400 || !(res.headers.get('content-type') ?? '').startsWith('application/json') || !text.includes('INVALID_ARGUMENT'))
+          problems.push(`${fn} ${JSON.stringify(init).slice(0, 120)} → ${res.status} ${text.slice(0, 160)}`);
       }
     }
     expect(problems).toEqual([]);
@@ -542,9 +596,14 @@ describe('requests to the worker endpoints (Pub/Sub push targets)', () => {
     for (const fn of workers) {
       for (let i = 0; i < 8; i++) {
         const id = r.pick<string | undefined>([`fz/${fn}/${i}`, `${'x'.repeat(2000)}-${fn}-${i}`, `${'€'.repeat(600)}${fn}${i}`, undefined, `..${fn}${i}`, `${fn}-${i}`]);
-        const attributes = r.chance(0.5) ? { CloudPubSubDeadLetterSourceSubscription: r.pick(['projects/p/subscriptions/s', 's'.repeat(3000), 'a\u0000b']), junk: 'é'.repeat(r.int(0, 2000)) } : {};
+        const attributes = r.chance(0.5)
+          ? { CloudPubSubDeadLetterSourceSubscription: r.pick(['projects/p/subscriptions/s', 's'.repeat(3000), 'a\u0000b']), junk: 'é'.repeat(r.int(0, 2000)) }
+          : {};
         const data = Buffer.from(r.pick([`{"job":"${fn}-${i}"}`, `not json ${fn} ${i}`, `{"file":-1,"n":"${fn}${i}"}`, `[${i},"${fn}"]`])).toString('base64');
-        const body = JSON.stringify({ subscription: `projects/p/subscriptions/fuzz-${fn}`, message: { data, attributes, ...(id === undefined ? {} : { messageId: id }), publishTime: r.pick(['2026-11-23T10:00:00Z', '0000-01-01T00:00:00Z', 'junk']) } });
+        const body = JSON.stringify({
+          subscription: `projects/p/subscriptions/fuzz-${fn}`,
+          message: { data, attributes, ...(id === undefined ? {} : { messageId: id }), publishTime: r.pick(['2026-11-23T10:00:00Z', '0000-01-01T00:00:00Z', 'junk']) },
+        });
         distinct++;
         for (let delivery = 0; delivery < 2; delivery++) {
           const res = await post(fn, { headers: JSON_HEADERS, body });

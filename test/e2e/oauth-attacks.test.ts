@@ -40,8 +40,7 @@ async function expectRefusedWithoutSideEffects(send: () => Promise<Response>): P
   return res;
 }
 
-const callback = (callbackUrl: string, cookie?: string) =>
-  fetch(callbackUrl, { redirect: 'manual', ...(cookie === undefined ? {} : { headers: { Cookie: cookie } }) });
+const callback = (callbackUrl: string, cookie?: string) => fetch(callbackUrl, { redirect: 'manual', ...(cookie === undefined ? {} : { headers: { Cookie: cookie } }) });
 
 function withQuery(url: string, change: (q: URLSearchParams) => void): string {
   const u = new URL(url);
@@ -65,7 +64,12 @@ describe('CSRF: the callback refuses a state that is missing, forged, reused, ex
   it('missing state → 4xx, no token exchange, no consent', async () => {
     const session = await newConnectSession(stack, 'csrf-missing', ['chrome.history']);
     const flow = await approveWithoutCallback(stack, session.connectUrl);
-    await expectRefusedWithoutSideEffects(() => callback(withQuery(flow.callbackUrl, (q) => q.delete('state')), flow.cookie));
+    await expectRefusedWithoutSideEffects(() =>
+      callback(
+        withQuery(flow.callbackUrl, (q) => q.delete('state')),
+        flow.cookie,
+      ),
+    );
     // Also when the cookie is missing too (nothing to compare).
     await expectRefusedWithoutSideEffects(() => callback(withQuery(flow.callbackUrl, (q) => q.delete('state'))));
   });
@@ -118,7 +122,7 @@ describe('CSRF: the callback refuses a state that is missing, forged, reused, ex
     expect(ttlMs).toBeLessThanOrEqual(600_000);
   });
 
-  it('other browser: a valid state without its cookie, or with another flow\'s cookie → 4xx; the right browser still completes', async () => {
+  it("other browser: a valid state without its cookie, or with another flow's cookie → 4xx; the right browser still completes", async () => {
     const victim = await approveWithoutCallback(stack, (await newConnectSession(stack, 'csrf-victim', ['chrome.history'])).connectUrl);
     const attacker = await approveWithoutCallback(stack, (await newConnectSession(stack, 'csrf-attacker', ['chrome.history'])).connectUrl);
     expect(victim.cookie).toMatch(/^dp_oauth_state=/);
@@ -146,7 +150,10 @@ describe('replay: one code+state sent 50 times at once', () => {
       Array.from({ length: 50 }, () => callback(flow.callbackUrl, flow.cookie).then(async (r) => ({ status: r.status, location: r.headers.get('location') }))),
     );
     const statuses = answers.map((a) => a.status);
-    expect(statuses.filter((s) => s >= 500), `statuses: ${statuses.join(',')}`).toEqual([]);
+    expect(
+      statuses.filter((s) => s >= 500),
+      `statuses: ${statuses.join(',')}`,
+    ).toEqual([]);
     const redirected = answers.filter((a) => a.status === 302);
     expect(redirected, `statuses: ${statuses.join(',')}`).toHaveLength(1);
     expect(new URL(redirected[0]!.location ?? '').searchParams.get('outcome')).toBe('granted');
@@ -198,7 +205,7 @@ describe('connect link', () => {
     expect(start.headers.get('referrer-policy')).toBe('no-referrer');
   });
 
-  it('the redirect asks for exactly the session\'s scopes: code flow, offline, consent prompt, PKCE S256; the cookie is HttpOnly, SameSite=Lax, Path=/oauth2/callback', async () => {
+  it("the redirect asks for exactly the session's scopes: code flow, offline, consent prompt, PKCE S256; the cookie is HttpOnly, SameSite=Lax, Path=/oauth2/callback", async () => {
     const resources = ['chrome.history', 'myactivity.search', 'youtube.subscriptions'];
     const session = await newConnectSession(stack, 'link-shape', resources);
     const start = await fetch(session.connectUrl, { redirect: 'manual' });
@@ -374,7 +381,16 @@ describe('caller authentication of the api function', () => {
 
   it('malformed tokens → 401', async () => {
     const valid = await stack.callerToken();
-    for (const header of ['Bearer', 'Bearer ', 'Bearer abc', `Basic ${Buffer.from('a:b').toString('base64')}`, `bearer${valid}`, `Bearer ${valid} extra`, 'Bearer a.b.c', `Token ${valid}`]) {
+    for (const header of [
+      'Bearer',
+      'Bearer ',
+      'Bearer abc',
+      `Basic ${Buffer.from('a:b').toString('base64')}`,
+      `bearer${valid}`,
+      `Bearer ${valid} extra`,
+      'Bearer a.b.c',
+      `Token ${valid}`,
+    ]) {
       await expectNoSideEffect(() => post(header), 401);
     }
   });
@@ -397,7 +413,13 @@ describe('caller authentication of the api function', () => {
     const otherEmail = Buffer.from(JSON.stringify({ ...claims, aud: 'https://other-service.example' })).toString('base64url');
     const flipped = (signature.startsWith('A') ? 'B' : 'A') + signature.slice(1);
     const none = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url');
-    for (const token of [`${header}.${expired}.${signature}`, `${header}.${otherEmail}.${signature}`, `${header}.${payload}.${flipped}`, `${header}.${payload}.${signature.slice(0, -8)}`, `${none}.${payload}.x`]) {
+    for (const token of [
+      `${header}.${expired}.${signature}`,
+      `${header}.${otherEmail}.${signature}`,
+      `${header}.${payload}.${flipped}`,
+      `${header}.${payload}.${signature.slice(0, -8)}`,
+      `${none}.${payload}.x`,
+    ]) {
       await expectNoSideEffect(() => post(`Bearer ${token}`), 401);
     }
   });

@@ -50,10 +50,13 @@ async function ticksPass(route: string, n: number): Promise<void> {
 }
 
 async function exportsDelivered(consent: string, count: number): Promise<ExportJson[]> {
-  return waitUntil(async () => {
-    const jobs = await listExports(stack, consent);
-    return jobs.length === count && jobs.every((j) => j.state === 'DELIVERED') ? jobs : undefined;
-  }, { what: `${count} delivered exports of ${consent}`, timeoutMs: 90_000, intervalMs: 500 });
+  return waitUntil(
+    async () => {
+      const jobs = await listExports(stack, consent);
+      return jobs.length === count && jobs.every((j) => j.state === 'DELIVERED') ? jobs : undefined;
+    },
+    { what: `${count} delivered exports of ${consent}`, timeoutMs: 90_000, intervalMs: 500 },
+  );
 }
 
 type Scheduled = ExportJson & { startTime?: string };
@@ -88,13 +91,20 @@ describe('scheduled exports on the local Cloud Scheduler', () => {
 
     // Within the week before the grant ends: warned once; at its end: EXPIRED, announced once.
     await advance(23 * DAY_S);
-    await waitUntil(async () => ((await drainEvents(stack, TAP)).some((e) => e.data.type === 'consent.expiring' && e.data.subject === consent) ? true : undefined), { what: 'consent.expiring', timeoutMs: 60_000, intervalMs: 500 });
+    await waitUntil(async () => ((await drainEvents(stack, TAP)).some((e) => e.data.type === 'consent.expiring' && e.data.subject === consent) ? true : undefined), {
+      what: 'consent.expiring',
+      timeoutMs: 60_000,
+      intervalMs: 500,
+    });
     await ticksPass('/ticks/expiry', 2);
     await advance(7 * DAY_S);
-    const expired = await waitUntil(async () => {
-      const c = await getConsent(stack, consent);
-      return c.state === 'EXPIRED' ? c : undefined;
-    }, { what: `${consent} EXPIRED`, timeoutMs: 60_000, intervalMs: 500 });
+    const expired = await waitUntil(
+      async () => {
+        const c = await getConsent(stack, consent);
+        return c.state === 'EXPIRED' ? c : undefined;
+      },
+      { what: `${consent} EXPIRED`, timeoutMs: 60_000, intervalMs: 500 },
+    );
     expect(expired.state).toBe('EXPIRED');
     await ticksPass('/ticks/expiry', 2);
     const later: PulledEvent[] = await drainEvents(stack, TAP);
@@ -115,17 +125,24 @@ describe('scheduled exports on the local Cloud Scheduler', () => {
     const doc = await stack.firestore.collection('consents').doc(revokedId).get();
     const vault = new TokenVault(new LocalKeyWrapper(Buffer.from(stack.secrets.localTokenKey, 'base64')));
     const refresh = await vault.open(doc.get('token') as SealedSecret, revokedId);
-    const revoked = await fetch(`${stack.info.services.sandbox.url}/revoke`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: refresh }) });
+    const revoked = await fetch(`${stack.info.services.sandbox.url}/revoke`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: refresh }),
+    });
     expect(revoked.status).toBe(200);
     // Three manual runs of the job at once, and its own schedule again.
     const runs = await Promise.all([1, 2, 3].map(() => control('run')));
     expect(runs.map((r) => r.status)).toEqual([200, 200, 200]);
     expect((await control('resume')).status).toBe(200);
     for (const consent of consents.slice(1)) await exportsDelivered(consent, 1);
-    const parked = await waitUntil(async () => {
-      const c = await getConsent(stack, consents[0]!);
-      return c.state === 'NEEDS_RECONSENT' ? c : undefined;
-    }, { what: 'the revoked consent parked', timeoutMs: 60_000, intervalMs: 500 });
+    const parked = await waitUntil(
+      async () => {
+        const c = await getConsent(stack, consents[0]!);
+        return c.state === 'NEEDS_RECONSENT' ? c : undefined;
+      },
+      { what: 'the revoked consent parked', timeoutMs: 60_000, intervalMs: 500 },
+    );
     expect(parked.state).toBe('NEEDS_RECONSENT');
     const tokenCallsBefore = (await stack.calls()).filter((c) => c.path === '/token').length;
     await ticksPass('/ticks/exports', 3);

@@ -58,7 +58,11 @@ export interface SandboxCall {
 export async function startE2EStack(label: string, sandboxConfig?: Partial<SandboxConfig>, options: E2EStackOptions = {}): Promise<E2EStack> {
   const dir = mkdtempSync(join(tmpdir(), `dp-e2e-${label}-`));
   const emulators = inject('emulators');
-  const projectId = `e2e-${label}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 20) + `-${Math.random().toString(16).slice(2, 8)}`;
+  const projectId =
+    `e2e-${label}`
+      .toLowerCase()
+      .replace(/[^a-z0-9-]/g, '-')
+      .slice(0, 20) + `-${Math.random().toString(16).slice(2, 8)}`;
   const secrets = { oauthClientSecret: randomBytes(24).toString('base64url'), localTokenKey: randomBytes(32).toString('base64') };
   const stack: Stack = await startStack({
     dir,

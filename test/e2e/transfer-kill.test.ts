@@ -43,7 +43,18 @@ import { startE2EStack, type E2EStack } from './stack.js';
 const ARCHIVE_BYTES = 64 * 1024 * 1024;
 const KILLS = 20;
 const MAX_ATTEMPTS_BEFORE_KILL = 6;
-const GROUPS = ['myactivity.search', 'chrome.history', 'youtube.subscriptions', 'chrome.bookmarks', 'maps.reviews', 'myactivity.youtube', 'chrome.autofill', 'chrome.dictionary', 'alerts.subscriptions', 'chrome.extensions'];
+const GROUPS = [
+  'myactivity.search',
+  'chrome.history',
+  'youtube.subscriptions',
+  'chrome.bookmarks',
+  'maps.reviews',
+  'myactivity.youtube',
+  'chrome.autofill',
+  'chrome.dictionary',
+  'alerts.subscriptions',
+  'chrome.extensions',
+];
 const SEED = 0x5eed07;
 
 let stack: E2EStack;
@@ -51,7 +62,10 @@ beforeAll(async () => {
   stack = await startE2EStack(
     'transfer-kill',
     { archiveBytes: ARCHIVE_BYTES },
-    { functionEnv: { TRANSFER_CHUNK_BYTES: String(1024 * 1024), TRANSFER_CHECKPOINT_BYTES: String(4 * 1024 * 1024), LEASE_SECONDS: '10', TRANSFER_BUDGET_SECONDS: '8' }, sweepIntervalMs: 1_000 },
+    {
+      functionEnv: { TRANSFER_CHUNK_BYTES: String(1024 * 1024), TRANSFER_CHECKPOINT_BYTES: String(4 * 1024 * 1024), LEASE_SECONDS: '10', TRANSFER_BUDGET_SECONDS: '8' },
+      sweepIntervalMs: 1_000,
+    },
   );
 }, 120_000);
 afterAll(async () => {
@@ -107,7 +121,9 @@ describe('scenario 7: the transfer function killed mid-copy', () => {
       if (state.fresh < 2 && requested.length < GROUPS.length) await requestNext();
 
       // Wait until a copy runs again (a worker holds a file's lease)...
-      const flowing = await waitUntil(async () => ((await inFlight()).files.length > 0 ? true : undefined), { what: 'a copy running', timeoutMs: 60_000, intervalMs: 100 }).catch(() => undefined);
+      const flowing = await waitUntil(async () => ((await inFlight()).files.length > 0 ? true : undefined), { what: 'a copy running', timeoutMs: 60_000, intervalMs: 100 }).catch(
+        () => undefined,
+      );
       if (flowing === undefined) {
         // Nothing to copy right now: every requested archive is in or waiting upstream.
         if (requested.length >= GROUPS.length && (await inFlight()).open === 0) break;

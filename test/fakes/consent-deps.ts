@@ -31,7 +31,13 @@ export function consentDepsWithFakes() {
     vault,
     tokens: new AccessTokens({ clock, consents, vault, oauth: server.provider, queue }),
     queue,
-    settings: { returnUrlAllowlist: [RETURN_URL], connectSessionTtlSeconds: 1800, stateTtlSeconds: 600, connectBaseUrl: 'https://connect.example.com', confirmationCodeTtlSeconds: 300 },
+    settings: {
+      returnUrlAllowlist: [RETURN_URL],
+      connectSessionTtlSeconds: 1800,
+      stateTtlSeconds: 600,
+      connectBaseUrl: 'https://connect.example.com',
+      confirmationCodeTtlSeconds: 300,
+    },
   };
   return { deps, clock, server, consents, sessions, attempts, audit, queue, vault };
 }

@@ -45,7 +45,16 @@ export async function exportDepsWithFakes(settings: Partial<ExportDeps['settings
     downloader,
     crc32c: new NodeRsCrc32c(),
     vault,
-    settings: { objectPrefix: 'exports', leaseSeconds: 600, transferBudgetSeconds: 420, checkpointBytes: 256 * 1024, sweepLimit: 100, tickBatch: 50, expiringLeadSeconds: 7 * 86_400, ...settings },
+    settings: {
+      objectPrefix: 'exports',
+      leaseSeconds: 600,
+      transferBudgetSeconds: 420,
+      checkpointBytes: 256 * 1024,
+      sweepLimit: 100,
+      tickBatch: 50,
+      expiringLeadSeconds: 7 * 86_400,
+      ...settings,
+    },
     newOwner: () => randomUUID(),
     oauth: new FakeAuthorizationServer(clock).provider,
   };

@@ -64,9 +64,7 @@ export class MemoryRecordStore<T> implements RecordStore<T> {
     const after = query.pageToken === undefined ? undefined : decodePageToken(query.pageToken);
     const matching = [...this.records.entries()]
       .filter(([id]) => after === undefined || id > after)
-      .filter(([, value]) =>
-        Object.entries(query.where ?? {}).every(([field, expected]) => (value as Record<string, unknown>)[field] === expected),
-      )
+      .filter(([, value]) => Object.entries(query.where ?? {}).every(([field, expected]) => (value as Record<string, unknown>)[field] === expected))
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     const items = matching.slice(0, query.pageSize).map(([id, value]) => ({ id, value: this.handOut(id, value) }));
     const last = items.at(-1);

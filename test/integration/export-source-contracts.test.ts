@@ -44,14 +44,20 @@ exportSourceContract('fake', async () => {
 exportSourceContract('Google adapter (sandbox)', async () => (await googleSource()).t);
 
 async function googleSource() {
-  const post = (path: string, body: unknown) =>
-    fetch(`${sandbox.baseUrl}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const post = (path: string, body: unknown) => fetch(`${sandbox.baseUrl}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
   const clientId = `source-${randomBytes(4).toString('hex')}.apps.googleusercontent.com`;
   const clientSecret = randomBytes(16).toString('hex');
   const redirectUri = 'http://127.0.0.1:9/oauth2/callback';
   await post('/sandbox/v1/clients', { clientId, clientSecret, redirectUris: [redirectUri] });
   const oauth = new GoogleOAuthProvider(
-    { clientId, clientSecret, redirectUri, authorizationEndpoint: `${sandbox.baseUrl}/o/oauth2/v2/auth`, tokenEndpoint: `${sandbox.baseUrl}/token`, revokeEndpoint: `${sandbox.baseUrl}/revoke` },
+    {
+      clientId,
+      clientSecret,
+      redirectUri,
+      authorizationEndpoint: `${sandbox.baseUrl}/o/oauth2/v2/auth`,
+      tokenEndpoint: `${sandbox.baseUrl}/token`,
+      revokeEndpoint: `${sandbox.baseUrl}/revoke`,
+    },
     systemClock,
   );
   const consents = new MemoryRecordStore<Consent>();

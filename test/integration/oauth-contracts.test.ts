@@ -24,7 +24,16 @@ afterAll(async () => {
 
 authorizationContract('fake authorization server', async () => {
   const server = new FakeAuthorizationServer(systemClock);
-  return { oauth: server.provider, grants: server.grants, approve: async (_url, state, groups, duration) => server.approve(state, groups.map((g) => `https://www.googleapis.com/auth/dataportability.${g}`), duration) };
+  return {
+    oauth: server.provider,
+    grants: server.grants,
+    approve: async (_url, state, groups, duration) =>
+      server.approve(
+        state,
+        groups.map((g) => `https://www.googleapis.com/auth/dataportability.${g}`),
+        duration,
+      ),
+  };
 });
 
 authorizationContract('Google adapters (sandbox)', async () => {

@@ -7,7 +7,10 @@ import { developmentEnv } from '../fixtures/env.js';
 
 /** A project id of its own for one test file: the emulators keep projects apart. */
 export function testProjectId(label: string): string {
-  const clean = label.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 16);
+  const clean = label
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 16);
   return `t-${clean}-${randomBytes(3).toString('hex')}`.replace(/-+/g, '-');
 }
 

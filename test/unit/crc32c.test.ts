@@ -5,7 +5,7 @@ import { NodeRsCrc32c } from '../../functions/adapters/node-rs-crc32c.js';
 describe('CRC32C adapter', () => {
   const crc = new NodeRsCrc32c();
 
-  it('matches the known check value and Cloud Storage\'s own implementation', () => {
+  it("matches the known check value and Cloud Storage's own implementation", () => {
     const check = crc.start();
     check.update(Buffer.from('123456789'));
     const be = Buffer.from(check.value(), 'base64').readUInt32BE(0);

@@ -22,15 +22,12 @@ import { developmentEnv } from '../fixtures/env.js';
 
 function runtimeWithFakes() {
   const stores = new Map<string, MemoryRecordStore<unknown>>();
-  const rt = createRuntime(
-    developmentEnv(),
-    {
-      store: <T>(name: string) => {
-        if (!stores.has(name)) stores.set(name, new MemoryRecordStore<unknown>());
-        return stores.get(name) as unknown as RecordStore<T>;
-      },
+  const rt = createRuntime(developmentEnv(), {
+    store: <T>(name: string) => {
+      if (!stores.has(name)) stores.set(name, new MemoryRecordStore<unknown>());
+      return stores.get(name) as unknown as RecordStore<T>;
     },
-  );
+  });
   return { rt, undeliverable: () => rt.store<UndeliverableMessage>('undeliverable') };
 }
 
@@ -51,7 +48,12 @@ describe('pubsubFunction (event edge)', () => {
   it('runs the handler with the decoded command', async () => {
     const { rt } = runtimeWithFakes();
     const seen: unknown[] = [];
-    const fn = pubsubFunction('t', rt, (m) => parseWith(schema, jsonPayload(m)), async (cmd) => void seen.push(cmd));
+    const fn = pubsubFunction(
+      't',
+      rt,
+      (m) => parseWith(schema, jsonPayload(m)),
+      async (cmd) => void seen.push(cmd),
+    );
     await fn(event({ job: 'j', attempt: 1 }));
     expect(seen).toEqual([{ job: 'j', attempt: 1 }]);
   });
@@ -59,7 +61,12 @@ describe('pubsubFunction (event edge)', () => {
   it('acks and records a malformed message once, naming each field, even when redelivered', async () => {
     const { rt, undeliverable } = runtimeWithFakes();
     let calls = 0;
-    const fn = pubsubFunction('t', rt, (m) => parseWith(schema, jsonPayload(m)), async () => void calls++);
+    const fn = pubsubFunction(
+      't',
+      rt,
+      (m) => parseWith(schema, jsonPayload(m)),
+      async () => void calls++,
+    );
     await expect(fn(event({ job: '', attempt: -1, extra: 1 }))).resolves.toBeUndefined();
     await expect(fn(event({ job: '', attempt: -1, extra: 1 }))).resolves.toBeUndefined();
     expect(calls).toBe(0);
@@ -71,7 +78,12 @@ describe('pubsubFunction (event edge)', () => {
 
   it('records a missing or empty envelope as malformed instead of crashing', async () => {
     const { rt, undeliverable } = runtimeWithFakes();
-    const fn = pubsubFunction('t', rt, (m) => parseWith(schema, jsonPayload(m)), async () => undefined);
+    const fn = pubsubFunction(
+      't',
+      rt,
+      (m) => parseWith(schema, jsonPayload(m)),
+      async () => undefined,
+    );
     await fn({ specversion: '1.0', id: 'e9', source: 's', type: 't' } as CloudEvent<MessagePublishedData>);
     const record = await undeliverable().get(undeliverableId('REJECTED', 't', 'e9'));
     expect(record?.violations).toEqual([{ field: 'message.data', description: 'is empty' }]);
@@ -79,9 +91,14 @@ describe('pubsubFunction (event edge)', () => {
 
   it('acks a permanent error from the use case and records it', async () => {
     const { rt, undeliverable } = runtimeWithFakes();
-    const fn = pubsubFunction('t', rt, (m) => parseWith(schema, jsonPayload(m)), async () => {
-      throw new AppError('FAILED_PRECONDITION', 'job already finished');
-    });
+    const fn = pubsubFunction(
+      't',
+      rt,
+      (m) => parseWith(schema, jsonPayload(m)),
+      async () => {
+        throw new AppError('FAILED_PRECONDITION', 'job already finished');
+      },
+    );
     await expect(fn(event({ job: 'j', attempt: 0 }, 'm2'))).resolves.toBeUndefined();
     expect((await undeliverable().get(undeliverableId('REJECTED', 't', 'm2')))?.errorCode).toBe('FAILED_PRECONDITION');
   });
@@ -89,9 +106,14 @@ describe('pubsubFunction (event edge)', () => {
   it('throws a transient error so Pub/Sub redelivers, and records nothing', async () => {
     const { rt, undeliverable } = runtimeWithFakes();
     const failure = transient('firestore unavailable');
-    const fn = pubsubFunction('t', rt, (m) => parseWith(schema, jsonPayload(m)), async () => {
-      throw failure;
-    });
+    const fn = pubsubFunction(
+      't',
+      rt,
+      (m) => parseWith(schema, jsonPayload(m)),
+      async () => {
+        throw failure;
+      },
+    );
     await expect(fn(event({ job: 'j', attempt: 0 }))).rejects.toBe(failure);
     expect((await undeliverable().list({ pageSize: 10 })).items).toHaveLength(0);
   });
@@ -100,12 +122,32 @@ describe('pubsubFunction (event edge)', () => {
 function fakeResponse() {
   const res = { statusCode: 0, headers: {} as Record<string, string>, body: undefined as unknown, ended: false };
   const api = {
-    status(code: number) { res.statusCode = code; return api; },
-    set(k: string, v: string) { res.headers[k.toLowerCase()] = v; return api; },
-    json(body: unknown) { res.body = body; res.ended = true; return api; },
-    type(t: string) { res.headers['content-type'] = t; return api; },
-    send(body: unknown) { res.body = body; res.ended = true; return api; },
-    end() { res.ended = true; return api; },
+    status(code: number) {
+      res.statusCode = code;
+      return api;
+    },
+    set(k: string, v: string) {
+      res.headers[k.toLowerCase()] = v;
+      return api;
+    },
+    json(body: unknown) {
+      res.body = body;
+      res.ended = true;
+      return api;
+    },
+    type(t: string) {
+      res.headers['content-type'] = t;
+      return api;
+    },
+    send(body: unknown) {
+      res.body = body;
+      res.ended = true;
+      return api;
+    },
+    end() {
+      res.ended = true;
+      return api;
+    },
   };
   return { res, api: api as unknown as Response };
 }
@@ -114,7 +156,13 @@ describe('httpFunction (HTTP edge)', () => {
   const { rt } = runtimeWithFakes();
   const fn = httpFunction('api', rt, [
     { method: 'GET', path: /^\/v1\/things\/(?<id>[^/]+)$/, handle: async (_req, ctx) => ({ status: 200, body: { id: ctx.params['id'] } }) },
-    { method: 'POST', path: /^\/v1\/fail$/, handle: async () => { throw new TypeError('boom at /srv/secret.ts'); } },
+    {
+      method: 'POST',
+      path: /^\/v1\/fail$/,
+      handle: async () => {
+        throw new TypeError('boom at /srv/secret.ts');
+      },
+    },
   ]);
   const call = async (method: string, path: string) => {
     const { res, api } = fakeResponse();
@@ -161,7 +209,12 @@ describe('oauth function edge (connect links)', () => {
         return stores.get(name) as unknown as RecordStore<T>;
       },
     });
-    const session = await createConnectSession(rt.consentDeps(), { appUserId: 'u1', resources: ['chrome.history'], returnUrl: config.oauth.returnUrlAllowlist[0]!, autoStart: false });
+    const session = await createConnectSession(rt.consentDeps(), {
+      appUserId: 'u1',
+      resources: ['chrome.history'],
+      returnUrl: config.oauth.returnUrlAllowlist[0]!,
+      autoStart: false,
+    });
     const token = session.connectUrl.split('/connect/')[1]!;
     const fn = oauth(rt);
     const call = async (method: string, path: string) => {
@@ -185,7 +238,12 @@ describe('oauth function edge (connect links)', () => {
 
   it('a refused connect link never appears in the logs; every answer carries nosniff and a strict CSP', async () => {
     const { call, token, lines } = await oauthWithFakes();
-    const answers = [await call('HEAD', `/connect/${token}`), await call('GET', `/connect/${token}/x`), await call('GET', `/connect/${token}`), await call('GET', `/connect/${token}`)];
+    const answers = [
+      await call('HEAD', `/connect/${token}`),
+      await call('GET', `/connect/${token}/x`),
+      await call('GET', `/connect/${token}`),
+      await call('GET', `/connect/${token}`),
+    ];
     expect(answers.map((a) => a.statusCode)).toEqual([400, 404, 302, 400]);
     expect(lines.join('\n')).toContain('/connect/[redacted]');
     expect(lines.join('\n')).not.toContain(token);

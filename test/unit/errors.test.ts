@@ -5,9 +5,17 @@ import { toEventOutcome, toHttpError } from '../../functions/platform/errors.js'
 describe('error mapping at the edge', () => {
   it('maps every code to an HTTP status and a Google-style body', () => {
     const expected: Record<string, number> = {
-      INVALID_ARGUMENT: 400, FAILED_PRECONDITION: 400, NOT_FOUND: 404, ALREADY_EXISTS: 409, ABORTED: 409,
-      PERMISSION_DENIED: 403, UNAUTHENTICATED: 401, RESOURCE_EXHAUSTED: 429, UNAVAILABLE: 503,
-      DEADLINE_EXCEEDED: 504, INTERNAL: 500,
+      INVALID_ARGUMENT: 400,
+      FAILED_PRECONDITION: 400,
+      NOT_FOUND: 404,
+      ALREADY_EXISTS: 409,
+      ABORTED: 409,
+      PERMISSION_DENIED: 403,
+      UNAUTHENTICATED: 401,
+      RESOURCE_EXHAUSTED: 429,
+      UNAVAILABLE: 503,
+      DEADLINE_EXCEEDED: 504,
+      INTERNAL: 500,
     };
     for (const code of ERROR_CODES) {
       const { status, body } = toHttpError(new AppError(code, 'boom'));

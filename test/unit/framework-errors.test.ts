@@ -38,7 +38,15 @@ forwardFrameworkRefusals();
 ff.http('refusals-api', httpFunction('api', rt, routes, { authenticate }));
 ff.http('refusals-oauth', httpFunction('oauth', rt, routes, { htmlErrors: true, headers: { 'Referrer-Policy': 'no-referrer' } }));
 ff.cloudEvent('refusals-event', async () => void events++);
-ff.cloudEvent('refusals-worker', pubsubFunction('worker', rt, (m) => parseWith(z.object({ job: z.string() }).strict(), jsonPayload(m)), async () => void events++));
+ff.cloudEvent(
+  'refusals-worker',
+  pubsubFunction(
+    'worker',
+    rt,
+    (m) => parseWith(z.object({ job: z.string() }).strict(), jsonPayload(m)),
+    async () => void events++,
+  ),
+);
 
 const servers = new Map<string, { server: Server; port: number }>();
 beforeAll(async () => {
@@ -84,7 +92,9 @@ function googleError(a: Answer, status = 400): { field: string; description: str
   expect(a.status, a.text).toBe(status);
   expect(a.headers['content-type']).toMatch(/^application\/json/);
   expect(a.headers['cache-control']).toBe('no-store');
-  const body = JSON.parse(a.text) as { error: { code: number; status: string; message: string; details: { '@type': string; fieldViolations?: { field: string; description: string }[] }[] } };
+  const body = JSON.parse(a.text) as {
+    error: { code: number; status: string; message: string; details: { '@type': string; fieldViolations?: { field: string; description: string }[] }[] };
+  };
   expect(body.error.code).toBe(status);
   expect(typeof body.error.message).toBe('string');
   const badRequest = body.error.details.find((d) => d['@type'] === 'type.googleapis.com/google.rpc.BadRequest');
@@ -99,7 +109,9 @@ describe('requests the Functions Framework refuses itself', () => {
       expect(googleError(await send('refusals-api', 'POST', '/v1/things', JSON_AUTHED, body)), body).toEqual([{ field: 'body', description: 'is not valid JSON' }]);
     }
     for (const body of ['"text"', '42', 'null', 'true']) {
-      expect(googleError(await send('refusals-api', 'POST', '/v1/things', JSON_AUTHED, body)), body).toEqual([{ field: 'body', description: 'must be a JSON object, not a bare JSON value' }]);
+      expect(googleError(await send('refusals-api', 'POST', '/v1/things', JSON_AUTHED, body)), body).toEqual([
+        { field: 'body', description: 'must be a JSON object, not a bare JSON value' },
+      ]);
     }
     expect(handled).toBe(before);
     // A body that parses still reaches the route.
@@ -109,8 +121,12 @@ describe('requests the Functions Framework refuses itself', () => {
 
   it('a path that is not valid percent-encoding → 400 naming the route parameter, or the path', async () => {
     const before = handled;
-    expect(googleError(await send('refusals-api', 'GET', '/v1/things/%E0%A4%A', { Authorization: 'Bearer good' }))).toEqual([{ field: 'id', description: 'is not valid percent-encoding' }]);
-    expect(googleError(await send('refusals-api', 'GET', '/%ZZ/things', { Authorization: 'Bearer good' }))).toEqual([{ field: 'path', description: 'is not valid percent-encoding' }]);
+    expect(googleError(await send('refusals-api', 'GET', '/v1/things/%E0%A4%A', { Authorization: 'Bearer good' }))).toEqual([
+      { field: 'id', description: 'is not valid percent-encoding' },
+    ]);
+    expect(googleError(await send('refusals-api', 'GET', '/%ZZ/things', { Authorization: 'Bearer good' }))).toEqual([
+      { field: 'path', description: 'is not valid percent-encoding' },
+    ]);
     expect(handled).toBe(before);
   });
 
@@ -124,7 +140,9 @@ describe('requests the Functions Framework refuses itself', () => {
       [{ 'Content-Type': 'text/plain; charset=koi8-xx' }, 'text', 'has an unsupported charset (send UTF-8)'],
     ];
     for (const [headers, body, description] of cases) {
-      expect(googleError(await send('refusals-api', 'POST', '/v1/things', { ...headers, Authorization: 'Bearer good' }, body)), JSON.stringify(headers)).toEqual([{ field: 'body', description }]);
+      expect(googleError(await send('refusals-api', 'POST', '/v1/things', { ...headers, Authorization: 'Bearer good' }, body)), JSON.stringify(headers)).toEqual([
+        { field: 'body', description },
+      ]);
     }
   });
 
@@ -182,7 +200,7 @@ describe('requests the Functions Framework refuses itself', () => {
     expect(safe.text).toBe('');
   });
 
-  it('every answer, the framework\'s own included, carries nosniff and a strict Content-Security-Policy', async () => {
+  it("every answer, the framework's own included, carries nosniff and a strict Content-Security-Policy", async () => {
     const answers = [
       await send('refusals-api', 'GET', '/v1/things/abc', { Authorization: 'Bearer good' }),
       await send('refusals-api', 'GET', '/v1/things/abc', {}),
@@ -241,10 +259,16 @@ describe('requests the Functions Framework refuses itself', () => {
   it('a push with a message id that cannot name a record, or none, is recorded once under its own safe id and acked', async () => {
     const undeliverable = rt.store<UndeliverableMessage>('undeliverable');
     const push = (messageId: string | undefined, data: string) =>
-      send('refusals-worker', 'POST', '/', { 'Content-Type': 'application/json' }, JSON.stringify({
-        subscription: 'projects/p/subscriptions/s',
-        message: { data: Buffer.from(data).toString('base64'), ...(messageId === undefined ? {} : { messageId }), publishTime: '2026-11-23T10:00:00Z' },
-      }));
+      send(
+        'refusals-worker',
+        'POST',
+        '/',
+        { 'Content-Type': 'application/json' },
+        JSON.stringify({
+          subscription: 'projects/p/subscriptions/s',
+          message: { data: Buffer.from(data).toString('base64'), ...(messageId === undefined ? {} : { messageId }), publishTime: '2026-11-23T10:00:00Z' },
+        }),
+      );
     const ids = ['a/b', '../..', 'x'.repeat(2000), '€'.repeat(600), '123456789'];
     for (const id of ids) {
       for (let i = 0; i < 2; i++) expect((await push(id, '{"bad":1}')).status, id.slice(0, 20)).toBe(204);

@@ -41,7 +41,10 @@ describe('appUserId names one safe object-name segment', () => {
       for (const schema of [connectSessionBody, listConsentsQuery]) {
         const found = violations(() => parseWith(schema, schema === connectSessionBody ? { ...session, appUserId: bad } : { appUserId: bad }));
         expect(found.length, JSON.stringify(bad)).toBeGreaterThan(0);
-        expect(found.every((v) => v.field === 'appUserId'), JSON.stringify(found)).toBe(true);
+        expect(
+          found.every((v) => v.field === 'appUserId'),
+          JSON.stringify(found),
+        ).toBe(true);
       }
     }
   });
@@ -83,9 +86,14 @@ describe('timestamps are strict RFC 3339 within Firestore range (nothing shifted
     ]) {
       expect(rfc3339Problem(bad), bad).toBeDefined();
       for (const field of ['startTime', 'endTime']) {
-        expect(violations(() => parseWith(createExportsBody, { consent: 'consents/abc', [field]: bad })).map((v) => v.field), bad).toEqual([field]);
+        expect(
+          violations(() => parseWith(createExportsBody, { consent: 'consents/abc', [field]: bad })).map((v) => v.field),
+          bad,
+        ).toEqual([field]);
       }
     }
-    expect(violations(() => parseWith(createExportsBody, { consent: 'consents/abc', startTime: 17 }))).toEqual([{ field: 'startTime', description: 'must be an RFC 3339 timestamp string' }]);
+    expect(violations(() => parseWith(createExportsBody, { consent: 'consents/abc', startTime: 17 }))).toEqual([
+      { field: 'startTime', description: 'must be an RFC 3339 timestamp string' },
+    ]);
   });
 });

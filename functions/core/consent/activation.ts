@@ -76,10 +76,12 @@ async function settle(deps: Pick<ConsentDeps, 'clock' | 'consents'>, consentId: 
     consentId,
     (c) => {
       if (!c?.followUp) return keep(null);
-      const rest = left && (left.announce || left.startExports) ? { announce: c.followUp.announce && left.announce, startExports: c.followUp.startExports && left.startExports, partial: c.followUp.partial } : null;
+      const rest =
+        left && (left.announce || left.startExports)
+          ? { announce: c.followUp.announce && left.announce, startExports: c.followUp.startExports && left.startExports, partial: c.followUp.partial }
+          : null;
       return put<Consent, null>({ ...c, followUp: rest, followUpAt: rest ? (c.followUpAt ?? null) : null }, null);
     },
     basis ? { basis } : undefined,
   );
 }
-

@@ -56,7 +56,8 @@ export interface SchedulePatch {
 export async function updateSchedule(deps: Pick<ConsentDeps, 'consents' | 'clock'>, id: string, patch: SchedulePatch): Promise<Consent> {
   const violations: FieldViolation[] = [];
   for (const field of patch.updateMask) {
-    if (field === 'schedule.intervalHours' && patch.intervalHours === undefined) violations.push({ field: 'schedule.intervalHours', description: 'is named in updateMask but not given' });
+    if (field === 'schedule.intervalHours' && patch.intervalHours === undefined)
+      violations.push({ field: 'schedule.intervalHours', description: 'is named in updateMask but not given' });
     if (field === 'schedule.paused' && patch.paused === undefined) violations.push({ field: 'schedule.paused', description: 'is named in updateMask but not given' });
   }
   if (violations.length > 0) throw invalidArgument(violations);
@@ -64,7 +65,10 @@ export async function updateSchedule(deps: Pick<ConsentDeps, 'consents' | 'clock
   return deps.consents.update(id, (c) => {
     if (!c) throw new AppError('NOT_FOUND', `${consentName(id)} not found`);
     if (!c.schedule) {
-      throw new AppError('FAILED_PRECONDITION', `${consentName(id)} has no schedule: only time-based grants export on a schedule`, { reason: 'NO_SCHEDULE', violations: [{ field: 'schedule', description: 'exists only on time-based consents' }] });
+      throw new AppError('FAILED_PRECONDITION', `${consentName(id)} has no schedule: only time-based grants export on a schedule`, {
+        reason: 'NO_SCHEDULE',
+        violations: [{ field: 'schedule', description: 'exists only on time-based consents' }],
+      });
     }
     if (c.status !== 'ACTIVE') throw new AppError('FAILED_PRECONDITION', `${consentName(id)} is ${c.status}; its schedule has stopped`, { reason: `CONSENT_${c.status}` });
     const mask = new Set(patch.updateMask);

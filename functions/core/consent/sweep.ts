@@ -3,7 +3,6 @@ import { keep, put } from '../ports/record-store.js';
 import { runFollowUp } from './activation.js';
 import { UNCONFIRMED_DETAIL, type Consent } from './model.js';
 
-
 export interface ConsentSweepReport {
   /** Unconfirmed consents expired (grant revoked upstream, token deleted). */
   readonly expired: number;

@@ -140,4 +140,3 @@ async function assertConsentActive(deps: ExportDeps, consentId: string): Promise
     throw new AppError('FAILED_PRECONDITION', `consent is ${consent?.status ?? 'gone'}`, { reason: `CONSENT_${consent?.status ?? 'GONE'}` });
   }
 }
-

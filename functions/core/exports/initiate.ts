@@ -52,7 +52,11 @@ export async function initiateExport(deps: ExportDeps, id: string): Promise<Init
       return 'ended';
     }
     // Give the job back so the redelivered message (or the sweep, with backoff) can start it.
-    await deps.jobs.update(id, (job) => (job && holds(job) ? put({ ...job, state: 'PENDING' as const, claim: null, startAttempts: attempts, updatedAt: deps.clock.now() }, null) : keep(null)), { basis: claimed });
+    await deps.jobs.update(
+      id,
+      (job) => (job && holds(job) ? put({ ...job, state: 'PENDING' as const, claim: null, startAttempts: attempts, updatedAt: deps.clock.now() }, null) : keep(null)),
+      { basis: claimed },
+    );
     throw error;
   }
 

@@ -41,7 +41,8 @@ export async function cancelExport(deps: ExportDeps, id: string) {
       if (!(error instanceof AppError && (error.code === 'FAILED_PRECONDITION' || error.code === 'NOT_FOUND'))) throw error;
     }
   }
-  const detail = oneTime && job.upstreamId ? 'cancelled by the application; the one-time upstream job was left to finish so a retry can still deliver it' : 'cancelled by the application';
+  const detail =
+    oneTime && job.upstreamId ? 'cancelled by the application; the one-time upstream job was left to finish so a retry can still deliver it' : 'cancelled by the application';
   const ended = await endJob(deps, id, { state: 'CANCELLED', reason, detail });
   const after = ended ?? (await deps.jobs.get(id));
   if (!after) throw new AppError('NOT_FOUND', `${jobName(id)} not found`);
@@ -123,7 +124,8 @@ async function retryPlan(deps: ExportDeps, job: ExportJob, oneTime: boolean): Pr
   if (upstream?.state === 'IN_PROGRESS') return { kind: 'follow' };
   if (upstream?.state === 'FAILED' && job.retries < MAX_UPSTREAM_RETRIES) return { kind: 'follow' };
   if (!oneTime) return { kind: 'restart' };
-  if (upstream?.state === 'FAILED') return cannot('UPSTREAM_FAILED', `the upstream job failed after ${job.retries} retries; a one-time grant cannot start a new one (the user must consent again)`);
+  if (upstream?.state === 'FAILED')
+    return cannot('UPSTREAM_FAILED', `the upstream job failed after ${job.retries} retries; a one-time grant cannot start a new one (the user must consent again)`);
   if (upstream?.state === 'CANCELLED') return cannot('UPSTREAM_CANCELLED', 'the upstream job was cancelled; a one-time grant cannot start a new one (the user must consent again)');
   return cannot('ARCHIVE_GONE', 'the archive is no longer available upstream; a one-time grant cannot start a new one (the user must consent again)');
 }
@@ -155,7 +157,7 @@ const LANE_WAIT_MS = 2_000;
  */
 export async function takeLane(deps: ExportDeps, consentId: string, resource: string, id: string): Promise<{ id: string; job: ExportJob } | null> {
   const lane = laneId(consentId, resource);
-  for (let waited = 0; ; ) {
+  for (let waited = 0; ;) {
     const now = deps.clock.now();
     const holder = await deps.lanes.update(lane, (cur) => (!cur || cur.job === id ? put({ job: id, since: cur?.since ?? now }, null) : keep(cur)));
     if (holder === null) return null;

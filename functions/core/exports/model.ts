@@ -12,19 +12,7 @@ import type { SealedSecret } from '../token-vault.js';
  *      │  ▼         ▼            ▼
  *   WAITING    EXHAUSTED · NOT_GRANTED · FAILED · CANCELLED · ABORTED
  */
-export const JOB_STATES = [
-  'PENDING',
-  'WAITING',
-  'STARTING',
-  'IN_PROGRESS',
-  'TRANSFERRING',
-  'DELIVERED',
-  'EXHAUSTED',
-  'NOT_GRANTED',
-  'FAILED',
-  'CANCELLED',
-  'ABORTED',
-] as const;
+export const JOB_STATES = ['PENDING', 'WAITING', 'STARTING', 'IN_PROGRESS', 'TRANSFERRING', 'DELIVERED', 'EXHAUSTED', 'NOT_GRANTED', 'FAILED', 'CANCELLED', 'ABORTED'] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
 export const TERMINAL_STATES: ReadonlySet<JobState> = new Set<JobState>(['DELIVERED', 'EXHAUSTED', 'NOT_GRANTED', 'FAILED', 'CANCELLED', 'ABORTED']);

@@ -57,7 +57,14 @@ export async function requestExports(deps: ExportDeps, request: ExportRequest) {
       continue;
     }
     const fresh = newJob(
-      { consentId: request.consentId, appUserId: consent.appUserId, resource, slot: request.slot, startTime: request.startTimes?.[resource] ?? request.startTime ?? null, endTime: request.endTime ?? null },
+      {
+        consentId: request.consentId,
+        appUserId: consent.appUserId,
+        resource,
+        slot: request.slot,
+        startTime: request.startTimes?.[resource] ?? request.startTime ?? null,
+        endTime: request.endTime ?? null,
+      },
       now,
     );
     const result = await deps.jobs.update(id, (current) => (current ? keep({ job: current, created: false }) : put(fresh, { job: fresh, created: true })));

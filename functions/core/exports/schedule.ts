@@ -151,13 +151,18 @@ async function checkExpiry(deps: ExportDeps, id: string, listed: Consent, now: D
     await publishEvent(deps, { type: 'consent.expiring', subject: consentName(id), appUserId: listed.appUserId, data: { expireTime: ends.toISOString() } });
     return deps.consents.update(
       id,
-      (c) => (c && c.status === 'ACTIVE' && !c.expiringNotifiedAt ? put<Consent, boolean>({ ...c, expiringNotifiedAt: now, expiryCheckAt: ends, updatedAt: now }, true) : keep(false)),
+      (c) =>
+        c && c.status === 'ACTIVE' && !c.expiringNotifiedAt ? put<Consent, boolean>({ ...c, expiringNotifiedAt: now, expiryCheckAt: ends, updatedAt: now }, true) : keep(false),
       { basis: listed },
     );
   }
   // Not yet within the lead time (or warned already): look again when the next step is due.
   const nextCheck = new Date(listed.expiringNotifiedAt ? ends.getTime() : Math.max(ends.getTime() - lead, now.getTime() + 1));
-  return deps.consents.update(id, (c) => (c && c.status === 'ACTIVE' && c.expiryCheckAt?.getTime() !== nextCheck.getTime() ? put<Consent, boolean>({ ...c, expiryCheckAt: nextCheck }, true) : keep(false)), { basis: listed });
+  return deps.consents.update(
+    id,
+    (c) => (c && c.status === 'ACTIVE' && c.expiryCheckAt?.getTime() !== nextCheck.getTime() ? put<Consent, boolean>({ ...c, expiryCheckAt: nextCheck }, true) : keep(false)),
+    { basis: listed },
+  );
 }
 
 const EXPIRED_DETAIL = 'the time-based grant ended';

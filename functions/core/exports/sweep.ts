@@ -40,17 +40,17 @@ export async function sweep(deps: ExportDeps): Promise<SweepReport> {
     const due = value.nextPollAt?.getTime() ?? 0;
     const queued = value.pollQueuedAt?.getTime() ?? 0;
     if (queued >= due && queued > now.getTime() - REQUEUE_MS) continue;
-    const marked = await deps.jobs.update(
-      id,
-      (j) => (j && j.state === 'IN_PROGRESS' && j.nextPollAt?.getTime() === due ? put({ ...j, pollQueuedAt: now }, true) : keep(false)),
-      { basis: value },
-    );
+    const marked = await deps.jobs.update(id, (j) => (j && j.state === 'IN_PROGRESS' && j.nextPollAt?.getTime() === due ? put({ ...j, pollQueuedAt: now }, true) : keep(false)), {
+      basis: value,
+    });
     if (!marked) continue;
     await deps.queue.publish('job-poll', { job: id });
     polls++;
   }
   for (const { id, value } of await deps.jobs.listDue({ where: { state: 'WAITING' }, field: 'notBefore', before: now, limit })) {
-    const woke = await deps.jobs.update(id, (j) => (j && j.state === 'WAITING' ? put({ ...j, state: 'PENDING' as const, notBefore: null, updatedAt: now }, true) : keep(false)), { basis: value });
+    const woke = await deps.jobs.update(id, (j) => (j && j.state === 'WAITING' ? put({ ...j, state: 'PENDING' as const, notBefore: null, updatedAt: now }, true) : keep(false)), {
+      basis: value,
+    });
     if (woke) {
       await deps.queue.publish('export-requested', { job: id });
       starts++;

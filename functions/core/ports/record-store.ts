@@ -47,9 +47,7 @@ export interface DueQuery {
 }
 
 export type Decision<T, R> =
-  | { readonly kind: 'put'; readonly value: T; readonly result: R }
-  | { readonly kind: 'delete'; readonly result: R }
-  | { readonly kind: 'keep'; readonly result: R };
+  { readonly kind: 'put'; readonly value: T; readonly result: R } | { readonly kind: 'delete'; readonly result: R } | { readonly kind: 'keep'; readonly result: R };
 
 export const put = <T, R>(value: T, result: R): Decision<T, R> => ({ kind: 'put', value, result });
 export const remove = <T, R>(result: R): Decision<T, R> => ({ kind: 'delete', result });
@@ -69,7 +67,6 @@ export interface Page<T> {
   readonly nextPageToken?: string;
 }
 
-
 /** Page tokens are the last id of the page, base64url-encoded; shared by every implementation. */
 export function encodePageToken(lastId: string): string {
   return Buffer.from(`p1:${lastId}`, 'utf8').toString('base64url');
@@ -86,13 +83,5 @@ export function decodePageToken(token: string): string {
 
 /** An id every store accepts (Firestore's document-id rules): no slash, not . or .., not __x__, ≤ 1500 bytes. */
 export function isRecordId(id: string): boolean {
-  return (
-    id.length > 0 &&
-    Buffer.byteLength(id, 'utf8') <= 1500 &&
-    !id.includes('/') &&
-    id !== '.' &&
-    id !== '..' &&
-    !/^__.*__$/.test(id) &&
-    !/[\u0000-\u001f]/.test(id)
-  );
+  return id.length > 0 && Buffer.byteLength(id, 'utf8') <= 1500 && !id.includes('/') && id !== '.' && id !== '..' && !/^__.*__$/.test(id) && !/[\u0000-\u001f]/.test(id);
 }

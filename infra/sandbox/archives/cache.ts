@@ -26,15 +26,7 @@ export class ArchiveCache {
   constructor(readonly dir: string) {}
 
   key(spec: ArchiveSpec, index: number): string {
-    const material = JSON.stringify([
-      GENERATOR_VERSION,
-      spec.resources,
-      spec.startTime ?? null,
-      spec.exportTime,
-      spec.archiveBytes,
-      spec.archivePartBytes,
-      index,
-    ]);
+    const material = JSON.stringify([GENERATOR_VERSION, spec.resources, spec.startTime ?? null, spec.exportTime, spec.archiveBytes, spec.archivePartBytes, index]);
     return createHash('sha256').update(material).digest('hex').slice(0, 40);
   }
 

@@ -107,7 +107,9 @@ function recordsJson(group: string, spec: ArchiveSpec): Buffer {
 
 function browserHtml(spec: ArchiveSpec): Buffer {
   const items = spec.resources.map((r) => `<li>${groupFolder(r).slice('Takeout/'.length)}</li>`).join('');
-  return Buffer.from(`<!doctype html><html><head><meta charset="utf-8"><title>Archive Overview</title></head><body><h1>Your Google data (sandbox)</h1><ul>${items}</ul></body></html>\n`);
+  return Buffer.from(
+    `<!doctype html><html><head><meta charset="utf-8"><title>Archive Overview</title></head><body><h1>Your Google data (sandbox)</h1><ul>${items}</ul></body></html>\n`,
+  );
 }
 
 function fixed(name: string, data: Buffer): ZipEntry {

@@ -45,9 +45,7 @@ export class ArchiveService {
     const ttl = this.store.state.config.urlTtlSeconds;
     const spec = this.spec(job);
     partSizes(spec).forEach((_, i) => void this.cache.ensure(spec, i).catch(() => undefined));
-    return this.fileNames(job).map((name) =>
-      this.signer.sign(this.baseUrl(), `/${ARCHIVE_BUCKET}/${job.id}/${name}`, this.clock.now(), ttl),
-    );
+    return this.fileNames(job).map((name) => this.signer.sign(this.baseUrl(), `/${ARCHIVE_BUCKET}/${job.id}/${name}`, this.clock.now(), ttl));
   }
 }
 

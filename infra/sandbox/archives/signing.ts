@@ -8,7 +8,10 @@ const SIGNER = 'sandbox-archive-signer@dataportability-sandbox.iam.gserviceaccou
 const SIGNED_PARAMS = ['X-Goog-Algorithm', 'X-Goog-Credential', 'X-Goog-Date', 'X-Goog-Expires', 'X-Goog-SignedHeaders'] as const;
 
 function googDate(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  return new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 }
 
 function parseGoogDate(text: string): number | undefined {
@@ -26,7 +29,9 @@ export class UrlSigner {
   constructor(private readonly secret: string) {}
 
   private signature(path: string, values: Readonly<Record<string, string>>): string {
-    return createHmac('sha256', this.secret).update(`GET\n${path}\n${canonicalQuery(values)}`).digest('hex');
+    return createHmac('sha256', this.secret)
+      .update(`GET\n${path}\n${canonicalQuery(values)}`)
+      .digest('hex');
   }
 
   /** A signed URL for `path` (already percent-encoded), valid for `ttlSeconds` from `nowMs`. */
@@ -68,7 +73,12 @@ export class UrlSigner {
       throw new StorageXmlError(403, 'AuthenticationRequired', 'Invalid argument.', 'Malformed X-Goog-Date or X-Goog-Expires.');
     }
     if (nowMs >= date + expires * 1000) {
-      throw new StorageXmlError(403, 'ExpiredToken', 'Invalid argument.', `The provided token has expired. Request signature expired at: ${new Date(date + expires * 1000).toISOString()}`);
+      throw new StorageXmlError(
+        403,
+        'ExpiredToken',
+        'Invalid argument.',
+        `The provided token has expired. Request signature expired at: ${new Date(date + expires * 1000).toISOString()}`,
+      );
     }
   }
 }

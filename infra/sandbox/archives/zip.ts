@@ -59,7 +59,7 @@ export async function writeZip(file: FileHandle, entries: readonly ZipEntry[], m
   for await (const chunk of output as AsyncIterable<Buffer>) {
     md5.update(chunk);
     crc32c = crc32cUpdate(crc32c, chunk);
-    for (let done = 0; done < chunk.length; ) done += (await file.write(chunk, done, chunk.length - done)).bytesWritten;
+    for (let done = 0; done < chunk.length;) done += (await file.write(chunk, done, chunk.length - done)).bytesWritten;
     size += chunk.length;
   }
   if (size !== expected) throw new Error(`zip layout: wrote ${size} bytes, expected ${expected}`);

@@ -46,7 +46,15 @@ const clientSchema = z
   })
   .strict();
 
-const advanceSchema = z.object({ seconds: z.number().finite().min(0).max(20 * 365 * 86400) }).strict();
+const advanceSchema = z
+  .object({
+    seconds: z
+      .number()
+      .finite()
+      .min(0)
+      .max(20 * 365 * 86400),
+  })
+  .strict();
 const idTokenSchema = z
   .object({
     audience: z.string().min(1).max(2000),

@@ -66,22 +66,53 @@ export const DEFAULT_CONFIG: Readonly<SandboxConfig> = Object.freeze({
   schedulerSecondsSchedules: false,
 });
 
-const seconds = z.number().finite().min(0).max(10 * 365 * 86400);
+const seconds = z
+  .number()
+  .finite()
+  .min(0)
+  .max(10 * 365 * 86400);
 
 export const configPatchSchema = z
   .object({
     jobDurationSeconds: seconds,
     jobDurationSecondsByResource: z.record(z.string().max(200), seconds),
     failingResources: z.record(z.string().max(200), z.number().int().min(0).max(1000)),
-    archiveBytes: z.number().int().min(0).max(1024 ** 4),
-    archiveBytesByResource: z.record(z.string().max(200), z.number().int().min(0).max(1024 ** 4)),
-    archivePartBytes: z.number().int().min(64 * 1024).max(MAX_PART_BYTES),
-    urlTtlSeconds: z.number().int().min(1).max(7 * 86400),
+    archiveBytes: z
+      .number()
+      .int()
+      .min(0)
+      .max(1024 ** 4),
+    archiveBytesByResource: z.record(
+      z.string().max(200),
+      z
+        .number()
+        .int()
+        .min(0)
+        .max(1024 ** 4),
+    ),
+    archivePartBytes: z
+      .number()
+      .int()
+      .min(64 * 1024)
+      .max(MAX_PART_BYTES),
+    urlTtlSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 86400),
     archiveRetentionDays: z.number().min(0).max(3650),
-    accessTokenLifetimeSeconds: z.number().int().min(1).max(86400 * 365),
+    accessTokenLifetimeSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(86400 * 365),
     authCodeLifetimeSeconds: z.number().int().min(1).max(86400),
     includeRefreshTokenExpiresIn: z.boolean(),
-    maxAuthorizeUrlBytes: z.number().int().min(256).max(1024 * 1024),
+    maxAuthorizeUrlBytes: z
+      .number()
+      .int()
+      .min(256)
+      .max(1024 * 1024),
     timeBasedRefusal: z.enum(['RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION']),
     timestampAfter24hrsFormat: z.enum(['RFC3339', 'UNIX_SECONDS']),
     oneTimeOnlyResources: z.array(z.string().max(200)).max(500),

@@ -1,10 +1,6 @@
 import { z } from 'zod';
 
-export type FaultAction =
-  | { kind: 'status'; status: number }
-  | { kind: 'reset' }
-  | { kind: 'dropAfterBytes'; bytes: number }
-  | { kind: 'delayMs'; ms: number };
+export type FaultAction = { kind: 'status'; status: number } | { kind: 'reset' } | { kind: 'dropAfterBytes'; bytes: number } | { kind: 'delayMs'; ms: number };
 
 export interface FaultRule {
   /** The regex source as given; matched against the request path (no query). */
@@ -52,7 +48,10 @@ export const faultRulesSchema = z
         z
           .object({
             path: z.string().min(1).max(500).refine(isRegex, 'not a valid regular expression'),
-            method: z.string().regex(/^[A-Z]{1,10}$/).optional(),
+            method: z
+              .string()
+              .regex(/^[A-Z]{1,10}$/)
+              .optional(),
             action: z.string().refine((a) => parseAction(a) !== undefined, 'unknown action'),
             retryAfterSeconds: z.number().int().min(0).max(86400).optional(),
             times: z.number().int().min(1).max(1_000_000).optional(),
@@ -96,9 +95,7 @@ export class FaultInjector {
   }
 
   take(method: string, path: string): AppliedFault | undefined {
-    const index = this.rules.findIndex(
-      (r) => (r.rule.method === undefined || r.rule.method === method) && r.regex.test(path),
-    );
+    const index = this.rules.findIndex((r) => (r.rule.method === undefined || r.rule.method === method) && r.regex.test(path));
     const active = this.rules[index];
     if (!active) return undefined;
     active.rule.times -= 1;

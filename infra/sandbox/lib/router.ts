@@ -30,11 +30,7 @@ export interface SandboxModule {
   close?(): Promise<void>;
 }
 
-export type RouteMatch =
-  | { kind: 'ok'; route: Route; params: string[] }
-  | { kind: 'method'; route: Route; allow: string[] }
-  | { kind: 'none' }
-  | { kind: 'bad-path' };
+export type RouteMatch = { kind: 'ok'; route: Route; params: string[] } | { kind: 'method'; route: Route; allow: string[] } | { kind: 'none' } | { kind: 'bad-path' };
 
 export function matchRoute(routes: readonly Route[], method: string, path: string): RouteMatch {
   let wrongMethod: Route | undefined;

@@ -35,20 +35,13 @@ function required(params: URLSearchParams, name: string): string {
   return value;
 }
 
-export function parseAuthorizationRequest(
-  params: URLSearchParams,
-  clients: Readonly<Record<string, OAuthClientRecord>>,
-): AuthRequest {
+export function parseAuthorizationRequest(params: URLSearchParams, clients: Readonly<Record<string, OAuthClientRecord>>): AuthRequest {
   const clientId = required(params, 'client_id');
   const client = Object.hasOwn(clients, clientId) ? clients[clientId] : undefined;
   if (!client) throw new OAuthError(401, 'invalid_client', 'The OAuth client was not found.');
   const redirectUri = required(params, 'redirect_uri');
   if (!client.redirectUris.includes(redirectUri)) {
-    throw new OAuthError(
-      400,
-      'redirect_uri_mismatch',
-      `You can't sign in to this app because it doesn't comply with Google's OAuth 2.0 policy. redirect_uri=${redirectUri}`,
-    );
+    throw new OAuthError(400, 'redirect_uri_mismatch', `You can't sign in to this app because it doesn't comply with Google's OAuth 2.0 policy. redirect_uri=${redirectUri}`);
   }
   const responseType = required(params, 'response_type');
   if (responseType !== 'code') {
@@ -59,11 +52,7 @@ export function parseAuthorizationRequest(
   if (scopes.length === 0) throw new OAuthError(400, 'invalid_request', 'Missing required parameter: scope');
   const foreign = scopes.filter((s) => !s.startsWith(SCOPE_PREFIX));
   if (foreign.length > 0) {
-    throw new OAuthError(
-      400,
-      'invalid_request',
-      `Data Portability API scopes cannot be requested together with other scopes: ${foreign.join(' ')}`,
-    );
+    throw new OAuthError(400, 'invalid_request', `Data Portability API scopes cannot be requested together with other scopes: ${foreign.join(' ')}`);
   }
   const unknown = scopes.filter((s) => groupOfScope(s) === undefined);
   if (unknown.length > 0) {

@@ -83,11 +83,7 @@ export class OAuthService {
     if (!request.includeGrantedScopes) return;
     const granted = this.grantedGroups(request.clientId, user);
     if (request.groups.some((g) => granted.has(g))) {
-      throw new OAuthError(
-        400,
-        'invalid_request',
-        'Incremental auth is not allowed for Data Portability API scopes: some requested scopes are already granted.',
-      );
+      throw new OAuthError(400, 'invalid_request', 'Incremental auth is not allowed for Data Portability API scopes: some requested scopes are already granted.');
     }
   }
 
@@ -112,8 +108,7 @@ export class OAuthService {
     // and this user already granted every requested scope offline.
     const consentShown = request.prompt?.split(' ').includes('consent') ?? false;
     const alreadyOffline = Object.values(this.state.grants).some(
-      (g) =>
-        g.clientId === request.clientId && g.user === decision.user && g.offline && this.grantActive(g, now) && groups.every((x) => g.groups.includes(x)),
+      (g) => g.clientId === request.clientId && g.user === decision.user && g.offline && this.grantActive(g, now) && groups.every((x) => g.groups.includes(x)),
     );
     const grant: Grant = {
       id: randomToken(12),

@@ -46,18 +46,14 @@ function noStore(): Record<string, string> {
 }
 
 function toApiError(err: OAuthError): ApiError {
-  return new ApiError(err.httpStatus, statusOfHttp(err.httpStatus), `${err.error}: ${err.description}`, [
-    errorInfo(err.error, {}, 'accounts.google.com'),
-  ]);
+  return new ApiError(err.httpStatus, statusOfHttp(err.httpStatus), `${err.error}: ${err.description}`, [errorInfo(err.error, {}, 'accounts.google.com')]);
 }
 
 export function oauthModule(deps: OAuthDeps): SandboxModule {
   const { store, clock, oauth } = deps;
 
   function promptNone(request: AuthRequest): string | undefined {
-    return request.prompt?.split(' ').includes('none')
-      ? callbackUrl(request.redirectUri, { error: 'interaction_required', state: request.state })
-      : undefined;
+    return request.prompt?.split(' ').includes('none') ? callbackUrl(request.redirectUri, { error: 'interaction_required', state: request.state }) : undefined;
   }
 
   function checkLength(pathAndQuery: string): void {

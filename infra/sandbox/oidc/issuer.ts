@@ -52,12 +52,7 @@ export class OidcIssuer {
     return { [this.kid]: this.publicPem };
   }
 
-  mint(
-    issuer: string,
-    audience: string,
-    email: string,
-    options: { issuedAtSeconds?: number; lifetimeSeconds?: number; emailVerified?: boolean } = {},
-  ): string {
+  mint(issuer: string, audience: string, email: string, options: { issuedAtSeconds?: number; lifetimeSeconds?: number; emailVerified?: boolean } = {}): string {
     const iat = options.issuedAtSeconds ?? Math.floor(Date.now() / 1000);
     const header = { alg: 'RS256', kid: this.kid, typ: 'JWT' };
     const sub = subjectOf(email);

@@ -123,15 +123,7 @@ export class JobService {
     return job;
   }
 
-  private create(
-    owner: string,
-    resources: string[],
-    accessType: Job['accessType'],
-    startTime: number | undefined,
-    endTime: number | undefined,
-    now: number,
-    retryOf?: Job,
-  ): Job {
+  private create(owner: string, resources: string[], accessType: Job['accessType'], startTime: number | undefined, endTime: number | undefined, now: number, retryOf?: Job): Job {
     const cfg = this.state.config;
     const id = newJobId();
     const job: Job = {

@@ -5,7 +5,7 @@ import { readJsonObject, sendJson } from '../lib/http.js';
 import type { RequestContext, SandboxModule } from '../lib/router.js';
 import type { Grant, Job } from '../lib/state.js';
 import type { OAuthService } from '../oauth/grants.js';
-import type { JobService} from './jobs.js';
+import type { JobService } from './jobs.js';
 import { accessTypeName } from './jobs.js';
 import { parseEmpty, parseInitiate, parseJobId } from './requests.js';
 
@@ -35,13 +35,9 @@ export function portabilityModule(deps: PortabilityDeps): SandboxModule {
     const auth = oauth.authenticate(bearer(ctx));
     if (!auth.ok) {
       const reason = auth.reason === 'missing' ? 'CREDENTIALS_MISSING' : auth.reason === 'expired' ? 'ACCESS_TOKEN_EXPIRED' : 'ACCESS_TOKEN_TYPE_UNSUPPORTED';
-      throw new ApiError(
-        401,
-        'UNAUTHENTICATED',
-        UNAUTHENTICATED_MESSAGE,
-        [errorInfo(reason, { service: 'dataportability.googleapis.com', method }, 'googleapis.com')],
-        { 'WWW-Authenticate': 'Bearer realm="https://accounts.google.com/", error="invalid_token"' },
-      );
+      throw new ApiError(401, 'UNAUTHENTICATED', UNAUTHENTICATED_MESSAGE, [errorInfo(reason, { service: 'dataportability.googleapis.com', method }, 'googleapis.com')], {
+        'WWW-Authenticate': 'Bearer realm="https://accounts.google.com/", error="invalid_token"',
+      });
     }
     if (auth.grant.groups.length === 0) {
       throw new ApiError(403, 'PERMISSION_DENIED', 'Request had insufficient authentication scopes.', [

@@ -70,7 +70,8 @@ function message(value: unknown, at: string, known: readonly string[], ignored: 
   for (const [key, v] of Object.entries(value)) {
     const name = camel(key);
     if (ignored.includes(name)) continue;
-    if (!known.includes(name)) throw fieldError(`${at}.${key}`, 'unknown field', `Invalid JSON payload received. Unknown name "${key.slice(0, 100)}" at '${at}': Cannot find field.`);
+    if (!known.includes(name))
+      throw fieldError(`${at}.${key}`, 'unknown field', `Invalid JSON payload received. Unknown name "${key.slice(0, 100)}" at '${at}': Cannot find field.`);
     if (v !== null) out[name] = v;
   }
   return out;
@@ -175,7 +176,8 @@ export function buildJob(name: string, input: Obj, ctx: BuildContext, previous?:
   if (input.httpTarget === undefined) throw fieldError('job.http_target', 'a job needs a target', 'Job target is required.');
   if (target.oauthToken !== undefined) throw fieldError('job.http_target.oauth_token', 'OAuth tokens are for Google APIs; the sandbox mints OIDC tokens only');
   const uri = str(target.uri, 'job.http_target.uri', 2083);
-  if (!URL.canParse(uri) || !/^https?:$/.test(new URL(uri).protocol)) throw fieldError('job.http_target.uri', 'must be an absolute http:// or https:// URL', 'HttpTarget.uri is required and must be an absolute http(s) URL.');
+  if (!URL.canParse(uri) || !/^https?:$/.test(new URL(uri).protocol))
+    throw fieldError('job.http_target.uri', 'must be an absolute http:// or https:// URL', 'HttpTarget.uri is required and must be an absolute http(s) URL.');
 
   let oidcToken: SchedulerJobRecord['httpTarget']['oidcToken'];
   if (target.oidcToken !== undefined) {
@@ -216,7 +218,13 @@ export function buildJob(name: string, input: Obj, ctx: BuildContext, previous?:
     description: str(input.description, 'job.description', 500),
     schedule,
     timeZone,
-    httpTarget: { uri, httpMethod: method, headers: headers(target.headers, oidcToken !== undefined), ...(body !== undefined ? { body } : {}), ...(oidcToken ? { oidcToken } : {}) },
+    httpTarget: {
+      uri,
+      httpMethod: method,
+      headers: headers(target.headers, oidcToken !== undefined),
+      ...(body !== undefined ? { body } : {}),
+      ...(oidcToken ? { oidcToken } : {}),
+    },
     retryConfig: { retryCount, maxRetryDurationMs, minBackoffMs, maxBackoffMs, maxDoublings },
     attemptDeadlineMs,
     state: previous?.state ?? 'ENABLED',
@@ -263,7 +271,10 @@ export function parseUpdateMask(text: string | null): string[] | undefined {
   for (const path of paths) {
     if (!MASKABLE.has(path)) {
       const shown = path.split('.').map(snake).join('.');
-      throw fieldError('update_mask', `"${shown.slice(0, 100)}" cannot be updated (updatable: description, schedule, time_zone, attempt_deadline, http_target[.…], retry_config[.…])`);
+      throw fieldError(
+        'update_mask',
+        `"${shown.slice(0, 100)}" cannot be updated (updatable: description, schedule, time_zone, attempt_deadline, http_target[.…], retry_config[.…])`,
+      );
     }
   }
   return paths;
@@ -309,7 +320,9 @@ export function jobView(job: SchedulerJobRecord, intEnums: boolean): Obj {
     httpTarget,
     userUpdateTime: rfc3339(job.userUpdateTime),
     state: intEnums ? STATE_NUMBER[job.state] : job.state,
-    ...(job.status !== undefined ? { status: { ...(job.status.code !== 0 ? { code: job.status.code } : {}), ...(job.status.message ? { message: job.status.message } : {}) } } : {}),
+    ...(job.status !== undefined
+      ? { status: { ...(job.status.code !== 0 ? { code: job.status.code } : {}), ...(job.status.message ? { message: job.status.message } : {}) } }
+      : {}),
     ...(job.scheduleTime !== undefined ? { scheduleTime: rfc3339(job.scheduleTime) } : {}),
     ...(job.lastAttemptTime !== undefined ? { lastAttemptTime: rfc3339(job.lastAttemptTime) } : {}),
     retryConfig: {

@@ -37,12 +37,18 @@ export function schedulerModule(deps: SchedulerDeps): SandboxModule {
 
   const parentOf = (ctx: RequestContext): string => {
     const parent = `projects/${ctx.params[0] ?? ''}/locations/${ctx.params[1] ?? ''}`;
-    if (!PARENT_PATTERN.test(parent)) throw invalidArgument(`Invalid resource field value in the request: parent "${parent.slice(0, 200)}".`, [badRequest('parent', 'must be projects/PROJECT_ID/locations/LOCATION_ID')]);
+    if (!PARENT_PATTERN.test(parent))
+      throw invalidArgument(`Invalid resource field value in the request: parent "${parent.slice(0, 200)}".`, [
+        badRequest('parent', 'must be projects/PROJECT_ID/locations/LOCATION_ID'),
+      ]);
     return parent;
   };
   const nameOf = (ctx: RequestContext): string => {
     const name = `projects/${ctx.params[0] ?? ''}/locations/${ctx.params[1] ?? ''}/jobs/${ctx.params[2] ?? ''}`;
-    if (!NAME_PATTERN.test(name)) throw invalidArgument(`Invalid resource field value in the request: name "${name.slice(0, 200)}".`, [badRequest('name', 'must be projects/PROJECT_ID/locations/LOCATION_ID/jobs/JOB_ID (JOB_ID: letters, digits, - and _, at most 500)')]);
+    if (!NAME_PATTERN.test(name))
+      throw invalidArgument(`Invalid resource field value in the request: name "${name.slice(0, 200)}".`, [
+        badRequest('name', 'must be projects/PROJECT_ID/locations/LOCATION_ID/jobs/JOB_ID (JOB_ID: letters, digits, - and _, at most 500)'),
+      ]);
     return name;
   };
   const existing = (ctx: RequestContext): SchedulerJobRecord => {
@@ -56,10 +62,13 @@ export function schedulerModule(deps: SchedulerDeps): SandboxModule {
     const parent = parentOf(ctx);
     const input = jobInput(await readJsonObject(ctx.req));
     const given = typeof input.name === 'string' ? input.name : '';
-    if (input.name !== undefined && typeof input.name !== 'string') throw invalidArgument('Invalid value for job.name: must be a string', [badRequest('job.name', 'must be a string')]);
+    if (input.name !== undefined && typeof input.name !== 'string')
+      throw invalidArgument('Invalid value for job.name: must be a string', [badRequest('job.name', 'must be a string')]);
     const name = given === '' ? `${parent}/jobs/${randomBytes(8).toString('hex')}` : given;
     if (!NAME_PATTERN.test(name) || !name.startsWith(`${parent}/jobs/`)) {
-      throw invalidArgument(`Job name "${name.slice(0, 200)}" must be ${parent}/jobs/JOB_ID.`, [badRequest('job.name', `must be ${parent}/jobs/JOB_ID (JOB_ID: letters, digits, - and _, at most 500)`)]);
+      throw invalidArgument(`Job name "${name.slice(0, 200)}" must be ${parent}/jobs/JOB_ID.`, [
+        badRequest('job.name', `must be ${parent}/jobs/JOB_ID (JOB_ID: letters, digits, - and _, at most 500)`),
+      ]);
     }
     const job = buildJob(name, input, settings());
     if (jobs()[name]) throw new ApiError(409, 'ALREADY_EXISTS', `Job ${name} already exists.`);

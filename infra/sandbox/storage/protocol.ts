@@ -232,7 +232,7 @@ export function compareNames(a: string, b: string): number {
 /** `x-goog-hash: crc32c=…,md5=…` (request or response) → its values. */
 export function parseGoogHash(header: string | string[] | undefined): { crc32c?: string; md5?: string } {
   const out: { crc32c?: string; md5?: string } = {};
-  const text = Array.isArray(header) ? header.join(',') : header ?? '';
+  const text = Array.isArray(header) ? header.join(',') : (header ?? '');
   for (const part of text.split(',')) {
     const i = part.indexOf('=');
     if (i < 0) continue;

@@ -16,16 +16,7 @@ import { crc32cBase64, crc32cUpdate } from '../lib/crc32c.js';
 import { endedProcess } from '../lib/processes.js';
 import { Md5Follower } from './md5-follower.js';
 import type { ObjectFields, Preconditions } from './protocol.js';
-import {
-  CHUNK_QUANTUM,
-  GcsError,
-  bucketNotFound,
-  conditionNotMet,
-  objectNotFound,
-  preconditionsFromJson,
-  preconditionsHold,
-  preconditionsToJson,
-} from './protocol.js';
+import { CHUNK_QUANTUM, GcsError, bucketNotFound, conditionNotMet, objectNotFound, preconditionsFromJson, preconditionsHold, preconditionsToJson } from './protocol.js';
 
 export interface BucketRecord {
   name: string;
@@ -284,7 +275,14 @@ export class StorageStore {
    * Makes the file at `source` the live object `bucket/name` if the preconditions hold against
    * the current live object (synchronous: check and swap are atomic).
    */
-  commit(source: string, bucket: string, name: string, content: { size: number; crc: number; md5: string }, fields: ObjectFields & { contentType: string }, pre: Preconditions): ObjectRecord {
+  commit(
+    source: string,
+    bucket: string,
+    name: string,
+    content: { size: number; crc: number; md5: string },
+    fields: ObjectFields & { contentType: string },
+    pre: Preconditions,
+  ): ObjectRecord {
     const objects = this.objects.get(bucket);
     if (!objects || !this.buckets.has(bucket)) throw bucketNotFound();
     const previous = objects.get(name);
@@ -350,7 +348,14 @@ export class StorageStore {
 
   // ---- resumable sessions ----
 
-  createSession(bucket: string, name: string, fields: ObjectFields & { contentType: string }, expected: SessionRecord['expected'], pre: Preconditions, total: number | undefined): SessionRecord {
+  createSession(
+    bucket: string,
+    name: string,
+    fields: ObjectFields & { contentType: string },
+    expected: SessionRecord['expected'],
+    pre: Preconditions,
+    total: number | undefined,
+  ): SessionRecord {
     this.bucket(bucket);
     if (!preconditionsHold(pre, this.find(bucket, name))) throw conditionNotMet();
     const session: SessionRecord = {
@@ -549,5 +554,4 @@ export class StorageStore {
       this.sessions.set(session.id, session);
     }
   }
-
 }

@@ -78,7 +78,12 @@ describe('faults', () => {
   });
 
   it('refuses bad rules with a 400 envelope', async () => {
-    for (const rule of [{ path: '(', action: 'reset' }, { path: '.*', action: 'explode' }, { path: '.*', action: 'status:200' }, { path: '.*', action: 'reset', times: 0 }]) {
+    for (const rule of [
+      { path: '(', action: 'reset' },
+      { path: '.*', action: 'explode' },
+      { path: '.*', action: 'status:200' },
+      { path: '.*', action: 'reset', times: 0 },
+    ]) {
       const res = await faults([rule]);
       expect(res.status).toBe(400);
       expect(errorStatus(res.body)).toBe('INVALID_ARGUMENT');

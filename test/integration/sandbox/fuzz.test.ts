@@ -29,7 +29,28 @@ function rng(seed: number): () => number {
 type Rand = () => number;
 const pick = <T>(r: Rand, items: readonly T[]): T => items[Math.floor(r() * items.length)] as T;
 
-const NASTY = ['', ' ', '%', '%zz', '%00', '%E0%A4%A', '\u0000', '../..', '__proto__', 'constructor', '😀', 'a'.repeat(5000), '{}', '[]', 'null', '-1', '1e309', 'true', "';--", '<script>'];
+const NASTY = [
+  '',
+  ' ',
+  '%',
+  '%zz',
+  '%00',
+  '%E0%A4%A',
+  '\u0000',
+  '../..',
+  '__proto__',
+  'constructor',
+  '😀',
+  'a'.repeat(5000),
+  '{}',
+  '[]',
+  'null',
+  '-1',
+  '1e309',
+  'true',
+  "';--",
+  '<script>',
+];
 
 function randomString(r: Rand): string {
   if (r() < 0.4) return pick(r, NASTY);
@@ -43,7 +64,28 @@ function randomJson(r: Rand, depth = 0): unknown {
   const roll = r();
   if (depth > 4 || roll < 0.3) return pick(r, [null, true, false, 0, -1, 1.5, 1e308, 'x', randomString(r)]);
   if (roll < 0.6) return Array.from({ length: Math.floor(r() * 4) }, () => randomJson(r, depth + 1));
-  const keys = ['resources', 'startTime', 'start_time', 'endTime', 'end_time', 'authorizeUrl', 'grant', 'deny', 'user', 'rules', 'seconds', 'audience', 'email', 'clientId', 'clientSecret', 'redirectUris', 'jobDurationSeconds', 'archiveBytes', '__proto__', randomString(r)];
+  const keys = [
+    'resources',
+    'startTime',
+    'start_time',
+    'endTime',
+    'end_time',
+    'authorizeUrl',
+    'grant',
+    'deny',
+    'user',
+    'rules',
+    'seconds',
+    'audience',
+    'email',
+    'clientId',
+    'clientSecret',
+    'redirectUris',
+    'jobDurationSeconds',
+    'archiveBytes',
+    '__proto__',
+    randomString(r),
+  ];
   const out: Record<string, unknown> = {};
   for (let i = Math.floor(r() * 4); i > 0; i -= 1) out[pick(r, keys)] = randomJson(r, depth + 1);
   return out;
@@ -61,8 +103,10 @@ function randomBody(r: Rand): Buffer | undefined {
 
 function randomQuery(r: Rand): string {
   if (r() < 0.3) return '';
-  const parts = Array.from({ length: 1 + Math.floor(r() * 5) }, () =>
-    `${pick(r, ['client_id', 'redirect_uri', 'scope', 'state', 'code_challenge', 'access_token', 'id_token', 'token', 'X-Goog-Signature', 'X-Goog-Date', randomString(r)])}=${encodeURIComponent(randomString(r)).replace(/%25/g, pick(r, ['%', '%25']))}`,
+  const parts = Array.from(
+    { length: 1 + Math.floor(r() * 5) },
+    () =>
+      `${pick(r, ['client_id', 'redirect_uri', 'scope', 'state', 'code_challenge', 'access_token', 'id_token', 'token', 'X-Goog-Signature', 'X-Goog-Date', randomString(r)])}=${encodeURIComponent(randomString(r)).replace(/%25/g, pick(r, ['%', '%25']))}`,
   );
   return '?' + parts.join('&');
 }
@@ -122,7 +166,14 @@ describe('fuzz', () => {
         };
         const auth = r();
         if (auth < 0.5) headers.Authorization = `Bearer ${conn.accessToken}`;
-        else if (auth < 0.7) headers.Authorization = pick(r, ['Bearer', 'Basic !!!', 'Basic ' + Buffer.from(randomString(r)).toString('base64'), 'Bearer a b', randomString(r).replace(/[^\x20-\x7e]/g, '')]);
+        else if (auth < 0.7)
+          headers.Authorization = pick(r, [
+            'Bearer',
+            'Basic !!!',
+            'Basic ' + Buffer.from(randomString(r)).toString('base64'),
+            'Bearer a b',
+            randomString(r).replace(/[^\x20-\x7e]/g, ''),
+          ]);
         if (r() < 0.3) headers.Range = pick(r, ['bytes=0-', 'bytes=-', 'bytes=9999999-', 'bytes=5-1', 'bytes=a-b', 'bytes=0-1,3-4', randomString(r).replace(/[^\x20-\x7e]/g, '')]);
         if (body) headers['Content-Length'] = String(body.length);
         try {

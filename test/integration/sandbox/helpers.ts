@@ -157,8 +157,7 @@ export async function connect(
 export function errorInfoOf(body: Record<string, unknown>): { reason?: string; domain?: string; metadata?: Record<string, string> } | undefined {
   const error = body.error as { details?: Array<Record<string, unknown>> } | undefined;
   return error?.details?.find((d) => d['@type'] === 'type.googleapis.com/google.rpc.ErrorInfo') as
-    | { reason?: string; domain?: string; metadata?: Record<string, string> }
-    | undefined;
+    { reason?: string; domain?: string; metadata?: Record<string, string> } | undefined;
 }
 
 export function errorStatus(body: Record<string, unknown>): string | undefined {
@@ -186,7 +185,9 @@ export function rawRequest(
     const req = httpRequest({ host: target.hostname, port: target.port, method, path, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), ...(res.headers.location ? { location: res.headers.location } : {}) }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), ...(res.headers.location ? { location: res.headers.location } : {}) }),
+      );
       res.on('error', reject);
     });
     req.on('error', reject);

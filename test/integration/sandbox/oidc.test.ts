@@ -62,12 +62,8 @@ describe('OIDC issuer', () => {
     const { certs } = await client.getFederatedSignonCertsAsync();
     const ticket = await client.verifySignedJwtWithCertsAsync(await mint(AUDIENCE), certs, AUDIENCE, [sb.baseUrl]);
     expect(ticket.getPayload()?.email).toBe(SA);
-    await expect(client.verifySignedJwtWithCertsAsync(await mint('https://other.example.test'), certs, AUDIENCE, [sb.baseUrl])).rejects.toThrow(
-      /Wrong recipient/,
-    );
-    await expect(client.verifySignedJwtWithCertsAsync(await mint(AUDIENCE), certs, AUDIENCE, ['https://accounts.google.com'])).rejects.toThrow(
-      /Invalid issuer/,
-    );
+    await expect(client.verifySignedJwtWithCertsAsync(await mint('https://other.example.test'), certs, AUDIENCE, [sb.baseUrl])).rejects.toThrow(/Wrong recipient/);
+    await expect(client.verifySignedJwtWithCertsAsync(await mint(AUDIENCE), certs, AUDIENCE, ['https://accounts.google.com'])).rejects.toThrow(/Invalid issuer/);
     const token = await mint(AUDIENCE);
     const forged = token.slice(0, -4) + (token.endsWith('AAAA') ? 'BBBB' : 'AAAA');
     await expect(client.verifySignedJwtWithCertsAsync(forged, certs, AUDIENCE, [sb.baseUrl])).rejects.toThrow();

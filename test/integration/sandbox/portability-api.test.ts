@@ -13,7 +13,14 @@ afterAll(async () => {
   await sb.stop();
 });
 afterEach(async () => {
-  await put({ jobDurationSeconds: 600, timeBasedRefusal: 'RESOURCE_EXHAUSTED', timestampAfter24hrsFormat: 'RFC3339', oneTimeOnlyResources: [], jobDurationSecondsByResource: {}, failingResources: {} });
+  await put({
+    jobDurationSeconds: 600,
+    timeBasedRefusal: 'RESOURCE_EXHAUSTED',
+    timestampAfter24hrsFormat: 'RFC3339',
+    oneTimeOnlyResources: [],
+    jobDurationSecondsByResource: {},
+    failingResources: {},
+  });
 });
 
 describe('authentication (401)', () => {

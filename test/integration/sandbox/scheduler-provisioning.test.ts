@@ -93,7 +93,10 @@ describe('upsertSchedulerJobs', () => {
     const e = { ...env, jobPrefix: 'hand-' };
     await provision(e);
     const name = 'projects/demo-project/locations/europe-west1/jobs/hand-expiry-tick';
-    await client.updateJob({ job: { name, retryConfig: { retryCount: 5 }, attemptDeadline: { seconds: 900 } }, updateMask: { paths: ['retry_config.retry_count', 'attempt_deadline'] } });
+    await client.updateJob({
+      job: { name, retryConfig: { retryCount: 5 }, attemptDeadline: { seconds: 900 } },
+      updateMask: { paths: ['retry_config.retry_count', 'attempt_deadline'] },
+    });
     await client.pauseJob({ name });
     const again = await provision(e);
     expect(again.results.find((r) => r.id === 'expiry-tick')).toMatchObject({ action: 'updated', changed: ['attempt_deadline', 'retry_config'] });

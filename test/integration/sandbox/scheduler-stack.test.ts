@@ -64,18 +64,28 @@ describe('the local stack and the local Cloud Scheduler', () => {
   });
 
   it('fires the sweep every second, accepted by the scheduler function (OIDC verified), and follows clock:advance', async () => {
-    const ok = await waitUntil(async () => {
-      const done = (await sweeps()).filter((c) => c.status === 200);
-      return done.length >= 2 ? done : notYet(`${done.length} successful sweeps`);
-    }, { what: 'two sweeps answered 200', timeoutMs: 30_000 });
+    const ok = await waitUntil(
+      async () => {
+        const done = (await sweeps()).filter((c) => c.status === 200);
+        return done.length >= 2 ? done : notYet(`${done.length} successful sweeps`);
+      },
+      { what: 'two sweeps answered 200', timeoutMs: 30_000 },
+    );
     expect(ok.every((c) => c.method === 'POST')).toBe(true);
 
     const before = Date.now();
-    await fetch(`${stack.info.services.sandbox.url}/sandbox/v1/clock:advance`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ seconds: 86_400 }) });
-    const later = await waitUntil(async () => {
-      const next = (await sweeps()).filter((c) => c.status === 200 && Date.parse(c.time) >= before + 86_400_000);
-      return next.length >= 1 ? next : notYet('no sweep a day later yet');
-    }, { what: 'a sweep on the advanced sandbox clock', timeoutMs: 30_000 });
+    await fetch(`${stack.info.services.sandbox.url}/sandbox/v1/clock:advance`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ seconds: 86_400 }),
+    });
+    const later = await waitUntil(
+      async () => {
+        const next = (await sweeps()).filter((c) => c.status === 200 && Date.parse(c.time) >= before + 86_400_000);
+        return next.length >= 1 ? next : notYet('no sweep a day later yet');
+      },
+      { what: 'a sweep on the advanced sandbox clock', timeoutMs: 30_000 },
+    );
     expect(later.length).toBeGreaterThanOrEqual(1);
   });
 });

@@ -173,14 +173,23 @@ describe('Cloud Scheduler API through @google-cloud/scheduler (REST)', () => {
   it('creates a job with Google defaults and gets it back', async () => {
     await fresh();
     const t = target();
-    const job = httpJob(t.uri, { description: 'sweep', httpTarget: { uri: t.uri, httpMethod: 'PUT', headers: { 'X-Extra': 'yes' }, body: Buffer.from('{"a":1}'), oidcToken: { serviceAccountEmail: SA } } });
+    const job = httpJob(t.uri, {
+      description: 'sweep',
+      httpTarget: { uri: t.uri, httpMethod: 'PUT', headers: { 'X-Extra': 'yes' }, body: Buffer.from('{"a":1}'), oidcToken: { serviceAccountEmail: SA } },
+    });
     const before = await sandboxNow();
     const created = await create(job);
     expect(created).toMatchObject({ name: job.name, description: 'sweep', schedule: '0 0 * * *', timeZone: 'Etc/UTC', state: 'ENABLED' });
     expect(created.httpTarget).toMatchObject({ uri: t.uri, httpMethod: 'PUT', oidcToken: { serviceAccountEmail: SA, audience: t.uri } });
     expect(created.httpTarget?.headers).toEqual({ 'X-Extra': 'yes', 'User-Agent': 'Google-Cloud-Scheduler' });
     expect(Buffer.from(created.httpTarget?.body ?? []).toString()).toBe('{"a":1}');
-    expect(created.retryConfig).toMatchObject({ retryCount: 0, maxDoublings: 5, minBackoffDuration: { seconds: '5' }, maxBackoffDuration: { seconds: '3600' }, maxRetryDuration: { seconds: '0' } });
+    expect(created.retryConfig).toMatchObject({
+      retryCount: 0,
+      maxDoublings: 5,
+      minBackoffDuration: { seconds: '5' },
+      maxBackoffDuration: { seconds: '3600' },
+      maxRetryDuration: { seconds: '0' },
+    });
     expect(created.attemptDeadline).toMatchObject({ seconds: '180' });
     // The next run is the coming midnight UTC, on the sandbox clock.
     const next = secondsOf(created.scheduleTime);
@@ -197,7 +206,10 @@ describe('Cloud Scheduler API through @google-cloud/scheduler (REST)', () => {
     const t = target();
     const names: string[] = [];
     for (let i = 0; i < 5; i += 1) names.push((await create(httpJob(t.uri))).name ?? '');
-    await client.createJob({ parent: 'projects/demo-project/locations/us-central1', job: { ...httpJob(t.uri), name: 'projects/demo-project/locations/us-central1/jobs/elsewhere' } });
+    await client.createJob({
+      parent: 'projects/demo-project/locations/us-central1',
+      job: { ...httpJob(t.uri), name: 'projects/demo-project/locations/us-central1/jobs/elsewhere' },
+    });
     const [page1, , response1] = await client.listJobs({ parent: PARENT, pageSize: 2 }, { autoPaginate: false });
     expect(page1.map((j) => j.name)).toEqual(names.slice(0, 2).sort());
     expect(response1?.nextPageToken).toBeTruthy();
@@ -261,11 +273,21 @@ describe('Cloud Scheduler API through @google-cloud/scheduler (REST)', () => {
     expect(await failure(client.createJob({ parent: PARENT, job }))).toEqual({ httpStatus: 409, status: 'ALREADY_EXISTS', message: `Job ${job.name} already exists.`, fields: [] });
 
     const bad = (extra: Job) => failure(client.createJob({ parent: PARENT, job: httpJob(t.uri, extra) }));
-    expect(await bad({ schedule: '61 * * * *' })).toMatchObject({ httpStatus: 400, status: 'INVALID_ARGUMENT', message: 'Schedule or time zone is invalid.', fields: ['job.schedule'] });
+    expect(await bad({ schedule: '61 * * * *' })).toMatchObject({
+      httpStatus: 400,
+      status: 'INVALID_ARGUMENT',
+      message: 'Schedule or time zone is invalid.',
+      fields: ['job.schedule'],
+    });
     expect(await bad({ schedule: 'every 5 minutes' })).toMatchObject({ httpStatus: 400, fields: ['job.schedule'] });
     expect(await bad({ schedule: '0 0 30 2 *' })).toMatchObject({ httpStatus: 400, fields: ['job.schedule'] });
     expect(await bad({ schedule: '*/5 * * * * *' })).toMatchObject({ httpStatus: 400, fields: ['job.schedule'] });
-    expect(await bad({ timeZone: 'Mars/Olympus_Mons' })).toMatchObject({ httpStatus: 400, status: 'INVALID_ARGUMENT', message: 'Schedule or time zone is invalid.', fields: ['job.time_zone'] });
+    expect(await bad({ timeZone: 'Mars/Olympus_Mons' })).toMatchObject({
+      httpStatus: 400,
+      status: 'INVALID_ARGUMENT',
+      message: 'Schedule or time zone is invalid.',
+      fields: ['job.time_zone'],
+    });
     expect(await bad({ retryConfig: { retryCount: 6 } })).toMatchObject({ httpStatus: 400, fields: ['job.retry_config.retry_count'] });
     expect(await bad({ attemptDeadline: { seconds: 5 } })).toMatchObject({ httpStatus: 400, fields: ['job.attempt_deadline'] });
     expect(await bad({ httpTarget: { uri: 'ftp://example.test/x' } })).toMatchObject({ httpStatus: 400, fields: ['job.http_target.uri'] });
@@ -287,7 +309,17 @@ describe('firing on the cron, on the sandbox clock', () => {
   it("POSTs to the target at the scheduled time with Scheduler's headers and a verifiable OIDC token", async () => {
     await fresh();
     const t = target();
-    const job = await create(httpJob(t.uri, { httpTarget: { uri: t.uri, httpMethod: 'POST', body: Buffer.from('{"tick":true}'), headers: { 'Content-Type': 'application/json', 'User-Agent': 'not kept' }, oidcToken: { serviceAccountEmail: SA, audience: 'https://scheduler.example.test' } } }));
+    const job = await create(
+      httpJob(t.uri, {
+        httpTarget: {
+          uri: t.uri,
+          httpMethod: 'POST',
+          body: Buffer.from('{"tick":true}'),
+          headers: { 'Content-Type': 'application/json', 'User-Agent': 'not kept' },
+          oidcToken: { serviceAccountEmail: SA, audience: 'https://scheduler.example.test' },
+        },
+      }),
+    );
     const slot = secondsOf(job.scheduleTime);
     await advanceTo(slot);
     const [hit] = await hitsReach(t.path, 1);
@@ -478,7 +510,29 @@ describe('fuzz', () => {
       retryConfig: { retryCount: 1, minBackoffDuration: '1s', maxBackoffDuration: '10s', maxDoublings: 2, maxRetryDuration: '0s' },
       attemptDeadline: '30s',
     };
-    const nasty = [null, true, 0, -1, 1e308, 1.5, '', ' ', 'x', '%', '__proto__', '1e309s', '-5s', '99999999999999s', 'Etc/UTC', '* * * * *', 'a'.repeat(3000), [], {}, { a: [1] }, '😀'];
+    const nasty = [
+      null,
+      true,
+      0,
+      -1,
+      1e308,
+      1.5,
+      '',
+      ' ',
+      'x',
+      '%',
+      '__proto__',
+      '1e309s',
+      '-5s',
+      '99999999999999s',
+      'Etc/UTC',
+      '* * * * *',
+      'a'.repeat(3000),
+      [],
+      {},
+      { a: [1] },
+      '😀',
+    ];
     const mutate = (value: unknown, depth: number): unknown => {
       if (depth > 3 || value === null || typeof value !== 'object') return r.next() < 0.3 ? r.pick(nasty) : value;
       const out: Record<string, unknown> = Array.isArray(value) ? {} : { ...(value as Record<string, unknown>) };
@@ -493,10 +547,30 @@ describe('fuzz', () => {
       const job = mutate(valid, 0);
       const id = r.pick(['fuzz', `f${i}`, '', 'bad id', '%zz', '..', 'a:b', 'x'.repeat(600)]);
       const base = r.pick(['/v1/projects/demo-project/locations/europe-west1/jobs', '/v1/projects/-/locations/%20/jobs', '/v1/projects/a%2Fb/locations/l/jobs']);
-      const query = r.pick(['', '?$alt=json%3Benum-encoding=int', '?updateMask=schedule,retry_config.retry_count', '?updateMask=state', '?updateMask=%%', '?pageSize=-1', '?pageSize=abc&pageToken=%%', '?pageToken=' + Buffer.from('x').toString('base64url')]);
+      const query = r.pick([
+        '',
+        '?$alt=json%3Benum-encoding=int',
+        '?updateMask=schedule,retry_config.retry_count',
+        '?updateMask=state',
+        '?updateMask=%%',
+        '?pageSize=-1',
+        '?pageSize=abc&pageToken=%%',
+        '?pageToken=' + Buffer.from('x').toString('base64url'),
+      ]);
       const [method, path] =
-        roll < 0.35 ? ['POST', base] : roll < 0.55 ? ['PATCH', `${base}/${id}`] : roll < 0.7 ? ['GET', base] : roll < 0.8 ? ['GET', `${base}/${id}`] : roll < 0.9 ? ['POST', `${base}/${id}:${r.pick(['pause', 'resume', 'run', 'explode'])}`] : ['DELETE', `${base}/${id}`];
-      const body = method === 'GET' || method === 'DELETE' ? undefined : Buffer.from(r.next() < 0.9 ? JSON.stringify(job) : r.pick(['{', '[]', 'null', '"x"', '{"a":' + '['.repeat(3000)]));
+        roll < 0.35
+          ? ['POST', base]
+          : roll < 0.55
+            ? ['PATCH', `${base}/${id}`]
+            : roll < 0.7
+              ? ['GET', base]
+              : roll < 0.8
+                ? ['GET', `${base}/${id}`]
+                : roll < 0.9
+                  ? ['POST', `${base}/${id}:${r.pick(['pause', 'resume', 'run', 'explode'])}`]
+                  : ['DELETE', `${base}/${id}`];
+      const body =
+        method === 'GET' || method === 'DELETE' ? undefined : Buffer.from(r.next() < 0.9 ? JSON.stringify(job) : r.pick(['{', '[]', 'null', '"x"', '{"a":' + '['.repeat(3000)]));
       const url = (path + query).replace(/[\s\u0000-\u001f\u007f-\u{10ffff}]/gu, (c) => encodeURIComponent(c));
       const res = await rawRequest(sb.baseUrl, method, url, { 'Content-Type': 'application/json', ...(body ? { 'Content-Length': String(body.length) } : {}) }, body);
       statuses.add(res.status);

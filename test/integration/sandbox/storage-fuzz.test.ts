@@ -32,7 +32,28 @@ type Rand = () => number;
 const pick = <T>(r: Rand, items: readonly T[]): T => items[Math.floor(r() * items.length)] as T;
 const int = (r: Rand, n: number): number => Math.floor(r() * n);
 
-const NASTY = ['', ' ', '%', '%zz', '%00', '%2F', '%E0%A4%A', '..', '.', '../..', '__proto__', 'constructor', '😀', 'a'.repeat(1100), '{}', '-1', '1e309', '99999999999999999999', "';--", '\r\n'];
+const NASTY = [
+  '',
+  ' ',
+  '%',
+  '%zz',
+  '%00',
+  '%2F',
+  '%E0%A4%A',
+  '..',
+  '.',
+  '../..',
+  '__proto__',
+  'constructor',
+  '😀',
+  'a'.repeat(1100),
+  '{}',
+  '-1',
+  '1e309',
+  '99999999999999999999',
+  "';--",
+  '\r\n',
+];
 
 function randomString(r: Rand): string {
   if (r() < 0.4) return pick(r, NASTY);
@@ -72,7 +93,15 @@ function randomBody(r: Rand, boundary: string): Buffer | undefined {
 
 function randomContentRange(r: Rand): string {
   const n = (): number => pick(r, [0, 1, 255, 256 * 1024, 256 * 1024 - 1, 512 * 1024, 600_000, int(r, 2_000_000)]);
-  return pick(r, [`bytes */*`, `bytes */${n()}`, `bytes ${n()}-${n()}/*`, `bytes ${n()}-${n()}/${n()}`, `bytes ${n()}-*/*`, 'bytes 0--1/0', randomString(r).replace(/[^\x20-\x7e]/g, '')]);
+  return pick(r, [
+    `bytes */*`,
+    `bytes */${n()}`,
+    `bytes ${n()}-${n()}/*`,
+    `bytes ${n()}-${n()}/${n()}`,
+    `bytes ${n()}-*/*`,
+    'bytes 0--1/0',
+    randomString(r).replace(/[^\x20-\x7e]/g, ''),
+  ]);
 }
 
 function send(method: string, path: string, headers: Record<string, string>, body: Buffer | undefined) {
@@ -84,7 +113,12 @@ describe('storage fuzz', () => {
     const r = rng(20261123);
     const uploadIds: string[] = [];
     const open = async (): Promise<void> => {
-      const res = await send('POST', `/upload/storage/v1/b/${BUCKET}/o?uploadType=resumable&name=fuzz-${uploadIds.length}`, { 'Content-Type': 'application/json' }, Buffer.from('{}'));
+      const res = await send(
+        'POST',
+        `/upload/storage/v1/b/${BUCKET}/o?uploadType=resumable&name=fuzz-${uploadIds.length}`,
+        { 'Content-Type': 'application/json' },
+        Buffer.from('{}'),
+      );
       const id = /upload_id=([^&]+)/.exec(res.location ?? '')?.[1];
       if (id) uploadIds.push(id);
     };
@@ -113,7 +147,19 @@ describe('storage fuzz', () => {
       if (method === 'PUT' || method === 'DELETE' || r() < 0.1) q.push(`upload_id=${r() < 0.85 ? pick(r, uploadIds) : encodeURIComponent(randomString(r))}`);
       if (r() < 0.6) q.push(`uploadType=${pick(r, ['media', 'multipart', 'resumable', 'x', ''])}`);
       if (r() < 0.6) q.push(`name=${encodeURIComponent(pick(r, ['n1', 'dir/n2', randomString(r)]))}`);
-      for (const key of ['ifGenerationMatch', 'ifGenerationNotMatch', 'ifMetagenerationMatch', 'generation', 'alt', 'prefix', 'delimiter', 'maxResults', 'pageToken', 'project', 'startOffset']) {
+      for (const key of [
+        'ifGenerationMatch',
+        'ifGenerationNotMatch',
+        'ifMetagenerationMatch',
+        'generation',
+        'alt',
+        'prefix',
+        'delimiter',
+        'maxResults',
+        'pageToken',
+        'project',
+        'startOffset',
+      ]) {
         if (r() < 0.08) q.push(`${key}=${encodeURIComponent(pick(r, ['0', '1', '-1', 'media', 'json', '/', 'abc', randomString(r)]))}`);
       }
       const path = (pathOf() + (q.length > 0 ? `?${q.join('&')}` : '')).replace(/[\s\u0000-\u001f\u007f-\u{10ffff}]/gu, (c) => encodeURIComponent(c));
@@ -134,11 +180,13 @@ describe('storage fuzz', () => {
         const id = /upload_id=([^&]+)/.exec(res.location ?? '')?.[1];
         if (id) uploadIds.push(id);
         if (res.status === 503 && res.text.startsWith(GAP)) gaps += 1;
-        else if (res.status >= 500 || res.status === 0) failures.push(`${res.status} ${method} ${path.slice(0, 150)} ${JSON.stringify(headers).slice(0, 200)} → ${res.text.slice(0, 200)}`);
+        else if (res.status >= 500 || res.status === 0)
+          failures.push(`${res.status} ${method} ${path.slice(0, 150)} ${JSON.stringify(headers).slice(0, 200)} → ${res.text.slice(0, 200)}`);
         else if (res.status >= 400 && res.status !== 499 && method !== 'HEAD' && !(res.status === 404 && !path.includes('storage') && !path.startsWith('/b/')) && res.text !== '') {
           // Every error body is Google's JSON-API shape.
           const parsed = JSON.parse(res.text) as { error?: { code?: number; message?: string } };
-          if (parsed.error?.code !== res.status || typeof parsed.error.message !== 'string') failures.push(`shape ${res.status} ${method} ${path.slice(0, 100)}: ${res.text.slice(0, 200)}`);
+          if (parsed.error?.code !== res.status || typeof parsed.error.message !== 'string')
+            failures.push(`shape ${res.status} ${method} ${path.slice(0, 100)}: ${res.text.slice(0, 200)}`);
         }
       } catch (err) {
         failures.push(`error ${method} ${path.slice(0, 120)}: ${(err as Error).message}`);

@@ -81,7 +81,10 @@ export function crc32cOfPrefix(seed: number, length: number): string {
 }
 
 export async function createBucket(storage: Storage, prefix = 'bkt'): Promise<string> {
-  const name = uniqueName(prefix).toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 60);
+  const name = uniqueName(prefix)
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 60);
   await storage.createBucket(name);
   return name;
 }

@@ -47,9 +47,16 @@ describe('storage persistence', () => {
     const first = await start(dataDir, cacheDir);
     const s1 = storageClient(first.baseUrl);
     await s1.createBucket(bucket);
-    await s1.bucket(bucket).file('kept/object.bin').save(objectData, { resumable: false, metadata: { metadata: { k: 'v' } } });
+    await s1
+      .bucket(bucket)
+      .file('kept/object.bin')
+      .save(objectData, { resumable: false, metadata: { metadata: { k: 'v' } } });
     const [before] = await s1.bucket(bucket).file('kept/object.bin').getMetadata();
-    const init = await fetch(`${first.baseUrl}/upload/storage/v1/b/${bucket}/o?uploadType=resumable&name=later.bin&ifGenerationMatch=0`, { method: 'POST', body: '{}', headers: { 'Content-Type': 'application/json' } });
+    const init = await fetch(`${first.baseUrl}/upload/storage/v1/b/${bucket}/o?uploadType=resumable&name=later.bin&ifGenerationMatch=0`, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'Content-Type': 'application/json' },
+    });
     const oldUri = init.headers.get('location') ?? '';
     const head = Buffer.concat([...seededPieces(22, 768 * KiB)]);
     const partial = await fetch(oldUri, { method: 'PUT', headers: { 'Content-Range': `bytes 0-${head.length - 1}/*` }, body: head });

@@ -57,7 +57,13 @@ describe('resumable uploads with the client', () => {
     const file = storage.bucket(bucket).file(name);
     await call(sb.baseUrl, 'DELETE', '/sandbox/v1/calls');
     let uri = '';
-    const ws = file.createWriteStream({ resumable: true, chunkSize: MiB, validation: 'crc32c', preconditionOpts: { ifGenerationMatch: 0 }, metadata: { contentType: 'application/zip' } });
+    const ws = file.createWriteStream({
+      resumable: true,
+      chunkSize: MiB,
+      validation: 'crc32c',
+      preconditionOpts: { ifGenerationMatch: 0 },
+      metadata: { contentType: 'application/zip' },
+    });
     ws.on('uri', (u: string) => (uri = u));
     await pipeline(seededStream(1, total), ws);
 
@@ -121,7 +127,10 @@ describe('resumable uploads with the client', () => {
     const name = uniqueName('interrupted');
     const first = storageClient(sb.baseUrl);
     let uri = '';
-    const ws = first.bucket(bucket).file(name).createWriteStream({ resumable: true, chunkSize: MiB, validation: 'crc32c', preconditionOpts: { ifGenerationMatch: 0 } });
+    const ws = first
+      .bucket(bucket)
+      .file(name)
+      .createWriteStream({ resumable: true, chunkSize: MiB, validation: 'crc32c', preconditionOpts: { ifGenerationMatch: 0 } });
     ws.on('uri', (u: string) => (uri = u));
     // Crash once the client has pushed 5.5 MiB: the in-flight chunk request is aborted.
     ws.on('progress', (p: { bytesWritten: number }) => {
@@ -142,7 +151,14 @@ describe('resumable uploads with the client', () => {
     // A new process: new Storage instance, same session URI, continues from the offset.
     const second = storageClient(sb.baseUrl);
     const file = second.bucket(bucket).file(name);
-    const resumed = file.createWriteStream({ uri, offset, resumeCRC32C: crc32cOfPrefix(6, offset), chunkSize: MiB, validation: 'crc32c', preconditionOpts: { ifGenerationMatch: 0 } });
+    const resumed = file.createWriteStream({
+      uri,
+      offset,
+      resumeCRC32C: crc32cOfPrefix(6, offset),
+      chunkSize: MiB,
+      validation: 'crc32c',
+      preconditionOpts: { ifGenerationMatch: 0 },
+    });
     let clientCrc = '';
     resumed.on('crc32c', (c: string) => (clientCrc = c));
     await pipeline(seededStream(6, total, offset), resumed);
@@ -262,7 +278,9 @@ describe('session protocol', () => {
     // A chunk past the persisted end is refused the way GCS does (503, text body).
     const gap = await put(uri, `bytes ${600 * KiB}-${700 * KiB - 1}/${700 * KiB}`, data.subarray(600 * KiB));
     expect(gap.status).toBe(503);
-    expect(await gap.text()).toBe(`Invalid request.  According to the Content-Range header, the upload offset is ${600 * KiB} byte(s), which exceeds already uploaded size of ${512 * KiB} byte(s).`);
+    expect(await gap.text()).toBe(
+      `Invalid request.  According to the Content-Range header, the upload offset is ${600 * KiB} byte(s), which exceeds already uploaded size of ${512 * KiB} byte(s).`,
+    );
     // Body shorter than the Content-Range announces: 400, nothing new persisted.
     const short = await put(uri, `bytes ${512 * KiB}-${700 * KiB - 1}/${700 * KiB}`, data.subarray(512 * KiB, 600 * KiB));
     expect(short.status).toBe(400);

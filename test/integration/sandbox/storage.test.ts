@@ -138,7 +138,11 @@ describe('objects', () => {
     await file.save(data, { resumable: false });
     const [meta] = await file.getMetadata();
     const root = join(sb.cacheDir, 'storage-runs');
-    const bins = readdirSync(root).flatMap((run) => readdirSync(join(root, run, 'objects')).filter((f) => f.endsWith('.bin')).map((f) => join(root, run, 'objects', f)));
+    const bins = readdirSync(root).flatMap((run) =>
+      readdirSync(join(root, run, 'objects'))
+        .filter((f) => f.endsWith('.bin'))
+        .map((f) => join(root, run, 'objects', f)),
+    );
     const target = bins.find((p) => localDigest(readFileSync(p)).crc32c === meta.crc32c);
     expect(target).toBeDefined();
     const bytes = readFileSync(target ?? '');
@@ -157,7 +161,11 @@ describe('objects', () => {
     expect(await ok.json()).toMatchObject({ name, size: '5000', contentType: 'text/csv', crc32c: localDigest(data).crc32c });
 
     const other = uniqueName('media-bad');
-    const bad = await fetch(`${sb.baseUrl}/upload/storage/v1/b/${bucket}/o?uploadType=media&name=${other}`, { method: 'POST', headers: { 'X-Goog-Hash': 'crc32c=AAAAAA==' }, body: data });
+    const bad = await fetch(`${sb.baseUrl}/upload/storage/v1/b/${bucket}/o?uploadType=media&name=${other}`, {
+      method: 'POST',
+      headers: { 'X-Goog-Hash': 'crc32c=AAAAAA==' },
+      body: data,
+    });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ error: { code: 400, errors: [{ reason: 'invalid' }] } });
     const [exists] = await storage.bucket(bucket).file(other).exists();

@@ -80,10 +80,15 @@ describe('connect confirmation (issue 13 item 2), on fakes', () => {
     const confirmed = await confirmAndStart(w.deps, sessionId, query['code']!);
     expect(confirmed).toMatchObject({ name: `consents/${consentId}`, state: 'ACTIVE', appUserId: 'u1', exports: 'started' });
     expect(events(w, 'consent.granted')).toHaveLength(1);
-    expect(w.jobs.all().map((j) => j.value.resource).sort()).toEqual(['chrome.history', 'myactivity.search']);
+    expect(
+      w.jobs
+        .all()
+        .map((j) => j.value.resource)
+        .sort(),
+    ).toEqual(['chrome.history', 'myactivity.search']);
     const consent = await w.consents.get(consentId);
     expect(consent).toMatchObject({ status: 'ACTIVE', confirmBy: null, followUp: null, followUpAt: null });
-    expect((await w.sessions.get(sessionId))).toMatchObject({ status: 'CONFIRMED', codeHash: null });
+    expect(await w.sessions.get(sessionId)).toMatchObject({ status: 'CONFIRMED', codeHash: null });
     // The code is single-use.
     const again = await refusal(confirmAndStart(w.deps, sessionId, query['code']!));
     expect(again).toMatchObject({ code: 'ALREADY_EXISTS', reason: 'CODE_USED' });
@@ -175,7 +180,7 @@ describe('connect confirmation (issue 13 item 2), on fakes', () => {
     expect(await w.consents.get(consentId)).toMatchObject({ token: null, confirmBy: null });
   });
 
-  it('confirmation NONE keeps today\'s behaviour: ACTIVE at once, consent.granted at the callback, no code in the redirect; confirm is refused', async () => {
+  it("confirmation NONE keeps today's behaviour: ACTIVE at once, consent.granted at the callback, no code in the redirect; confirm is refused", async () => {
     const w = await world();
     const { query, consentId, sessionId } = await connect(w, { confirmation: 'NONE' });
     expect(Object.keys(query).sort()).toEqual(['consent', 'outcome']);
@@ -240,7 +245,11 @@ describe('a failed auto-start after a successful consent (issue 13 item 14), on 
     expect(events(w, 'consent.granted')).toHaveLength(0);
     w.clock.advance(60_000);
     await sweep(w.exportDeps);
-    expect(events(w, 'consent.granted').map((m) => (m.data as { subject: string }).subject).sort()).toEqual([`consents/${done.consentId}`, `consents/${pending.consentId}`].sort());
+    expect(
+      events(w, 'consent.granted')
+        .map((m) => (m.data as { subject: string }).subject)
+        .sort(),
+    ).toEqual([`consents/${done.consentId}`, `consents/${pending.consentId}`].sort());
     await sweep(w.exportDeps);
     expect(events(w, 'consent.granted')).toHaveLength(2);
   });

@@ -40,7 +40,7 @@ describe('connect flow (core, on fakes)', () => {
     }
   });
 
-  it('asks for exactly the session\'s scopes with a PKCE S256 challenge', async () => {
+  it("asks for exactly the session's scopes with a PKCE S256 challenge", async () => {
     const env = consentDepsWithFakes();
     const { started } = await begin(env, ['chrome.history', 'chrome.history', 'myactivity.search']);
     const url = new URL(started.redirectUrl);
@@ -103,7 +103,9 @@ describe('connect flow (core, on fakes)', () => {
     const second = await begin(env, ['chrome.history']);
     env.clock.advance(601_000);
     const lateCode = env.server.approve(second.started.state, [scopeOf('chrome.history')]);
-    await expect(completeConsent(env.deps, { state: second.started.state, code: lateCode, error: undefined, boundState: second.started.state })).rejects.toMatchObject({ reason: 'STATE_EXPIRED' });
+    await expect(completeConsent(env.deps, { state: second.started.state, code: lateCode, error: undefined, boundState: second.started.state })).rejects.toMatchObject({
+      reason: 'STATE_EXPIRED',
+    });
     expect(env.server.calls.token).toBe(1);
     expect((await env.attempts.get((await import('../../../functions/core/consent/pkce.js')).hashState(second.started.state)))?.consumedAt).toBeNull();
   });

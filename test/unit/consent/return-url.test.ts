@@ -49,7 +49,7 @@ describe('scenario 4: return URL allow-list (no open redirect)', () => {
     expect(allowedReturnUrl('http://0x7f.0.0.1:8080/connected', ALLOW)).toBe('http://127.0.0.1:8080/connected');
   });
 
-  it('appends the outcome without losing the application\'s own query', () => {
+  it("appends the outcome without losing the application's own query", () => {
     expect(withParams('https://app.example.com/connected?tab=data', { outcome: 'granted', consent: 'consents/abc' })).toBe(
       'https://app.example.com/connected?tab=data&outcome=granted&consent=consents%2Fabc',
     );

@@ -11,7 +11,13 @@ describe('autoStart on the OAuth callback (a session without confirmation)', () 
       const consent = consentDepsWithFakes();
       const exports = await exportDepsWithFakes();
       const deps = { consent: consent.deps, exports: () => ({ ...exports.deps, consents: consent.consents }) };
-      const session = await createConnectSession(consent.deps, { appUserId: 'u1', resources: ['chrome.history', 'myactivity.search'], returnUrl: RETURN_URL, autoStart, confirmation: 'NONE' });
+      const session = await createConnectSession(consent.deps, {
+        appUserId: 'u1',
+        resources: ['chrome.history', 'myactivity.search'],
+        returnUrl: RETURN_URL,
+        autoStart,
+        confirmation: 'NONE',
+      });
       const started = await startConsent(consent.deps, session.connectUrl.split('/connect/')[1]!);
       const code = consent.server.approve(started.state, [scopeOf('chrome.history')]);
       const request = { state: started.state, code, error: undefined, boundState: started.state };

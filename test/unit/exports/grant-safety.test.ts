@@ -239,9 +239,11 @@ describe('a busy file is not a failure (item 10)', () => {
     env.jobs.update = ((key: string, mutate: Parameters<typeof realSave>[1], options?: Parameters<typeof realSave>[2]) => {
       if (!stolen && env.archive.sessions.size > 0 && [...env.archive.sessions.values()].some((s) => s.data.length > 0)) {
         stolen = true;
-        return realSave(key, (j) => ({ kind: 'put', value: { ...j!, files: j!.files.map((f) => ({ ...f, lease: { owner: 'other', until: new Date(env.clock.now().getTime() + 600_000) } })) }, result: null })).then(() =>
-          realSave(key, mutate, options),
-        );
+        return realSave(key, (j) => ({
+          kind: 'put',
+          value: { ...j!, files: j!.files.map((f) => ({ ...f, lease: { owner: 'other', until: new Date(env.clock.now().getTime() + 600_000) } })) },
+          result: null,
+        })).then(() => realSave(key, mutate, options));
       }
       return realSave(key, mutate, options);
     }) as typeof env.jobs.update;

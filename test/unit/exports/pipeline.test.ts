@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { AppError} from '../../../functions/core/errors.js';
+import type { AppError } from '../../../functions/core/errors.js';
 import { transient } from '../../../functions/core/errors.js';
 import { initiateExport } from '../../../functions/core/exports/initiate.js';
 import { cancelExport, retryExport } from '../../../functions/core/exports/manage.js';
@@ -120,7 +120,10 @@ describe('poll (core, on fakes)', () => {
     env.clock.advance(10_000);
     const results = await Promise.all(Array.from({ length: 5 }, () => pollExport(env.deps, id)));
     expect(results.filter((r) => r === 'complete')).toHaveLength(1);
-    expect(env.queue.on('archive-transfer').map((m) => m.data)).toEqual([{ job: id, file: 0 }, { job: id, file: 1 }]);
+    expect(env.queue.on('archive-transfer').map((m) => m.data)).toEqual([
+      { job: id, file: 0 },
+      { job: id, file: 1 },
+    ]);
     const job = await env.jobs.get(id);
     expect(job?.state).toBe('TRANSFERRING');
     expect(job?.files.map((f) => f.object)).toEqual([
@@ -388,7 +391,11 @@ describe('sweep (durable timers, on fakes)', () => {
     await pollExport(env.deps, id);
     // The file is copied, but the job is left TRANSFERRING as if the worker died before finishing.
     const stored = await env.archive.writeJson('exports/copied.zip', {});
-    await env.jobs.update(id, (j) => ({ kind: 'put', value: { ...j!, files: j!.files.map((f) => ({ ...f, state: 'DONE' as const, bytes: stored.bytes, crc32c: stored.crc32c })) }, result: null }));
+    await env.jobs.update(id, (j) => ({
+      kind: 'put',
+      value: { ...j!, files: j!.files.map((f) => ({ ...f, state: 'DONE' as const, bytes: stored.bytes, crc32c: stored.crc32c })) },
+      result: null,
+    }));
     await sweep(env.deps);
     expect((await env.jobs.get(id))?.state).toBe('TRANSFERRING');
     env.clock.advance(11 * 60_000);

@@ -67,7 +67,8 @@ describe('archive layout', () => {
       expect(bytes.length).toBe(written.size);
       expect(written.md5).toBe(createHash('md5').update(bytes).digest('base64'));
       const names = readZip(bytes);
-      if (index === 0) expect(names).toEqual(expect.arrayContaining(['Takeout/archive_browser.html', 'Takeout/Chrome/History/History.json', 'Takeout/My Activity/Search/MyActivity.json']));
+      if (index === 0)
+        expect(names).toEqual(expect.arrayContaining(['Takeout/archive_browser.html', 'Takeout/Chrome/History/History.json', 'Takeout/My Activity/Search/MyActivity.json']));
       else expect(names).toEqual(['Takeout/Chrome/History/media/blob-002.bin']);
     }
   });

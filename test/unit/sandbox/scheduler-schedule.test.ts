@@ -86,11 +86,17 @@ describe('Job parsing and views', () => {
 
   it("keeps the caller's headers except those Scheduler owns, and lists its User-Agent", () => {
     const given = { A: 'b', Host: 'h', 'user-agent': 'me', 'X-Google-Trace': 't', 'X-CloudScheduler-JobName': 'n', Authorization: 'Bearer app' };
-    const withToken = buildJob('projects/p/locations/l/jobs/j', jobInput({ schedule: '* * * * *', httpTarget: { uri: 'http://h/x', headers: given, oidcToken: { serviceAccountEmail: 'a@b.c' } } }), ctx);
+    const withToken = buildJob(
+      'projects/p/locations/l/jobs/j',
+      jobInput({ schedule: '* * * * *', httpTarget: { uri: 'http://h/x', headers: given, oidcToken: { serviceAccountEmail: 'a@b.c' } } }),
+      ctx,
+    );
     expect(withToken.httpTarget.headers).toEqual({ A: 'b', 'User-Agent': 'Google-Cloud-Scheduler' });
     const without = buildJob('projects/p/locations/l/jobs/j', jobInput({ schedule: '* * * * *', httpTarget: { uri: 'http://h/x', headers: given } }), ctx);
     expect(without.httpTarget.headers).toEqual({ A: 'b', Authorization: 'Bearer app', 'User-Agent': 'Google-Cloud-Scheduler' });
-    expect(() => buildJob('projects/p/locations/l/jobs/j', jobInput({ schedule: '* * * * *', httpTarget: { uri: 'http://h/x', httpMethod: 'GET', body: 'aGk=' } }), ctx)).toThrow(/body is allowed only with POST, PUT or PATCH/);
+    expect(() => buildJob('projects/p/locations/l/jobs/j', jobInput({ schedule: '* * * * *', httpTarget: { uri: 'http://h/x', httpMethod: 'GET', body: 'aGk=' } }), ctx)).toThrow(
+      /body is allowed only with POST, PUT or PATCH/,
+    );
   });
 
   it('refuses unknown fields like Google ("Unknown name")', () => {

@@ -47,8 +47,23 @@ describe('Content-Range of resumable sessions', () => {
   });
 
   it('refuses malformed and inconsistent ranges with 400', () => {
-    for (const bad of ['', 'bytes', 'bytes 1-2', 'bytes=0-1/2', 'items 0-1/2', 'bytes 5-3/*', 'bytes 0-10/10', 'bytes 11-*/10', 'bytes -1-2/3', 'bytes 1.5-2/3', `bytes 0-${'9'.repeat(20)}/*`]) {
-      expect(status(() => parseContentRange(bad)), bad).toBe(400);
+    for (const bad of [
+      '',
+      'bytes',
+      'bytes 1-2',
+      'bytes=0-1/2',
+      'items 0-1/2',
+      'bytes 5-3/*',
+      'bytes 0-10/10',
+      'bytes 11-*/10',
+      'bytes -1-2/3',
+      'bytes 1.5-2/3',
+      `bytes 0-${'9'.repeat(20)}/*`,
+    ]) {
+      expect(
+        status(() => parseContentRange(bad)),
+        bad,
+      ).toBe(400);
     }
   });
 });
@@ -56,7 +71,8 @@ describe('Content-Range of resumable sessions', () => {
 describe('names, preconditions, tokens, resources', () => {
   it('object and bucket naming rules', () => {
     for (const ok of ['a', 'dir/sub/file.zip', 'ünïcödé 😀', 'a'.repeat(1024), 'with space', '#?%&+']) expect(objectNameProblem(ok), ok).toBeUndefined();
-    for (const bad of ['', '.', '..', 'a\nb', 'a\rb', 'a'.repeat(1025), 'é'.repeat(513), '\ud800x', '.well-known/acme-challenge/x']) expect(objectNameProblem(bad), bad).toBeDefined();
+    for (const bad of ['', '.', '..', 'a\nb', 'a\rb', 'a'.repeat(1025), 'é'.repeat(513), '\ud800x', '.well-known/acme-challenge/x'])
+      expect(objectNameProblem(bad), bad).toBeDefined();
     for (const ok of ['abc', 'my-bucket_1.x', 'a'.repeat(63)]) expect(bucketNameProblem(ok), ok).toBeUndefined();
     for (const bad of ['ab', 'A-bucket', '-abc', 'abc-', 'a'.repeat(64), 'goog-x', 'a..b', 'a/b']) expect(bucketNameProblem(bad), bad).toBeDefined();
   });
@@ -72,19 +88,34 @@ describe('names, preconditions, tokens, resources', () => {
     expect(preconditionsHold(not, { generation: '5', metageneration: 1 })).toBe(false);
     expect(preconditionsHold(not, undefined)).toBe(true);
     for (const bad of ['ifGenerationMatch=x', 'ifGenerationMatch=1&ifGenerationMatch=2', 'ifMetagenerationMatch=', `ifGenerationMatch=${'9'.repeat(25)}`]) {
-      expect(status(() => parsePreconditions(new URLSearchParams(bad))), bad).toBe(400);
+      expect(
+        status(() => parsePreconditions(new URLSearchParams(bad))),
+        bad,
+      ).toBe(400);
     }
   });
 
   it('page tokens round-trip; garbage is 400', () => {
-    for (const t of [{ after: 'a/b', prefix: false }, { after: 'ü/😀/', prefix: true }]) expect(decodePageToken(encodePageToken(t))).toEqual(t);
-    for (const bad of ['', '!!!', Buffer.from('{"a":1}').toString('base64url'), Buffer.from('["x",2]').toString('base64url')]) expect(status(() => decodePageToken(bad)), bad).toBe(400);
+    for (const t of [
+      { after: 'a/b', prefix: false },
+      { after: 'ü/😀/', prefix: true },
+    ])
+      expect(decodePageToken(encodePageToken(t))).toEqual(t);
+    for (const bad of ['', '!!!', Buffer.from('{"a":1}').toString('base64url'), Buffer.from('["x",2]').toString('base64url')])
+      expect(
+        status(() => decodePageToken(bad)),
+        bad,
+      ).toBe(400);
   });
 
   it('object resources: writable fields typed, read-only and unknown ignored, null clears', () => {
     const parsed = parseObjectResource({ contentType: 'a/b', metadata: { k: 'v', n: 1, gone: null }, size: '5', kind: 'x', name: 'n', crc32c: 'AAAAAA==', cacheControl: null });
     expect(parsed).toEqual({ fields: { contentType: 'a/b', metadata: { k: 'v', n: '1' } }, cleared: ['cacheControl'], name: 'n', crc32c: 'AAAAAA==' });
-    for (const bad of [{ contentType: 1 }, { metadata: [] }, { metadata: { k: {} } }, { name: 5 }]) expect(status(() => parseObjectResource(bad)), JSON.stringify(bad)).toBe(400);
+    for (const bad of [{ contentType: 1 }, { metadata: [] }, { metadata: { k: {} } }, { name: 5 }])
+      expect(
+        status(() => parseObjectResource(bad)),
+        JSON.stringify(bad),
+      ).toBe(400);
   });
 
   it('x-goog-hash parsing', () => {
@@ -127,7 +158,11 @@ describe('multipart/related reader', () => {
   it('boundaries from the Content-Type; malformed bodies are 400', async () => {
     expect(boundaryOf(`multipart/related; boundary=${boundary}`)).toBe(boundary);
     expect(boundaryOf('multipart/related; boundary="a b"')).toBe('a b');
-    for (const bad of [undefined, 'application/json', 'multipart/related', 'multipart/form-data; boundary=x']) expect(status(() => boundaryOf(bad)), String(bad)).toBe(400);
+    for (const bad of [undefined, 'application/json', 'multipart/related', 'multipart/form-data; boundary=x'])
+      expect(
+        status(() => boundaryOf(bad)),
+        String(bad),
+      ).toBe(400);
     for (const broken of [body.subarray(0, body.length - 4), Buffer.from('nothing'), Buffer.from(`--${boundary}\r\n\r\n{bad json\r\n--${boundary}\r\n\r\nx\r\n--${boundary}--`)]) {
       await expect(read([broken])).rejects.toBeInstanceOf(GcsError);
     }
