@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { invalidArgument } from '../core/errors.js';
 import { parseWith, rfc3339Timestamp, text } from '../platform/validation.js';
 import { MAX_INTERVAL_HOURS, MIN_INTERVAL_HOURS, SCHEDULE_FIELDS } from '../core/consent/schedule.js';
+import { TICK_KINDS } from '../core/exports/schedule.js';
 
 /**
  * Request schemas of the api function, validated at the boundary. Every free-text string is
@@ -84,7 +85,7 @@ export const createExportsBody = z
   })
   .strict();
 
-export const exportId = z.string().regex(/^[0-9a-f]{32}$/, 'is not an export id');
+export const exportId = z.string({ error: 'is required' }).regex(/^[0-9a-f]{32}$/, 'is not an export id');
 
 export const listExportsQuery = z
   .object({
@@ -126,5 +127,23 @@ export const patchConsentQuery = z
         ),
       ])
       .pipe(z.array(z.enum(SCHEDULE_FIELDS, { error: `must list only ${SCHEDULE_FIELDS.join(', ')}` })).min(1, 'must name at least one field')),
+  })
+  .strict();
+
+/** Pub/Sub messages of the workers: each names a record, never a secret. */
+export const jobMessage = z.object({ job: exportId }).strict();
+export const fileMessage = z
+  .object({
+    job: exportId,
+    file: z.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be at least 0').max(10_000, 'is too large'),
+  })
+  .strict();
+
+export const pageMessage = z
+  .object({
+    kind: z.enum(TICK_KINDS, { error: `must be one of ${TICK_KINDS.join(', ')}` }),
+    before: rfc3339Timestamp,
+    after: z.object({ at: rfc3339Timestamp, id: consentId }).strict().optional(),
+    page: z.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be at least 0'),
   })
   .strict();

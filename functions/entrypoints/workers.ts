@@ -1,21 +1,13 @@
-import { z } from 'zod';
 import { initiateExport } from '../core/exports/initiate.js';
 import { pollExport } from '../core/exports/poll.js';
-import { runTickPage, TICK_KINDS } from '../core/exports/schedule.js';
+import { runTickPage } from '../core/exports/schedule.js';
 import { transferFile } from '../core/exports/transfer.js';
 import { jsonPayload, pubsubFunction } from '../platform/events.js';
 import type { Runtime } from '../platform/runtime.js';
-import { parseWith, rfc3339Timestamp } from '../platform/validation.js';
+import { parseWith } from '../platform/validation.js';
+import { fileMessage, jobMessage, pageMessage } from './schemas.js';
 
 /** The Pub/Sub-triggered workers of the export pipeline; each message names a record, never a secret. */
-const jobMessage = z.object({ job: z.string({ error: 'is required' }).regex(/^[0-9a-f]{32}$/, 'is not an export id') }).strict();
-const fileMessage = z
-  .object({
-    job: z.string({ error: 'is required' }).regex(/^[0-9a-f]{32}$/, 'is not an export id'),
-    file: z.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be at least 0').max(10_000, 'is too large'),
-  })
-  .strict();
-
 export function initiate(rt: Runtime) {
   return pubsubFunction(
     'initiate',
@@ -51,18 +43,6 @@ export function transfer(rt: Runtime) {
     },
   );
 }
-
-const pageMessage = z
-  .object({
-    kind: z.enum(TICK_KINDS, { error: `must be one of ${TICK_KINDS.join(', ')}` }),
-    before: rfc3339Timestamp,
-    after: z
-      .object({ at: rfc3339Timestamp, id: z.string().regex(/^[A-Za-z0-9]{1,64}$/, 'is not a consent id') })
-      .strict()
-      .optional(),
-    page: z.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be at least 0'),
-  })
-  .strict();
 
 /** One page of a scheduler tick (the exports or the expiry tick). */
 export function schedule(rt: Runtime) {

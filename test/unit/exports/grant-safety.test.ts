@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../../functions/core/errors.js';
+import { disconnect } from '../../../functions/core/exports/disconnect.js';
 import { initiateExport } from '../../../functions/core/exports/initiate.js';
 import { cancelExport, retryExport } from '../../../functions/core/exports/manage.js';
 import { MAX_START_ATTEMPTS } from '../../../functions/core/exports/model.js';
@@ -8,6 +9,7 @@ import { pollExport } from '../../../functions/core/exports/poll.js';
 import { requestExports } from '../../../functions/core/exports/request.js';
 import { sweep } from '../../../functions/core/exports/sweep.js';
 import { transferFile } from '../../../functions/core/exports/transfer.js';
+import { consentDepsWithFakes } from '../../fakes/consent-deps.js';
 import { exportDepsWithFakes } from '../../fakes/export-deps.js';
 
 /**
@@ -184,6 +186,24 @@ describe('cancel and erase close upload sessions (item 9)', () => {
     await cancelExport(env.deps, id);
     expect(env.archive.sessions.size).toBe(0);
     expect((await env.jobs.get(id))?.files[0]?.checkpoint).toBeNull();
+  });
+});
+
+describe('disconnect and erase close upload sessions (item 9)', () => {
+  it('revoking with erase mid-transfer cancels the open session and leaves no object', async () => {
+    const env = await exportDepsWithFakes();
+    const id = await transferring(env, 'myactivity.search', 3_000_000);
+    env.downloader.breakAfter = 1_500_000;
+    await expect(transferFile(env.deps, id, 0)).rejects.toThrow();
+    expect([...env.archive.sessions.values()].filter((s) => !s.done)).toHaveLength(1);
+    // No refresh token left to reset upstream with (the user revoked it in Google already).
+    await env.consents.update('c1', (c) => ({ kind: 'put', value: { ...c!, token: null }, result: null }));
+    const consent = { ...consentDepsWithFakes().deps, consents: env.consents };
+    const erased = await disconnect({ consent, exports: env.deps }, 'c1', { erase: true, actor: 'app@p.iam.gserviceaccount.com' });
+    expect(erased).toMatchObject({ state: 'REVOKED', erased: true });
+    expect(env.archive.sessions.size).toBe(0);
+    expect(env.archive.objects.size).toBe(0);
+    expect(env.jobs.size()).toBe(0);
   });
 });
 
