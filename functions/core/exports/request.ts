@@ -34,8 +34,9 @@ export function apiSlot(now: Date, request: { requestId?: string; startTime?: Da
  * most one running export per group: while one runs, a request with another slot gets the
  * running one back instead of a second job racing it for the same upstream job and objects.
  */
-export async function requestExports(deps: ExportDeps, request: ExportRequest) {
-  const consent = await deps.consents.get(request.consentId);
+export async function requestExports(deps: ExportDeps, request: ExportRequest, known?: Consent) {
+  // `known`: the consent as the caller just read it (the exports tick lists it), not read again.
+  const consent = known ?? (await deps.consents.get(request.consentId));
   if (!consent) throw new AppError('NOT_FOUND', `${consentName(request.consentId)} not found`, { violations: [{ field: 'consent', description: 'does not exist' }] });
   if (consent.status !== 'ACTIVE') {
     throw new AppError('FAILED_PRECONDITION', `${consentName(request.consentId)} is ${consent.status}`, { reason: `CONSENT_${consent.status}` });

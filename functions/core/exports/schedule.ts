@@ -37,6 +37,9 @@ export interface TickPage {
   readonly page: number;
 }
 
+/** Consents of one page handled at once. */
+const TICK_CONCURRENCY = 16;
+
 /** A chain of pages stops here, whatever happens (a bound on a runaway chain). */
 export const MAX_TICK_PAGES = 100_000;
 
@@ -83,15 +86,21 @@ export async function runTickPage(deps: ExportDeps, page: TickPage): Promise<Pag
   let changed = 0;
   let failed = 0;
   let retry: unknown;
-  for (const { id, value } of due) {
-    try {
-      const did = page.kind === 'exports' ? await scheduleExports(deps, id, value, page.before) : await checkExpiry(deps, id, value, page.before);
-      if (did) changed++;
-    } catch (error) {
-      failed++;
-      if (isRetryable(error)) retry ??= error;
+  // The page's consents are handled TICK_CONCURRENCY at a time (each is a few round trips).
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < due.length; i = next++) {
+      const { id, value } = due[i]!;
+      try {
+        const did = page.kind === 'exports' ? await scheduleExports(deps, id, value, page.before) : await checkExpiry(deps, id, value, page.before);
+        if (did) changed++;
+      } catch (error) {
+        failed++;
+        if (isRetryable(error)) retry ??= error;
+      }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(TICK_CONCURRENCY, due.length) }, worker));
   if (retry) throw retry;
   return { kind: page.kind, page: page.page, listed: due.length, changed, failed, more };
 }
@@ -117,7 +126,7 @@ async function scheduleExports(deps: ExportDeps, id: string, listed: Consent, no
   }
   if (resources.length > 0) {
     try {
-      await requestExports(deps, { consentId: id, resources, startTimes, slot: scheduleSlot(slotAt) });
+      await requestExports(deps, { consentId: id, resources, startTimes, slot: scheduleSlot(slotAt) }, listed);
     } catch (error) {
       // A consent that left ACTIVE meanwhile stops here; one whose exports cannot be requested
       // (a permanent refusal) still moves on, so it does not come back every tick.
