@@ -1,9 +1,8 @@
 import { consentName, type Consent } from '../consent/model.js';
-import { AppError, invalidArgument, type FieldViolation } from '../errors.js';
-import { keep, put } from '../ports/record-store.js';
+import { AppError, invalidArgument, isAppError, type FieldViolation } from '../errors.js';
 import type { ExportDeps } from './deps.js';
 import { takeLane } from './manage.js';
-import { jobId, newJob, type ExportJob } from './model.js';
+import { jobId, jobName, newJob, type ExportJob } from './model.js';
 import { assertNameFits } from './naming.js';
 import { jobResource } from './views.js';
 
@@ -68,8 +67,17 @@ export async function requestExports(deps: ExportDeps, request: ExportRequest, k
       },
       now,
     );
-    const result = await deps.jobs.update(id, (current) => (current ? keep({ job: current, created: false }) : put(fresh, { job: fresh, created: true })));
-    jobs.push({ id, ...result });
+    // Create-only (one write, no read); a concurrent request with the same slot created it first.
+    const created = await deps.jobs.create(id, fresh).then(
+      () => true,
+      (error: unknown) => {
+        if (isAppError(error) && error.code === 'ALREADY_EXISTS') return false;
+        throw error;
+      },
+    );
+    const job = created ? fresh : await deps.jobs.get(id);
+    if (!job) throw new AppError('ABORTED', `${jobName(id)} was deleted while it was being requested; try again`);
+    jobs.push({ id, job, created });
   }
   for (const { id, created, job } of jobs) {
     if (created || job.state === 'PENDING') await deps.queue.publish('export-requested', { job: id });

@@ -38,7 +38,7 @@ export interface TickPage {
 }
 
 /** Consents of one page handled at once. */
-const TICK_CONCURRENCY = 16;
+const TICK_CONCURRENCY = 32;
 
 /** A chain of pages stops here, whatever happens (a bound on a runaway chain). */
 export const MAX_TICK_PAGES = 100_000;
