@@ -3,9 +3,10 @@ import { createHash } from 'node:crypto';
 import { AppError, type FieldViolation } from '../core/errors.js';
 import { recordUndeliverable, type ReceivedMessage } from '../core/undeliverable.js';
 import { toEventOutcome } from './errors.js';
-import { toWellFormed } from './validation.js';
+import { parseWith, toWellFormed } from './validation.js';
 import { forInvocation, type Logger } from './logger.js';
 import type { Runtime } from './runtime.js';
+import type { z } from 'zod';
 
 /** The body of a Pub/Sub push delivered as a CloudEvent (`google.cloud.pubsub.topic.v1.messagePublished`). */
 export interface MessagePublishedData {
@@ -64,6 +65,20 @@ export function pubsubFunction<T>(name: string, rt: Runtime, decode: (message: R
       });
     }
   };
+}
+
+/**
+ * A worker whose message is a JSON object checked by `schema`: `run` handles the command and
+ * returns what to log, once, as `<name> handled` (a malformed message is rejected and recorded
+ * by pubsubFunction).
+ */
+export function jsonWorker<S extends z.ZodType>(name: string, rt: Runtime, schema: S, run: (command: z.output<S>) => Promise<Readonly<Record<string, unknown>>>) {
+  return pubsubFunction(
+    name,
+    rt,
+    (m) => parseWith(schema, jsonPayload(m)),
+    async (command, ctx) => ctx.logger.info(await run(command), `${name} handled`),
+  );
 }
 
 /** Decodes a JSON payload; anything else is a permanent INVALID_ARGUMENT naming `message.data`. */
