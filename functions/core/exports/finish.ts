@@ -1,7 +1,7 @@
 import { consentName, transfersContinue, type Consent } from '../consent/model.js';
 import { AppError, isAppError } from '../errors.js';
 import { publishEvent } from '../events.js';
-import { keep, put, remove, type UpdateOptions } from '../ports/record-store.js';
+import { keep, put, remove, type Page, type UpdateOptions } from '../ports/record-store.js';
 import type { ExportDeps } from './deps.js';
 import { endedJob, grantSettled, isTerminalJob, jobName, laneId, type EndReason, type EndState, type ExportJob, type OpenSession } from './model.js';
 import { objectName, uploadSecretId } from './naming.js';
@@ -162,34 +162,28 @@ export async function finishClosing(deps: ExportDeps, consentId: string, claimed
 const isScheduled = (job: Pick<ExportJob, 'slot'>) => job.slot.startsWith('schedule:');
 
 export async function jobsOfConsent(deps: Pick<ExportDeps, 'jobs'>, consentId: string): Promise<ExportJob[]> {
-  return everyPage((pageToken) => deps.jobs.list({ where: { consentId }, pageSize: 500, ...(pageToken ? { pageToken } : {}) }));
+  return (await everyPage((pageToken) => deps.jobs.list({ where: { consentId }, pageSize: 500, ...(pageToken ? { pageToken } : {}) }))).map((i) => i.value);
 }
 
 /** True while a job of another consent of this app user has not ended. */
 async function otherExportsRunning(deps: Pick<ExportDeps, 'jobs'>, appUserId: string, consentId: string): Promise<boolean> {
   const jobs = await everyPage((pageToken) => deps.jobs.list({ where: { appUserId }, pageSize: 500, ...(pageToken ? { pageToken } : {}) }));
-  return jobs.some((j) => j.consentId !== consentId && !isTerminalJob(j.state));
+  return jobs.some(({ value: j }) => j.consentId !== consentId && !isTerminalJob(j.state));
 }
 
 /** The app user's other ACTIVE one-time consents (whose release may have waited for this one). */
 async function otherOneTimeConsents(deps: Pick<ExportDeps, 'consents'>, appUserId: string, consentId: string): Promise<string[]> {
-  const out: string[] = [];
-  let pageToken: string | undefined;
-  for (let page = 0; page < 100; page++) {
-    const result = await deps.consents.list({ where: { appUserId, status: 'ACTIVE' }, pageSize: 100, ...(pageToken ? { pageToken } : {}) });
-    for (const { id, value } of result.items) if (id !== consentId && value.groups.every((g) => g.accessType === 'ONE_TIME')) out.push(id);
-    pageToken = result.nextPageToken;
-    if (!pageToken) break;
-  }
-  return out;
+  const active = await everyPage((pageToken) => deps.consents.list({ where: { appUserId, status: 'ACTIVE' }, pageSize: 100, ...(pageToken ? { pageToken } : {}) }));
+  return active.filter(({ id, value }) => id !== consentId && value.groups.every((g) => g.accessType === 'ONE_TIME')).map(({ id }) => id);
 }
 
-async function everyPage<T>(list: (pageToken?: string) => Promise<{ items: readonly { value: T }[]; nextPageToken?: string }>): Promise<T[]> {
-  const out: T[] = [];
+/** Every item a paged list returns (bounded). */
+async function everyPage<T>(list: (pageToken?: string) => Promise<Page<T>>): Promise<{ id: string; value: T }[]> {
+  const out: { id: string; value: T }[] = [];
   let pageToken: string | undefined;
   for (let page = 0; page < 1000; page++) {
     const result = await list(pageToken);
-    out.push(...result.items.map((i) => i.value));
+    out.push(...result.items);
     pageToken = result.nextPageToken;
     if (!pageToken) break;
   }
