@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FirestoreRecordStore } from '../../functions/adapters/firestore-record-store.js';
-import { GoogleOAuthProvider } from '../../functions/adapters/google-oauth-provider.js';
 import { LocalKeyWrapper } from '../../functions/adapters/local-key-wrapper.js';
 import { PubSubWorkQueue } from '../../functions/adapters/pubsub-work-queue.js';
 import { AccessTokens } from '../../functions/core/consent/access-tokens.js';
@@ -11,6 +10,7 @@ import type { Topic } from '../../functions/core/ports/work-queue.js';
 import { TokenVault } from '../../functions/core/token-vault.js';
 import { drainEvents, tapEvents } from './events.js';
 import { connectViaAutomation, newConnectSession, startE2EStack, type E2EStack } from './stack.js';
+import { sandboxOAuthProvider } from '../fixtures/sandbox-oauth.js';
 
 /**
  * `invalid_grant` on refresh (an upstream reset, an expired time-based grant) parks the consent as
@@ -31,18 +31,11 @@ afterAll(async () => {
 
 /** A new AccessTokens instance (empty cache), wired as the composition root wires it. */
 function freshAccessTokens(): AccessTokens {
-  const sandbox = stack.info.services.sandbox.url;
-  const oauth = new GoogleOAuthProvider(
-    {
-      clientId: stack.info.oauthClient.clientId,
-      clientSecret: stack.secrets.oauthClientSecret,
-      redirectUri: stack.info.oauthClient.redirectUri,
-      authorizationEndpoint: `${sandbox}/o/oauth2/v2/auth`,
-      tokenEndpoint: `${sandbox}/token`,
-      revokeEndpoint: `${sandbox}/revoke`,
-    },
-    systemClock,
-  );
+  const oauth = sandboxOAuthProvider(stack.info.services.sandbox.url, {
+    clientId: stack.info.oauthClient.clientId,
+    clientSecret: stack.secrets.oauthClientSecret,
+    redirectUri: stack.info.oauthClient.redirectUri,
+  });
   const topicName = (t: Topic) => stack.info.topics[t].split('/').pop() ?? t;
   return new AccessTokens({
     clock: systemClock,

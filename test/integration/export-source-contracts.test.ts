@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GoogleExportSource } from '../../functions/adapters/google-export-source.js';
-import { GoogleOAuthProvider } from '../../functions/adapters/google-oauth-provider.js';
 import { GooglePortabilityClient } from '../../functions/adapters/google-portability-client.js';
 import { LocalKeyWrapper } from '../../functions/adapters/local-key-wrapper.js';
 import { AccessTokens } from '../../functions/core/consent/access-tokens.js';
@@ -18,6 +17,7 @@ import { exportSourceContract } from '../contracts/export-source.contract.js';
 import { FakeExportSource } from '../fakes/fake-export-source.js';
 import { MemoryRecordStore } from '../fakes/memory-record-store.js';
 import { MemoryWorkQueue } from '../fakes/memory-work-queue.js';
+import { registerSandboxClient } from '../fixtures/sandbox-oauth.js';
 
 // The ExportSource contract on the fake and on the Google adapter against the sandbox.
 const dir = mkdtempSync(join(tmpdir(), 'dp-source-contracts-'));
@@ -45,21 +45,7 @@ exportSourceContract('Google adapter (sandbox)', async () => (await googleSource
 
 async function googleSource() {
   const post = (path: string, body: unknown) => fetch(`${sandbox.baseUrl}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
-  const clientId = `source-${randomBytes(4).toString('hex')}.apps.googleusercontent.com`;
-  const clientSecret = randomBytes(16).toString('hex');
-  const redirectUri = 'http://127.0.0.1:9/oauth2/callback';
-  await post('/sandbox/v1/clients', { clientId, clientSecret, redirectUris: [redirectUri] });
-  const oauth = new GoogleOAuthProvider(
-    {
-      clientId,
-      clientSecret,
-      redirectUri,
-      authorizationEndpoint: `${sandbox.baseUrl}/o/oauth2/v2/auth`,
-      tokenEndpoint: `${sandbox.baseUrl}/token`,
-      revokeEndpoint: `${sandbox.baseUrl}/revoke`,
-    },
-    systemClock,
-  );
+  const { oauth } = await registerSandboxClient(sandbox.baseUrl, 'source');
   const consents = new MemoryRecordStore<Consent>();
   const vault = new TokenVault(new LocalKeyWrapper(randomBytes(32)));
   const tokens = new AccessTokens({ clock: systemClock, consents, vault, oauth, queue: new MemoryWorkQueue() });

@@ -1,15 +1,14 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { GoogleOAuthProvider } from '../../functions/adapters/google-oauth-provider.js';
 import { GooglePortabilityClient } from '../../functions/adapters/google-portability-client.js';
 import { GooglePortabilityGrants } from '../../functions/adapters/google-portability-grants.js';
 import { systemClock } from '../../functions/core/ports/clock.js';
 import { startSandbox } from '../../infra/sandbox/server.js';
 import { authorizationContract } from '../contracts/oauth.contract.js';
 import { FakeAuthorizationServer } from '../fakes/fake-oauth.js';
+import { registerSandboxClient } from '../fixtures/sandbox-oauth.js';
 
 // The authorization contracts on the fake and on the Google adapters against the sandbox.
 const dir = mkdtempSync(join(tmpdir(), 'dp-oauth-contracts-'));
@@ -37,26 +36,7 @@ authorizationContract('fake authorization server', async () => {
 });
 
 authorizationContract('Google adapters (sandbox)', async () => {
-  const clientId = `contract-${randomBytes(4).toString('hex')}.apps.googleusercontent.com`;
-  const clientSecret = randomBytes(16).toString('hex');
-  const redirectUri = 'http://127.0.0.1:9/oauth2/callback';
-  const registered = await fetch(`${sandbox.baseUrl}/sandbox/v1/clients`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ clientId, clientSecret, redirectUris: [redirectUri] }),
-  });
-  if (!registered.ok) throw new Error(`client registration: ${registered.status}`);
-  const oauth = new GoogleOAuthProvider(
-    {
-      clientId,
-      clientSecret,
-      redirectUri,
-      authorizationEndpoint: `${sandbox.baseUrl}/o/oauth2/v2/auth`,
-      tokenEndpoint: `${sandbox.baseUrl}/token`,
-      revokeEndpoint: `${sandbox.baseUrl}/revoke`,
-    },
-    systemClock,
-  );
+  const { oauth } = await registerSandboxClient(sandbox.baseUrl, 'contract');
   let users = 0;
   return {
     oauth,
