@@ -21,6 +21,7 @@ import { REPO_ROOT } from '../../infra/local/functions.js';
 import { killGroup } from '../../infra/local/processes.js';
 import { startSandbox, type RunningSandbox } from '../../infra/sandbox/server.js';
 import { api, connect } from '../integration/sandbox/helpers.js';
+import { buildChild, profileArgs, runChild } from './child.js';
 import type { TransferOutcome, TransferTask } from './transfer-worker.js';
 
 export const TRANSFER_TARGETS = { ratio: 0.8, peakRssMB: 200, rssSpread: 0.1 } as const;
@@ -32,15 +33,6 @@ const GiB = 1024 * MiB;
 const EXPORT_TIME = '2026-01-01T00:00:00Z';
 const GROUPS = ['myactivity.search', 'chrome.history'] as const;
 const WORKER = join(import.meta.dirname, 'transfer-worker.ts');
-/**
- * BENCH_CPU_PROF_DIR=<dir> writes a V8 CPU profile of every child process (copy workers, storage
- * sandbox) into <dir>, to see where a copy spends its CPU (NODE_OPTIONS cannot carry --cpu-prof).
- */
-function profileArgs(): string[] {
-  const dir = process.env['BENCH_CPU_PROF_DIR'];
-  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
-}
-
 /** Figures of one size: speeds are medians over the rounds, peak RSS the largest of them. */
 export interface SizeFigures {
   readonly label: string;
@@ -88,43 +80,9 @@ function label(bytes: number): string {
   return bytes >= GiB && bytes % GiB === 0 ? `${bytes / GiB}GiB` : `${bytes / MiB}MiB`;
 }
 
-/**
- * The worker as one plain ES module (esbuild, the compiler tsx itself uses; npm packages stay
- * external), so the child runs on plain Node as the functions do in production: under tsx its RSS
- * would carry tsx's loader thread (about 45 MiB here), which is not the transfer's.
- */
-async function buildWorker(outDir: string): Promise<string> {
-  const { build } = await import('esbuild');
-  const outfile = join(outDir, 'transfer-worker.mjs');
-  await build({ entryPoints: [WORKER], bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', outfile, logLevel: 'warning' });
-  return outfile;
-}
-
-/** Runs one copy in a child process (its own process group), bounded by `timeoutMs`. */
-async function runWorker(worker: string, task: TransferTask, timeoutMs: number): Promise<TransferOutcome> {
-  const child = spawn(process.execPath, [...profileArgs(), worker], {
-    cwd: REPO_ROOT,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BENCH_TRANSFER_TASK: JSON.stringify(task) },
-  });
-  const pid = child.pid;
-  if (pid === undefined) throw new Error('transfer worker: could not start');
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-  const timer = setTimeout(() => killGroup(pid, 'SIGKILL'), timeoutMs);
-  try {
-    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-    if (code !== 0) throw new Error(`transfer worker (${task.mode}, ${label(task.bytes)}) exited with ${code}: ${stderr.trim().slice(-2000)}`);
-    const line = stdout.trim().split('\n').at(-1) ?? '';
-    return JSON.parse(line) as TransferOutcome;
-  } finally {
-    clearTimeout(timer);
-    killGroup(pid, 'SIGKILL');
-  }
-}
+/** Runs one copy in a child process of its own. */
+const runWorker = (worker: string, task: TransferTask, timeoutMs: number) =>
+  runChild<TransferOutcome>(worker, 'BENCH_TRANSFER_TASK', task, timeoutMs, `transfer worker (${task.mode}, ${label(task.bytes)})`);
 
 /** A sandbox in a process of its own (the CLI), for the Cloud Storage side. */
 async function startSandboxProcess(cacheDir: string): Promise<{ baseUrl: string; cpuSeconds(): number; stop(): Promise<void> }> {
@@ -255,7 +213,7 @@ export async function runTransferBench(options: { quick: boolean; log: (line: st
     if (!created.ok) throw new Error(`bucket: HTTP ${created.status} ${await created.text()}`);
     const storage = new Storage(storageOptions(projectId, storageUrl));
 
-    const worker = await buildWorker(work);
+    const worker = await buildChild(WORKER, 'transfer-worker');
     options.log(`transfer: preparing archives of ${sizes.map(label).join(' and ')} (generated once, then read once)`);
     const archives = await prepareArchives(sandbox, sizes);
     const figures: SizeFigures[] = [];

@@ -1,6 +1,6 @@
 import { consentName, type Consent } from '../consent/model.js';
 import { AppError } from '../errors.js';
-import { keep, put, remove } from '../ports/record-store.js';
+import { createIfAbsent, keep, put, remove } from '../ports/record-store.js';
 import type { ExportDeps } from './deps.js';
 import { endJob } from './finish.js';
 import { MAX_UPSTREAM_RETRIES, isTerminalJob, jobName, laneId, type EndReason, type ExportJob } from './model.js';
@@ -157,6 +157,8 @@ const LANE_WAIT_MS = 2_000;
  */
 export async function takeLane(deps: ExportDeps, consentId: string, resource: string, id: string): Promise<{ id: string; job: ExportJob } | null> {
   const lane = laneId(consentId, resource);
+  // A lane is removed when its job ends, so it is usually free: one create-only write then.
+  if (await createIfAbsent(deps.lanes, lane, { job: id, since: deps.clock.now() })) return null;
   for (let waited = 0; ;) {
     const now = deps.clock.now();
     const holder = await deps.lanes.update(lane, (cur) => (!cur || cur.job === id ? put({ job: id, since: cur?.since ?? now }, null) : keep(cur)));

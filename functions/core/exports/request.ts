@@ -1,5 +1,6 @@
 import { consentName, type Consent } from '../consent/model.js';
-import { AppError, invalidArgument, isAppError, type FieldViolation } from '../errors.js';
+import { AppError, invalidArgument, type FieldViolation } from '../errors.js';
+import { createIfAbsent } from '../ports/record-store.js';
 import type { ExportDeps } from './deps.js';
 import { takeLane } from './manage.js';
 import { jobId, jobName, newJob, type ExportJob } from './model.js';
@@ -46,14 +47,12 @@ export async function requestExports(deps: ExportDeps, request: ExportRequest, k
   const jobs: { id: string; job: ExportJob; created: boolean }[] = [];
   for (const resource of resources) {
     const id = jobId(request.consentId, resource, request.slot);
-    const same = await deps.jobs.get(id);
-    if (same) {
-      jobs.push({ id, job: same, created: false });
-      continue;
-    }
+    // The lane first (no read of the job: a slot asked for again finds its job when the create
+    // below loses); only when another job holds the lane is this slot's own job looked up.
     const running = await takeLane(deps, request.consentId, resource, id);
     if (running) {
-      jobs.push({ ...running, created: false });
+      const same = await deps.jobs.get(id);
+      jobs.push(same ? { id, job: same, created: false } : { ...running, created: false });
       continue;
     }
     const fresh = newJob(
@@ -68,13 +67,7 @@ export async function requestExports(deps: ExportDeps, request: ExportRequest, k
       now,
     );
     // Create-only (one write, no read); a concurrent request with the same slot created it first.
-    const created = await deps.jobs.create(id, fresh).then(
-      () => true,
-      (error: unknown) => {
-        if (isAppError(error) && error.code === 'ALREADY_EXISTS') return false;
-        throw error;
-      },
-    );
+    const created = await createIfAbsent(deps.jobs, id, fresh);
     const job = created ? fresh : await deps.jobs.get(id);
     if (!job) throw new AppError('ABORTED', `${jobName(id)} was deleted while it was being requested; try again`);
     jobs.push({ id, job, created });

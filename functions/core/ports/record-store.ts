@@ -1,4 +1,4 @@
-import { invalidArgument } from '../errors.js';
+import { invalidArgument, isAppError } from '../errors.js';
 
 /**
  * A collection of records of one kind, keyed by id, with atomic read-modify-write.
@@ -31,6 +31,17 @@ export interface RecordStore<T> {
    * to page through a due set that does not shrink as it is handled.
    */
   listDue(query: DueQuery): Promise<readonly { readonly id: string; readonly value: T }[]>;
+}
+
+/** Creates the record unless it exists: true when this call created it. */
+export async function createIfAbsent<T>(store: Pick<RecordStore<T>, 'create'>, id: string, value: T): Promise<boolean> {
+  try {
+    await store.create(id, value);
+    return true;
+  } catch (error) {
+    if (isAppError(error) && error.code === 'ALREADY_EXISTS') return false;
+    throw error;
+  }
 }
 
 export interface UpdateOptions<T> {
