@@ -6,8 +6,9 @@ import type { Clock } from '../core/ports/clock.js';
 export interface OAuthEndpoints {
   readonly clientId: string;
   readonly clientSecret: string;
-  readonly redirectUri: string;
-  readonly authorizationEndpoint: string;
+  /** Only where the connect flow runs (authorization URLs, code exchange); workers only refresh and revoke. */
+  readonly redirectUri?: string;
+  readonly authorizationEndpoint?: string;
   readonly tokenEndpoint: string;
   readonly revokeEndpoint: string;
 }
@@ -27,15 +28,15 @@ export class GoogleOAuthProvider implements OAuthProvider {
   private readonly client: PortabilityOAuthClient;
 
   constructor(
-    endpoints: OAuthEndpoints,
+    private readonly endpoints: OAuthEndpoints,
     private readonly clock: Clock,
   ) {
     this.client = new PortabilityOAuthClient({
       clientId: endpoints.clientId,
       clientSecret: endpoints.clientSecret,
-      redirectUri: endpoints.redirectUri,
+      ...(endpoints.redirectUri ? { redirectUri: endpoints.redirectUri } : {}),
       endpoints: {
-        oauth2AuthBaseUrl: endpoints.authorizationEndpoint,
+        ...(endpoints.authorizationEndpoint ? { oauth2AuthBaseUrl: endpoints.authorizationEndpoint } : {}),
         oauth2TokenUrl: endpoints.tokenEndpoint,
         oauth2RevokeUrl: endpoints.revokeEndpoint,
       },
@@ -43,6 +44,7 @@ export class GoogleOAuthProvider implements OAuthProvider {
   }
 
   authorizationUrl(request: { scopes: readonly string[]; state: string; codeChallenge: string }): string {
+    this.connectFlow();
     return this.client.generateAuthUrl({
       response_type: 'code',
       access_type: 'offline',
@@ -56,6 +58,7 @@ export class GoogleOAuthProvider implements OAuthProvider {
   }
 
   async exchangeCode(code: string, codeVerifier: string): Promise<TokenGrant> {
+    this.connectFlow();
     try {
       const { tokens, res } = await this.client.getToken({ code, codeVerifier });
       return this.toGrant(tokens, res?.data);
@@ -94,6 +97,13 @@ export class GoogleOAuthProvider implements OAuthProvider {
       scopes: (tokens.scope ?? '').split(/\s+/).filter(Boolean),
       ...(typeof expiresInRefresh === 'number' && expiresInRefresh >= 0 ? { refreshTokenExpiresAt: new Date(now + expiresInRefresh * 1000) } : {}),
     };
+  }
+
+  /** A provider built for refreshing and revoking only (a worker's) never sends anyone to consent. */
+  private connectFlow(): void {
+    if (!this.endpoints.redirectUri || !this.endpoints.authorizationEndpoint) {
+      throw new AppError('INTERNAL', 'this function is not configured for the connect flow (OAUTH_PUBLIC_URL, GOOGLE_ACCOUNTS_URL)');
+    }
   }
 }
 

@@ -5,7 +5,7 @@ import { SandboxClock } from '../adapters/sandbox-clock.js';
 import { GoogleExportSource } from '../adapters/google-export-source.js';
 import { HttpArchiveDownloader } from '../adapters/http-archive-downloader.js';
 import { NodeRsCrc32c } from '../adapters/node-rs-crc32c.js';
-import type { ExportDeps } from '../core/exports/deps.js';
+import type { ExportDeps, ExportSettings } from '../core/exports/deps.js';
 import type { ExportJob, ExportLane } from '../core/exports/model.js';
 import type { ArchiveDownloader } from '../core/ports/archive-download.js';
 import type { ArchiveStore } from '../core/ports/archive-store.js';
@@ -14,7 +14,7 @@ import type { PubSub } from '@google-cloud/pubsub';
 import { FirestoreRecordStore } from '../adapters/firestore-record-store.js';
 import { PubSubWorkQueue } from '../adapters/pubsub-work-queue.js';
 import { GoogleIdTokenVerifier } from '../adapters/google-id-token-verifier.js';
-import { GoogleOAuthProvider } from '../adapters/google-oauth-provider.js';
+import { GoogleOAuthProvider, type OAuthEndpoints } from '../adapters/google-oauth-provider.js';
 import { GooglePortabilityClient } from '../adapters/google-portability-client.js';
 import { GooglePortabilityGrants } from '../adapters/google-portability-grants.js';
 import { KmsKeyWrapper } from '../adapters/kms-key-wrapper.js';
@@ -32,7 +32,7 @@ import type { RecordStore } from '../core/ports/record-store.js';
 import type { WorkQueue } from '../core/ports/work-queue.js';
 import type { UndeliverableDeps, UndeliverableMessage } from '../core/undeliverable.js';
 import { firestoreOptions, pubsubOptions, storageOptions } from './clients.js';
-import { parseConfig, prefixed, type Config } from './config.js';
+import { ConfigError, parseConfig, prefixed, type Config, type FunctionName } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 
 /** Logical collection names; the physical name carries the deployment's prefix. */
@@ -89,6 +89,8 @@ export class Runtime {
   }
 
   queue(): WorkQueue {
+    // A function not configured to publish fails here, naming the settings it lacks.
+    if (!this.overrides.queue) void this.config.pubsub;
     this.queueInstance ??=
       this.overrides.queue ??
       new PubSubWorkQueue(
@@ -132,8 +134,26 @@ export class Runtime {
       const { oauth } = this.config;
       const consents = this.store<Consent>('consents');
       const vault = new TokenVault(this.keyWrapper());
-      const provider = this.overrides.oauth ?? new GoogleOAuthProvider({ ...oauth }, this.clock);
+      const provider = this.overrides.oauth ?? new GoogleOAuthProvider(oauthEndpoints(this.config), this.clock);
       const queue = this.queue();
+      const grants = this.overrides.grants;
+      // What only the connect flow reads (api, oauth) is read when used: another function, not
+      // configured with it, fails there with a ConfigError naming the variables.
+      const settings: ConsentDeps['settings'] = {
+        get returnUrlAllowlist() {
+          return oauth.returnUrlAllowlist;
+        },
+        get connectSessionTtlSeconds() {
+          return oauth.connectSessionTtlSeconds;
+        },
+        stateTtlSeconds: STATE_TTL_SECONDS,
+        get connectBaseUrl() {
+          return oauth.publicUrl;
+        },
+        get confirmationCodeTtlSeconds() {
+          return oauth.confirmationCodeTtlSeconds;
+        },
+      };
       this.consentDepsInstance = {
         clock: this.clock,
         sessions: this.store<ConnectSession>('connectSessions'),
@@ -141,17 +161,11 @@ export class Runtime {
         consents,
         audit: this.store<AuditEntry>('audit'),
         oauth: provider,
-        grants: this.overrides.grants ?? new GooglePortabilityGrants(this.portability()),
+        grants: grants ?? new GooglePortabilityGrants(this.portability()),
         vault,
         tokens: new AccessTokens({ clock: this.clock, consents, vault, oauth: provider, queue }),
         queue,
-        settings: {
-          returnUrlAllowlist: oauth.returnUrlAllowlist,
-          connectSessionTtlSeconds: oauth.connectSessionTtlSeconds,
-          stateTtlSeconds: STATE_TTL_SECONDS,
-          connectBaseUrl: oauth.publicUrl,
-          confirmationCodeTtlSeconds: oauth.confirmationCodeTtlSeconds,
-        },
+        settings,
       };
     }
     return this.consentDepsInstance;
@@ -163,14 +177,42 @@ export class Runtime {
   schedulerCallers(): CallerVerifier {
     this.schedulerVerifier ??=
       this.overrides.schedulerCallers ??
-      new GoogleIdTokenVerifier({ ...this.config.callers, audience: this.config.scheduler.audience, allowedEmails: this.config.scheduler.allowedEmails });
+      new GoogleIdTokenVerifier({
+        issuers: this.config.callers.issuers,
+        certsUrl: this.config.callers.certsUrl,
+        audience: this.config.scheduler.audience,
+        allowedEmails: this.config.scheduler.allowedEmails,
+      });
     return this.schedulerVerifier;
   }
 
   exportDeps(): ExportDeps {
     if (!this.exportDepsInstance) {
       const consent = this.consentDeps();
-      const { archive, projectId } = this.config;
+      const { archive, projectId, scheduler } = this.config;
+      let archiveStore = this.overrides.archive;
+      // The bucket and the settings only some functions use are read when used (see consentDeps).
+      const settings: ExportSettings = {
+        get objectPrefix() {
+          return archive.prefix;
+        },
+        get leaseSeconds() {
+          return archive.leaseSeconds;
+        },
+        get transferBudgetSeconds() {
+          return archive.transferBudgetSeconds;
+        },
+        get checkpointBytes() {
+          return archive.checkpointBytes;
+        },
+        sweepLimit: 500,
+        get tickBatch() {
+          return scheduler.batchSize;
+        },
+        get expiringLeadSeconds() {
+          return scheduler.expiringLeadSeconds;
+        },
+      };
       this.exportDepsInstance = {
         clock: this.clock,
         jobs: this.store<ExportJob>('jobs'),
@@ -178,26 +220,19 @@ export class Runtime {
         consents: consent.consents,
         source: this.overrides.source ?? new GoogleExportSource(this.portability(), consent.tokens),
         queue: this.queue(),
-        archive:
-          this.overrides.archive ??
-          new GcsArchiveStore(
+        get archive(): ArchiveStore {
+          archiveStore ??= new GcsArchiveStore(
             async () => new (await import('@google-cloud/storage')).Storage(storageOptions(projectId, archive.storageEmulatorHost)),
             archive.bucket,
             archive.chunkBytes === 0 ? undefined : archive.chunkBytes,
             !archive.storageEmulatorHost,
-          ),
+          );
+          return archiveStore;
+        },
         downloader: this.overrides.downloader ?? new HttpArchiveDownloader(),
         crc32c: new NodeRsCrc32c(),
         vault: consent.vault,
-        settings: {
-          objectPrefix: archive.prefix,
-          leaseSeconds: archive.leaseSeconds,
-          transferBudgetSeconds: archive.transferBudgetSeconds,
-          checkpointBytes: archive.checkpointBytes,
-          sweepLimit: 500,
-          tickBatch: this.config.scheduler.batchSize,
-          expiringLeadSeconds: this.config.scheduler.expiringLeadSeconds,
-        },
+        settings,
         newOwner: () => randomUUID(),
         oauth: consent.oauth,
       };
@@ -210,12 +245,36 @@ export class Runtime {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.firestoreClient?.terminate(), this.pubsubClient?.then((p) => p.close())]);
+    await Promise.all([
+      this.firestoreClient?.terminate(),
+      this.pubsubClient?.then(
+        (p) => p.close(),
+        () => undefined, // never built
+      ),
+    ]);
   }
 }
 
-/** Builds the runtime from an environment; a bad configuration throws ConfigError naming the variable. */
-export function createRuntime(env: Readonly<Record<string, string | undefined>>, overrides?: PortOverrides): Runtime {
-  const config = parseConfig(env);
+/**
+ * Builds the runtime of function `fn` (every use case when not given: tools and tests) from an
+ * environment; a bad configuration throws ConfigError naming the variable.
+ */
+export function createRuntime(env: Readonly<Record<string, string | undefined>>, overrides?: PortOverrides, fn?: FunctionName): Runtime {
+  const config = parseConfig(env, fn);
   return new Runtime(config, createLogger(config), overrides);
+}
+
+/**
+ * The OAuth client's endpoints; the redirect URI and the authorization endpoint only where the
+ * connect flow runs (a worker refreshes and revokes tokens, it never sends a browser to consent).
+ */
+function oauthEndpoints(config: Config): OAuthEndpoints {
+  const { oauth } = config;
+  const client = { clientId: oauth.clientId, clientSecret: oauth.clientSecret, tokenEndpoint: oauth.tokenEndpoint, revokeEndpoint: oauth.revokeEndpoint };
+  try {
+    return { ...client, redirectUri: oauth.redirectUri, authorizationEndpoint: oauth.authorizationEndpoint };
+  } catch (error) {
+    if (error instanceof ConfigError) return client;
+    throw error;
+  }
 }

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { FUNCTION_NAMES, variablesFor, type FunctionName } from '../../functions/platform/config.js';
 import type { FunctionSpec } from '../topology.js';
 import { startProcess, waitForHttp, type ManagedProcess } from './processes.js';
 
@@ -33,11 +34,24 @@ export async function serveFunction(spec: FunctionSpec, env: NodeJS.ProcessEnv, 
       `--source=${join(REPO_ROOT, 'functions', 'index.ts')}`,
       `--port=${port}`,
     ],
-    env: { ...env, NODE_ENV: 'production', PORT: String(port) },
+    env: { ...ownEnvironment(spec.name as FunctionName, env), FUNCTION_TARGET: spec.name, NODE_ENV: 'production', PORT: String(port) },
     logFile,
     cwd: REPO_ROOT,
   });
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/healthz`, proc, 60_000, () => `See ${logFile}.`);
   return { name: spec.name, url, process: proc };
+}
+
+const CONFIG_VARIABLES = new Set(FUNCTION_NAMES.flatMap((fn) => [...variablesFor(fn).required, ...variablesFor(fn).optional]));
+
+/**
+ * The environment of one function as its deployment gets it: the configuration variables of the
+ * other functions are left out, so a function that reads a setting it is not deployed with fails
+ * here as it would in production.
+ */
+function ownEnvironment(fn: FunctionName, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { required, optional } = variablesFor(fn);
+  const own = new Set([...required, ...optional]);
+  return Object.fromEntries(Object.entries(env).filter(([name]) => own.has(name) || !CONFIG_VARIABLES.has(name)));
 }
