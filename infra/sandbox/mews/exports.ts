@@ -16,12 +16,6 @@ export const MAX_EXPORT_IDS = 1000;
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** The authenticated part of a Connector API request body. */
-export interface MewsCaller {
-  tenant: MewsTenantRecord;
-  body: Record<string, unknown>;
-}
-
 export class MewsService {
   constructor(
     private readonly store: StateStore,
