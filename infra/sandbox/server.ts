@@ -1,6 +1,7 @@
 // The sandbox: a local simulator of Google OAuth 2.0, the Data Portability API, signed archive
 // URLs and an OIDC issuer. Route modules are mounted here; shared services (clock, fault
 // injector, call log, persistence) are passed into them.
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,6 +13,7 @@ import { ArchiveService, archiveModule } from './archives/routes.js';
 import { UrlSigner } from './archives/signing.js';
 import { controlModule } from './control/routes.js';
 import { CallLog } from './lib/call-log.js';
+import type { CallRecord } from './lib/call-log.js';
 import { Clock, rfc3339 } from './lib/clock.js';
 import { configPatchSchema, mergeConfig } from './lib/config.js';
 import type { SandboxConfig } from './lib/config.js';
@@ -21,13 +23,15 @@ import { dropAfter, faultResponse } from './lib/fault-effects.js';
 import { renderError } from './lib/http.js';
 import type { ErrorStyle } from './lib/http.js';
 import { matchRoute } from './lib/router.js';
-import type { Route, SandboxModule } from './lib/router.js';
+import type { RequestContext, Route, SandboxModule } from './lib/router.js';
 import { freshState } from './lib/state.js';
 import { StateStore } from './lib/store.js';
 import { OAuthService } from './oauth/grants.js';
 import { oauthModule } from './oauth/routes.js';
 import { OidcIssuer } from './oidc/issuer.js';
 import { oidcModule } from './oidc/routes.js';
+import { MewsService } from './mews/exports.js';
+import { mewsModule } from './mews/routes.js';
 import { JobService } from './portability/jobs.js';
 import { portabilityModule } from './portability/routes.js';
 import { schedulerModule } from './scheduler/routes.js';
@@ -72,7 +76,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
     const patch = configPatchSchema.safeParse(options.config);
     if (!patch.success) throw new Error(`sandbox: invalid config: ${patch.error.issues[0]?.message ?? ''}`);
     const merged = mergeConfig(store.state.config, patch.data);
-    if (!merged) throw new Error('sandbox: invalid config: an archive would have more than 1000 parts');
+    if (!merged) throw new Error('sandbox: invalid config: an archive would have more than 1000 parts or a Mews export more than 1000 files');
     store.state.config = merged;
     store.changed();
   }
@@ -104,6 +108,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
     oidcModule({ issuer, baseUrl: services.baseUrl }),
     storageModule({ clock, baseUrl: services.baseUrl, dataDir: options.dataDir, cacheDir }),
     schedulerModule(services),
+    mewsModule({ ...services, mews: new MewsService(store, clock, faults) }),
   ];
   const routes: Route[] = modules.flatMap((m) => m.routes);
 
@@ -116,10 +121,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
     const match = path.startsWith('/') ? matchRoute(routes, method, path) : ({ kind: 'bad-path' } as const);
     const style: ErrorStyle = match.kind === 'ok' || match.kind === 'method' ? match.route.style : 'google';
 
+    if (style === 'mews') res.setHeader('Request-Id', randomUUID());
+    const ctx: RequestContext = { req, res, method, path, query, params: [], note: () => undefined };
     if (!path.startsWith(CONTROL_PREFIX)) {
       const arrived = rfc3339(clock.now());
       const fault = faults.take(method, path);
-      const record = { method, path: path.slice(0, 2000), time: arrived, ...(fault ? { fault: fault.text } : {}) };
+      const record: Omit<CallRecord, 'status'> = { method, path: path.slice(0, 2000), time: arrived, ...(fault ? { fault: fault.text } : {}) };
+      ctx.note = (fields) => Object.assign(record, fields);
       res.once('close', () => calls.record({ ...record, status: res.headersSent ? res.statusCode : 0 }));
       if (fault) {
         switch (fault.action.kind) {
@@ -136,6 +144,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
           case 'dropAfterBytes':
             dropAfter(res, fault.action.bytes);
             break;
+          case 'bytesPerSecond':
+            ctx.bytesPerSecond = fault.action.rate;
+            break;
         }
       }
     }
@@ -147,7 +158,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
         res.setHeader('Allow', match.allow.join(', '));
         throw new RequestError(405, `Method ${method} not allowed on ${path.slice(0, 200)}.`);
       }
-      await match.route.handle({ req, res, method, path, query, params: match.params });
+      ctx.params = match.params;
+      await match.route.handle(ctx);
     } catch (err) {
       req.resume();
       renderError(res, style, err);

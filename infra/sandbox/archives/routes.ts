@@ -2,6 +2,7 @@
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type { Clock } from '../lib/clock.js';
+import { pace } from '../lib/pace.js';
 import { StorageXmlError } from '../lib/errors.js';
 import type { RequestContext, SandboxModule } from '../lib/router.js';
 import type { Job } from '../lib/state.js';
@@ -115,7 +116,8 @@ export function archiveModule(deps: { store: StateStore; clock: Clock; signer: U
       return;
     }
     try {
-      await pipeline(createReadStream(part.path, { start, end, highWaterMark: 1024 * 1024 }), ctx.res);
+      const file = createReadStream(part.path, { start, end, highWaterMark: 1024 * 1024 });
+      await (ctx.bytesPerSecond ? pipeline(file, pace(ctx.bytesPerSecond), ctx.res) : pipeline(file, ctx.res));
     } catch {
       // the client went away (or a fault dropped the connection): nothing left to answer
       ctx.res.destroy();

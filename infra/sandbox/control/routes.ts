@@ -120,7 +120,7 @@ export function controlModule(deps: ControlDeps): SandboxModule {
         handle: async (ctx) => {
           const patch = await parse(ctx, configPatchSchema);
           const merged = mergeConfig(store.state.config, patch);
-          if (!merged) throw invalidArgument(`Invalid config: an archive would have more than ${MAX_PARTS} parts.`);
+          if (!merged) throw invalidArgument(`Invalid config: an archive would have more than ${MAX_PARTS} parts or a Mews export more than ${MAX_PARTS} files.`);
           store.state.config = merged;
           store.changed();
           sendJson(ctx.res, 200, store.state.config);

@@ -9,7 +9,15 @@ export interface CallRecord {
   time: string;
   /** The fault rule action applied to this call, if any. */
   fault?: string;
+  /**
+   * Mews calls: the enterprise they acted for, and the entity type asked for (`exports/add`), the
+   * export ids asked for (`exports/getAll`) or the export whose file was downloaded.
+   */
+  mews?: { enterpriseId: string; entityType?: string; exportIds?: string[]; exportId?: string };
 }
+
+/** What a route handler adds to the record of its call. */
+export type CallNote = Pick<CallRecord, 'fault' | 'mews'>;
 
 const MAX_CALLS = 50_000;
 

@@ -42,6 +42,20 @@ export interface SandboxConfig {
    * with a leading seconds field and attempt deadlines from 1 s (Google: 5 fields, at least 15 s).
    */
   schedulerSecondsSchedules: boolean;
+  /** Mews: seconds an export stays `Pending` after `exports/add`. */
+  mewsPendingSeconds: number;
+  /** Mews: seconds an export then stays `Processing` before it ends (`Success`, or a faulted `Failed`/`Expired`). */
+  mewsProcessingSeconds: number;
+  /** Mews: total bytes of the JSON Lines files of an export. */
+  mewsExportBytes: number;
+  /** Mews: per entity type override of `mewsExportBytes`. */
+  mewsExportBytesByEntityType: Record<string, number>;
+  /** Mews: largest file of an export; the bytes are spread evenly over ceil(total / this) files. */
+  mewsFilePartBytes: number;
+  /** Mews: lifetime of a file URL from the `exports/getAll` (or `add`) answer that handed it out. */
+  mewsFileUrlTtlSeconds: number;
+  /** Mews: `ExpiresUtc` = completion + this; a Success export reads `Expired` afterwards. */
+  mewsExportRetentionSeconds: number;
 }
 
 export const MAX_PART_BYTES = 4_000_000_000;
@@ -64,6 +78,13 @@ export const DEFAULT_CONFIG: Readonly<SandboxConfig> = Object.freeze({
   oneTimeOnlyResources: [],
   maxRetries: 3,
   schedulerSecondsSchedules: false,
+  mewsPendingSeconds: 1,
+  mewsProcessingSeconds: 2,
+  mewsExportBytes: 150_000,
+  mewsExportBytesByEntityType: {},
+  mewsFilePartBytes: 65_536,
+  mewsFileUrlTtlSeconds: 600,
+  mewsExportRetentionSeconds: 7 * 86400,
 });
 
 const seconds = z
@@ -71,6 +92,12 @@ const seconds = z
   .finite()
   .min(0)
   .max(10 * 365 * 86400);
+
+const mewsBytes = z
+  .number()
+  .int()
+  .min(1024)
+  .max(1024 ** 4);
 
 export const configPatchSchema = z
   .object({
@@ -118,6 +145,21 @@ export const configPatchSchema = z
     oneTimeOnlyResources: z.array(z.string().max(200)).max(500),
     maxRetries: z.number().int().min(0).max(100),
     schedulerSecondsSchedules: z.boolean(),
+    mewsPendingSeconds: seconds,
+    mewsProcessingSeconds: seconds,
+    mewsExportBytes: mewsBytes,
+    mewsExportBytesByEntityType: z.record(z.string().max(100), mewsBytes),
+    mewsFilePartBytes: z.number().int().min(4096).max(MAX_PART_BYTES),
+    mewsFileUrlTtlSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 86400),
+    mewsExportRetentionSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(365 * 86400),
   })
   .strict()
   .partial();
@@ -130,5 +172,8 @@ export const MAX_PARTS = 1000;
 export function mergeConfig(base: SandboxConfig, patch: SandboxConfigPatch): SandboxConfig | undefined {
   const merged = { ...base, ...patch };
   const sizes = [merged.archiveBytes, ...Object.values(merged.archiveBytesByResource)];
-  return sizes.every((b) => Math.ceil(b / merged.archivePartBytes) <= MAX_PARTS) ? merged : undefined;
+  const mewsSizes = [merged.mewsExportBytes, ...Object.values(merged.mewsExportBytesByEntityType)];
+  const archivesOk = sizes.every((b) => Math.ceil(b / merged.archivePartBytes) <= MAX_PARTS);
+  const mewsOk = mewsSizes.every((b) => Math.ceil(b / merged.mewsFilePartBytes) <= MAX_PARTS);
+  return archivesOk && mewsOk ? merged : undefined;
 }

@@ -40,6 +40,21 @@ export class RequestError extends Error {
   }
 }
 
+/**
+ * A Mews Connector API error: `{"Message": "…"}` (plus operation-specific properties, e.g. the
+ * `ExportId` of the export that blocks `exports/add`).
+ */
+export class MewsError extends Error {
+  constructor(
+    readonly httpStatus: number,
+    message: string,
+    readonly extra: Readonly<Record<string, unknown>> = {},
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(message);
+  }
+}
+
 /** A Cloud Storage XML error (`<Error><Code>…</Code><Message>…</Message></Error>`). */
 export class StorageXmlError extends Error {
   constructor(

@@ -1,7 +1,7 @@
 // How an applied fault rule changes a response: an error status in the route's shape, or a
 // connection cut after some body bytes.
 import type { ServerResponse } from 'node:http';
-import { ApiError, OAuthError, StorageXmlError, statusOfHttp } from './errors.js';
+import { ApiError, MewsError, OAuthError, StorageXmlError, statusOfHttp } from './errors.js';
 import type { AppliedFault } from './faults.js';
 import { renderError } from './http.js';
 import type { ErrorStyle } from './http.js';
@@ -14,7 +14,9 @@ export function faultResponse(res: ServerResponse, style: ErrorStyle, fault: App
       ? new StorageXmlError(status, status === 429 ? 'SlowDown' : status >= 500 ? 'ServiceUnavailable' : 'InvalidArgument', message, '', headers)
       : style === 'oauth'
         ? new OAuthError(status, status >= 500 ? 'temporarily_unavailable' : 'invalid_request', message)
-        : new ApiError(status, statusOfHttp(status), message, [], headers);
+        : style === 'mews'
+          ? new MewsError(status, message, {}, headers)
+          : new ApiError(status, statusOfHttp(status), message, [], headers);
   if (err instanceof OAuthError && headers['Retry-After'] !== undefined) res.setHeader('Retry-After', headers['Retry-After']);
   renderError(res, style === 'html' ? 'google' : style, err);
 }

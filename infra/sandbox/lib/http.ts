@@ -1,10 +1,10 @@
 // Small HTTP helpers shared by the route modules: bounded body reading, JSON and form parsing,
 // and one place that renders every typed error in the shape of the route that raised it.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ApiError, OAuthError, RequestError, StorageXmlError, statusOfHttp } from './errors.js';
+import { ApiError, MewsError, OAuthError, RequestError, StorageXmlError, statusOfHttp } from './errors.js';
 
-/** How a route answers errors: Google API envelope, OAuth JSON, HTML page or Cloud Storage XML. */
-export type ErrorStyle = 'google' | 'oauth' | 'html' | 'xml';
+/** How a route answers errors: Google API envelope, OAuth JSON, HTML page, Cloud Storage XML or Mews JSON. */
+export type ErrorStyle = 'google' | 'oauth' | 'html' | 'xml' | 'mews';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -165,6 +165,10 @@ export function renderError(res: ServerResponse, style: ErrorStyle, err: unknown
     sendXmlError(res, err);
     return;
   }
+  if (err instanceof MewsError) {
+    sendJson(res, err.httpStatus, { Message: err.message, ...err.extra }, { ...err.headers });
+    return;
+  }
   const status = err instanceof RequestError ? err.httpStatus : 500;
   const message = err instanceof RequestError ? err.message : 'Internal error in the sandbox.';
   if (!(err instanceof RequestError)) console.error('sandbox: unhandled error', err);
@@ -180,6 +184,9 @@ export function renderError(res: ServerResponse, style: ErrorStyle, err: unknown
       return;
     case 'xml':
       sendXmlError(res, new StorageXmlError(status, status >= 500 ? 'InternalError' : 'InvalidArgument', message));
+      return;
+    case 'mews':
+      sendJson(res, status, { Message: status === 400 && message.startsWith('Invalid JSON') ? 'Invalid JSON.' : message });
       return;
   }
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { CallNote } from './call-log.js';
 import type { ErrorStyle } from './http.js';
 
 export interface RequestContext {
@@ -10,6 +11,10 @@ export interface RequestContext {
   query: URLSearchParams;
   /** The route regex's capture groups, percent-decoded. */
   params: string[];
+  /** Adds details to this call's call-log record (no effect on control routes, which are not logged). */
+  note(fields: CallNote): void;
+  /** Set by a `bytesPerSecond:N` fault: routes that stream a body pace it to this rate. */
+  bytesPerSecond?: number;
 }
 
 export interface Route {

@@ -127,6 +127,36 @@ export interface SchedulerJobRecord {
   status?: { code: number; message?: string };
 }
 
+/** A Mews enterprise reachable with one (ClientToken, AccessToken) pair. */
+export interface MewsTenantRecord {
+  enterpriseId: string;
+  enterpriseName: string;
+  clientToken: string;
+  accessToken: string;
+  /** False: the export operations answer 403 (the beta feature is not enabled for this enterprise). */
+  exportsEnabled: boolean;
+  createdAt: number;
+}
+
+/** How a Mews export ends once processed (decided at `exports/add`, by fault rules). */
+export type MewsExportOutcome = 'Success' | 'Failed' | 'Expired';
+
+/** A Mews export; its `Status` follows from the sandbox clock and these times. */
+export interface MewsExportRecord {
+  id: string;
+  enterpriseId: string;
+  entityType: string;
+  createdAt: number;
+  /** Pending until then, Processing from then until `completeAt`. */
+  processingAt: number;
+  completeAt: number;
+  outcome: MewsExportOutcome;
+  /** `ExpiresUtc`: a Success export reads Expired (and its files are gone) from then on. */
+  expiresAt: number;
+  bytes: number;
+  filePartBytes: number;
+}
+
 export interface SandboxState {
   version: 1;
   clockOffsetMs: number;
@@ -144,6 +174,10 @@ export interface SandboxState {
   oidcKey?: OidcKeyRecord;
   /** Local Cloud Scheduler jobs by full resource name. */
   schedulerJobs: Record<string, SchedulerJobRecord>;
+  /** Mews enterprises by id. */
+  mewsTenants: Record<string, MewsTenantRecord>;
+  /** Mews exports by id. */
+  mewsExports: Record<string, MewsExportRecord>;
 }
 
 export function accountKey(clientId: string, user: string): string {
@@ -155,7 +189,14 @@ export function freshState(): SandboxState {
   return {
     version: 1,
     clockOffsetMs: 0,
-    config: { ...DEFAULT_CONFIG, jobDurationSecondsByResource: {}, failingResources: {}, archiveBytesByResource: {}, oneTimeOnlyResources: [] },
+    config: {
+      ...DEFAULT_CONFIG,
+      jobDurationSecondsByResource: {},
+      failingResources: {},
+      archiveBytesByResource: {},
+      oneTimeOnlyResources: [],
+      mewsExportBytesByEntityType: {},
+    },
     clients: {},
     grants: {},
     codes: {},
@@ -166,5 +207,7 @@ export function freshState(): SandboxState {
     pendingConsents: {},
     urlSecret: randomBytes(32).toString('base64url'),
     schedulerJobs: {},
+    mewsTenants: {},
+    mewsExports: {},
   };
 }

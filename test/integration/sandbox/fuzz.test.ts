@@ -194,6 +194,52 @@ describe('fuzz', () => {
     expect(alive.status).toBe(200);
   });
 
+  it('random Mews requests (valid tokens, random fields, mangled file URLs) never get a 5xx', async () => {
+    const tokens = { clientToken: 'fuzz-client', accessToken: 'fuzz-access' };
+    await call(sb.baseUrl, 'POST', '/sandbox/v1/mews/tenants', tokens);
+    const creds = { ClientToken: tokens.clientToken, AccessToken: tokens.accessToken, Client: 'fuzz 1.0' };
+    const added = await call(sb.baseUrl, 'POST', '/mews/api/connector/v1/exports/add', { ...creds, EntityType: 'Customer' });
+    const id = String((added.body.Export as { Id: string }).Id);
+    await call(sb.baseUrl, 'POST', `/sandbox/v1/mews/exports/${id}:complete`, {});
+    const got = await call(sb.baseUrl, 'POST', '/mews/api/connector/v1/exports/getAll', { ...creds, ExportIds: [id] });
+    const fileUrl = new URL((got.body.Exports as Array<{ Files: Array<{ Url: string }> }>)[0]?.Files[0]?.Url ?? '');
+    const r = rng(20261203);
+    const failures: string[] = [];
+    const seen = new Set<number>();
+    for (let i = 0; i < 400; i += 1) {
+      const roll = r();
+      let method = 'POST';
+      let path: string;
+      let body: Buffer | undefined;
+      const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+      if (roll < 0.7) {
+        path = `/mews/api/connector/v1/exports/${pick(r, ['add', 'getAll', 'getAll', encodeURIComponent(randomString(r))])}`;
+        const fields: Record<string, unknown> = r() < 0.8 ? { ...creds } : {};
+        if (r() < 0.3) fields[pick(r, ['ClientToken', 'AccessToken', 'Client'])] = randomJson(r);
+        fields.EntityType = r() < 0.5 ? pick(r, ['OrderItem', 'Payment', 'Bill', 'Customer']) : randomJson(r);
+        fields.ExportIds = r() < 0.5 ? [id, ...Array.from({ length: Math.floor(r() * 3) }, () => randomString(r))] : randomJson(r);
+        body = r() < 0.85 ? Buffer.from(JSON.stringify(fields)) : randomBody(r);
+      } else {
+        method = pick(r, ['GET', 'GET', 'HEAD', 'POST']);
+        const query = new URLSearchParams(fileUrl.search);
+        if (r() < 0.6) query.set(pick(r, ['sv', 'st', 'se', 'sr', 'sp', 'sig', 'x']), randomString(r));
+        const file = r() < 0.7 ? fileUrl.pathname : fileUrl.pathname.replace(/-1\.jsonl$/, `-${randomString(r)}.jsonl`);
+        path = `${file}?${query.toString()}`.replace(/[\s\u0000-\u001f\u007f-\u{10ffff}]/gu, (c) => encodeURIComponent(c));
+        if (r() < 0.4) headers.Range = pick(r, ['bytes=0-', 'bytes=-5', 'bytes=99999999-', 'bytes=5-1', 'bytes=x', randomString(r).replace(/[^\x20-\x7e]/g, '')]);
+      }
+      if (body) headers['Content-Length'] = String(body.length);
+      try {
+        const status = await send(method, path, headers, body);
+        seen.add(status);
+        if (status >= 500 || status === 0) failures.push(`${status} ${method} ${path.slice(0, 120)}`);
+      } catch (err) {
+        failures.push(`error ${method} ${path.slice(0, 120)}: ${(err as Error).message}`);
+      }
+    }
+    expect(failures).toEqual([]);
+    for (const s of [200, 400, 401, 403, 404]) expect(seen).toContain(s);
+  });
+
   it('huge bodies are refused with 413 in the route shape', async () => {
     const big = Buffer.alloc(2 * 1024 * 1024, 0x7b);
     const status = await send(

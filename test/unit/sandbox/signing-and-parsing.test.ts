@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { UrlSigner } from '../../../infra/sandbox/archives/signing.js';
 import { parseRfc3339, rfc3339 } from '../../../infra/sandbox/lib/clock.js';
 import { StorageXmlError } from '../../../infra/sandbox/lib/errors.js';
-import { FaultInjector, parseAction } from '../../../infra/sandbox/lib/faults.js';
+import { FaultInjector, faultRulesSchema, parseAction } from '../../../infra/sandbox/lib/faults.js';
 import { parseAuthorizationRequest } from '../../../infra/sandbox/oauth/authorize-request.js';
 import { parseInitiate } from '../../../infra/sandbox/portability/requests.js';
 
@@ -59,6 +59,33 @@ describe('fault rules', () => {
     expect(f.take('POST', '/v1/x')?.retryAfterSeconds).toBe(1);
     expect(f.take('POST', '/v1/x')).toBeDefined();
     expect(f.take('POST', '/v1/x')).toBeUndefined();
+  });
+
+  it('exportStatus rules are taken by the Mews add handler (per entity type), never by a request', () => {
+    expect(parseAction('exportStatus:Failed')).toEqual({ kind: 'exportStatus', status: 'Failed' });
+    expect(parseAction('exportStatus:Success')).toBeUndefined();
+    expect(parseAction('bytesPerSecond:1000')).toEqual({ kind: 'bytesPerSecond', rate: 1000 });
+    expect(parseAction('bytesPerSecond:0')).toBeUndefined();
+    const f = new FaultInjector();
+    f.add([
+      { path: 'exports/add$', action: 'exportStatus:Expired', entityType: 'Bill', times: 2 },
+      { path: 'exports/add$', action: 'exportStatus:Failed' },
+    ]);
+    const add = '/mews/api/connector/v1/exports/add';
+    expect(f.take('POST', add)).toBeUndefined();
+    expect(f.takeExportStatus(add, 'Bill')).toEqual({ status: 'Expired', text: 'exportStatus:Expired' });
+    expect(f.takeExportStatus(add, 'Payment')).toEqual({ status: 'Failed', text: 'exportStatus:Failed' });
+    expect(f.takeExportStatus(add, 'Payment')).toBeUndefined();
+    expect(f.takeExportStatus('/other', 'Bill')).toBeUndefined();
+    expect(f.takeExportStatus(add, 'Bill')?.status).toBe('Expired');
+    expect(f.list()).toEqual([]);
+  });
+
+  it('entityType is accepted on exportStatus rules only', () => {
+    expect(faultRulesSchema.safeParse({ rules: [{ path: 'x', action: 'exportStatus:Failed', entityType: 'Bill' }] }).success).toBe(true);
+    const bad = faultRulesSchema.safeParse({ rules: [{ path: 'x', action: 'delayMs:5', entityType: 'Bill' }] });
+    expect(bad.success).toBe(false);
+    expect(bad.error?.issues[0]?.path).toEqual(['rules', 0, 'entityType']);
   });
 });
 
