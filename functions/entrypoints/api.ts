@@ -4,6 +4,7 @@ import { confirmAndStart } from '../core/exports/auto-start.js';
 import { disconnect } from '../core/exports/disconnect.js';
 import { cancelExport, getExport, listExports, retryExport } from '../core/exports/manage.js';
 import { apiSlot, requestExports } from '../core/exports/request.js';
+import { RESOURCE_GROUP_CATALOGUE } from '../core/resource-groups.js';
 import { httpFunction, type Route } from '../platform/http.js';
 import type { Runtime } from '../platform/runtime.js';
 import { parseWith } from '../platform/validation.js';
@@ -29,6 +30,7 @@ export function api(rt: Runtime) {
   const deps = () => rt.consentDeps();
   const routes: Route[] = [
     { method: 'GET', path: /^\/healthz$/, head: true, handle: async () => ({ status: 200, body: { status: 'ok' } }) },
+    { method: 'GET', path: /^\/v1\/resourceGroups$/, handle: async () => ({ status: 200, body: { resourceGroups: RESOURCE_GROUP_CATALOGUE } }) },
     {
       method: 'POST',
       path: /^\/v1\/connectSessions$/,
