@@ -34,19 +34,26 @@ export const connectSessionBody = z
     autoStart: z.boolean({ error: expected('true or false') }).default(false),
     confirmation: z.enum(['CODE', 'NONE'], { error: expected('CODE or NONE') }).default('CODE'),
   })
-  .strict();
+  .strict()
+  .meta({ examples: [{ appUserId: 'user-1', resources: ['myactivity.search'], returnUrl: 'https://app.example.com/connected' }] });
 
 export const connectSessionId = z.string({ error: expected('a string') }).regex(/^[0-9a-f]{64}$/, 'is not a connect session id');
 
-export const confirmConnectSessionBody = z.object({ code: z.string({ error: expected('a string') }).regex(/^[A-Za-z0-9_-]{43}$/, 'is not a completion code') }).strict();
+export const confirmConnectSessionBody = z
+  .object({ code: z.string({ error: expected('a string') }).regex(/^[A-Za-z0-9_-]{43}$/, 'is not a completion code') })
+  .strict()
+  .meta({ examples: [{ code: 'q3Jx0cV8mM2nWf6tYbA1sD4gH7jK9lZ0pR5uE2iO3wQ' }] });
 
-export const revokeBody = z.object({ erase: z.boolean({ error: expected('true or false') }).default(false) }).strict();
+export const revokeBody = z
+  .object({ erase: z.boolean({ error: expected('true or false') }).default(false) })
+  .strict()
+  .meta({ examples: [{ erase: true }] });
 
 export const consentId = z.string({ error: expected('a string') }).regex(/^[A-Za-z0-9]{1,64}$/, 'is not a consent id');
 
 export const listConsentsQuery = z
   .object({
-    appUserId,
+    appUserId: appUserId.meta({ examples: ['user-1'] }),
     pageSize: z.coerce
       .number({ error: expected('a number') })
       .int('must be a whole number')
@@ -104,13 +111,17 @@ export const createExportsBody = z
       .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, - or _')
       .optional(),
   })
-  .strict();
+  .strict()
+  .meta({ examples: [{ consent: 'consents/c1', resources: ['myactivity.search'] }] });
 
 export const exportId = z.string({ error: expected('a string') }).regex(/^[0-9a-f]{32}$/, 'is not an export id');
 
 export const listExportsQuery = z
   .object({
-    consent: z.string({ error: expected('a string') }).regex(/^consents\/[A-Za-z0-9]{1,64}$/, 'must be a consent name: consents/{id}'),
+    consent: z
+      .string({ error: expected('a string') })
+      .regex(/^consents\/[A-Za-z0-9]{1,64}$/, 'must be a consent name: consents/{id}')
+      .meta({ examples: ['consents/c1'] }),
     pageSize: z.coerce
       .number({ error: expected('a number') })
       .int('must be a whole number')
@@ -121,7 +132,10 @@ export const listExportsQuery = z
   })
   .strict();
 
-export const emptyBody = z.object({}).strict();
+export const emptyBody = z
+  .object({})
+  .strict()
+  .meta({ examples: [{}] });
 
 /** `PATCH /v1/consents/{id}`: the schedule fields the `updateMask` query parameter names. */
 export const patchConsentBody = z
@@ -138,7 +152,8 @@ export const patchConsentBody = z
       })
       .strict(),
   })
-  .strict();
+  .strict()
+  .meta({ examples: [{ schedule: { paused: true } }] });
 
 export const patchConsentQuery = z
   .object({
@@ -152,7 +167,8 @@ export const patchConsentQuery = z
             .filter(Boolean),
         ),
       ])
-      .pipe(z.array(z.enum(SCHEDULE_FIELDS, { error: `must list only ${SCHEDULE_FIELDS.join(', ')}` })).min(1, 'must name at least one field')),
+      .pipe(z.array(z.enum(SCHEDULE_FIELDS, { error: `must list only ${SCHEDULE_FIELDS.join(', ')}` })).min(1, 'must name at least one field'))
+      .meta({ description: `Comma-separated: ${SCHEDULE_FIELDS.join(', ')}`, examples: ['schedule.paused'] }),
   })
   .strict();
 
@@ -180,3 +196,8 @@ export const pageMessage = z
       .min(0, 'must be at least 0'),
   })
   .strict();
+
+/** Path parameters of the api's routes (operations.ts): each `{id}` of a path template. */
+export const sessionPath = z.object({ id: connectSessionId }).strict();
+export const consentPath = z.object({ id: consentId }).strict();
+export const exportPath = z.object({ id: exportId }).strict();

@@ -37,8 +37,10 @@ export interface HttpFunctionOptions {
   readonly logPath?: (path: string) => string;
 }
 
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
 export interface Route {
-  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  readonly method: HttpMethod;
   /** Anchored pattern on the path; named groups become `params` (already percent-decoded). */
   readonly path: RegExp;
   readonly handle: (req: Request, ctx: HttpContext) => Promise<HttpResult>;
