@@ -58,6 +58,11 @@ const exportFile = z.object({
   state: z.enum(['PENDING', 'DONE']),
   bytes: z.number().int().optional(),
   crc32c: z.string().optional(),
+  bytesCopied: z
+    .number()
+    .int()
+    .meta({ description: "Bytes in the bucket so far: the transfer's last checkpoint while it copies (it lags by less than one checkpoint interval), all of them once DONE" }),
+  totalBytes: z.number().int().optional().meta({ description: 'The archive size, once the download has said it' }),
 });
 
 export const exportResource = z
