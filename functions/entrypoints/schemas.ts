@@ -95,11 +95,6 @@ function isJsonType(header: string | undefined): boolean {
   return type === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(type);
 }
 
-/** The query string as a flat object of single values. */
-export function queryObject(req: Request): Record<string, unknown> {
-  return { ...(req.query as Record<string, unknown>) };
-}
-
 export const createExportsBody = z
   .object({
     consent: z.string({ error: expected('a string') }).regex(/^consents\/[A-Za-z0-9]{1,64}$/, 'must be a consent name: consents/{id}'),
