@@ -246,7 +246,7 @@ export const MAX_EVENT_BODY_BYTES = 16 * 1024 * 1024;
 function eventRequestProblem(req: IncomingMessage): AppError | undefined {
   const refuse = (description: string) => invalidArgument([{ field: 'body', description }]);
   if (req.method !== 'POST') {
-    return methodNotAllowed(req.method ?? '', 'here: events are delivered with POST', ['POST']);
+    return methodNotAllowed(req.method ?? '', 'here (events are delivered with POST)', ['POST']);
   }
   const length = req.headers['content-length'];
   if (req.headers['transfer-encoding'] === undefined && (length === undefined || Number(length) === 0)) return refuse('is required: a Pub/Sub push or CloudEvent JSON body');
