@@ -2,11 +2,14 @@ import { createConnectSession } from '../core/consent/connect.js';
 import { getConsent, listConsents, patchConsent } from '../core/consent/consents.js';
 import { confirmAndStart } from '../core/exports/auto-start.js';
 import { disconnect } from '../core/exports/disconnect.js';
+import { openDelivered } from '../core/exports/download.js';
 import { cancelExport, getExport, listExports, retryExport } from '../core/exports/manage.js';
 import { apiSlot, requestExports } from '../core/exports/request.js';
 import { RESOURCE_GROUP_CATALOGUE } from '../core/resource-groups.js';
 import { z } from 'zod';
-import { httpFunction } from '../platform/http.js';
+import { httpFunction, queryParam, type Route } from '../platform/http.js';
+import { parseWith } from '../platform/validation.js';
+import { consoleRoutes } from './console.js';
 import { openApiDocument } from '../platform/openapi.js';
 import { checkOperations, operation, operationRoute, type Operation } from '../platform/operations.js';
 import type { Runtime } from '../platform/runtime.js';
@@ -27,7 +30,9 @@ import {
   connectSessionBody,
   consentPath,
   createExportsBody,
+  downloadQuery,
   emptyBody,
+  exportId,
   exportPath,
   jsonBody,
   listConsentsQuery,
@@ -221,6 +226,27 @@ export function api(rt: Runtime, operations: readonly Operation[] = apiOperation
     }),
   ];
   checkOperations(described);
-  const routes = described.map((op) => operationRoute(op, jsonBody));
+  const routes = [...described.map((op) => operationRoute(op, jsonBody)), ...byteRoutes(rt)];
   return httpFunction('api', rt, routes, { authenticate: (req) => rt.callers().verify(req.headers.authorization), publicPaths: PUBLIC_PATHS });
+}
+
+/**
+ * Routes that answer bytes, not JSON (so not in the OpenAPI document): a delivered object of an
+ * export, streamed from the private bucket (the console's download links), and the web console.
+ */
+function byteRoutes(rt: Runtime): Route[] {
+  return [
+    {
+      method: 'GET',
+      path: /^\/v1\/exports\/(?<id>[^/:]+):download$/,
+      handle: async (req, ctx) => {
+        const { file } = parseWith(downloadQuery, { file: queryParam(req, 'file') });
+        const id = parseWith(exportId, ctx.params['id'], 'name');
+        const got = await openDelivered({ jobs: rt.exportDeps().jobs, reader: rt.archiveReader() }, id, file);
+        const disposition = `attachment; filename="${got.fileName.replace(/[^\w.-]/g, '_')}"; filename*=UTF-8''${encodeURIComponent(got.fileName)}`;
+        return { status: 200, bytes: { contentType: got.contentType, data: got.stream, length: got.bytes }, headers: { 'Content-Disposition': disposition } };
+      },
+    },
+    ...consoleRoutes(),
+  ];
 }

@@ -196,3 +196,10 @@ export const pageMessage = z
 export const sessionPath = z.object({ id: connectSessionId }).strict();
 export const consentPath = z.object({ id: consentId }).strict();
 export const exportPath = z.object({ id: exportId }).strict();
+
+/** `GET /v1/exports/{id}:download?file=…`: a delivered file's name, or `manifest.json`. */
+export const downloadQuery = z
+  .object({
+    file: text().min(1, 'must not be empty').max(512, 'is too long'),
+  })
+  .strict();

@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Request, Response } from '@google-cloud/functions-framework';
 import { AppError } from '../core/errors.js';
 import type { Caller } from '../core/ports/caller-verifier.js';
@@ -12,6 +14,10 @@ export interface HttpResult {
   readonly headers?: Readonly<Record<string, string>>;
   /** An HTML page instead of a JSON body. */
   readonly html?: string;
+  /** Bytes instead of a JSON body: a static asset (a Buffer) or a download (a stream, piped). */
+  readonly bytes?: { readonly contentType: string; readonly data: Buffer | Readable; readonly length?: number };
+  /** A Content-Security-Policy of the route's own instead of the default one (the console's pages). */
+  readonly csp?: string;
 }
 
 export interface HttpContext {
@@ -82,11 +88,24 @@ export function httpFunction(name: string, rt: Runtime, routes: readonly Route[]
         : { status: mapped.status, headers: mapped.headers, body: mapped.body };
     }
     res.status(result.status);
-    for (const [k, v] of Object.entries({ ...options.headers, ...result.headers, ...SECURITY_HEADERS, 'Cache-Control': 'no-store' })) res.set(k, v);
+    const csp = result.csp === undefined ? {} : { 'Content-Security-Policy': result.csp };
+    for (const [k, v] of Object.entries({ ...options.headers, ...result.headers, ...SECURITY_HEADERS, ...csp, 'Cache-Control': 'no-store' })) res.set(k, v);
     if (result.html !== undefined) res.type('html').send(result.html);
+    else if (result.bytes) await sendBytes(res, result.bytes, () => logger.warn({ method: req.method, path: logged(path) }, 'download cut short'));
     else if (result.body === undefined) res.end();
     else res.json(result.body);
   };
+}
+
+async function sendBytes(res: Response, bytes: NonNullable<HttpResult['bytes']>, onCut: () => void): Promise<void> {
+  res.type(bytes.contentType);
+  if (bytes.length !== undefined) res.set('Content-Length', String(bytes.length));
+  if (Buffer.isBuffer(bytes.data)) {
+    res.end(bytes.data);
+    return;
+  }
+  // A source that fails mid-way (or a client that leaves) ends the answer early: the length tells the client.
+  await pipeline(bytes.data, res).catch(onCut);
 }
 
 function errorPage(status: number, message: string): string {

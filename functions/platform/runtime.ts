@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Firestore } from '@google-cloud/firestore';
+import { GcsArchiveReader } from '../adapters/gcs-archive-reader.js';
 import { GcsArchiveStore } from '../adapters/gcs-archive-store.js';
+import type { ArchiveReader } from '../core/ports/archive-reader.js';
 import { SandboxClock } from '../adapters/sandbox-clock.js';
 import { GoogleExportSource } from '../adapters/google-export-source.js';
 import { HttpArchiveDownloader } from '../adapters/http-archive-downloader.js';
@@ -238,6 +240,18 @@ export class Runtime {
       };
     }
     return this.exportDepsInstance;
+  }
+
+  private archiveReaderInstance: ArchiveReader | undefined;
+
+  /** Reads delivered objects of the archive bucket (the console's downloads). */
+  archiveReader(): ArchiveReader {
+    const { archive, projectId } = this.config;
+    this.archiveReaderInstance ??= new GcsArchiveReader(
+      async () => new (await import('@google-cloud/storage')).Storage(storageOptions(projectId, archive.storageEmulatorHost)),
+      archive.bucket,
+    );
+    return this.archiveReaderInstance;
   }
 
   undeliverableDeps(): UndeliverableDeps {

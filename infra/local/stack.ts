@@ -9,6 +9,7 @@ import { localSchedulerClient, upsertSchedulerJobs } from '../deploy/scheduler-j
 import { SCHEDULER_JOBS } from '../scheduler-jobs.js';
 import { startSandbox, type SandboxConfig } from '../sandbox/server.js';
 import { cronEvery } from '../sandbox/scheduler/schedule.js';
+import { startConsoleProxy } from './console-proxy.js';
 import { startEmulators, type Emulators } from './emulators.js';
 import { serveFunction, type ServedFunction } from './functions.js';
 import { freePort } from './processes.js';
@@ -28,8 +29,13 @@ export interface StackInfo {
   };
   /** The caller the api function accepts locally: mint its ID token with the sandbox's `POST /sandbox/v1/idTokens`. */
   readonly caller: { readonly email: string; readonly audience: string };
-  /** Allowed `returnUrl`s for connect sessions (a local page that shows the outcome). */
+  /** Allowed `returnUrl`s for connect sessions (a local page that shows the outcome; the console's return page). */
   readonly returnUrls: readonly string[];
+  /**
+   * The web console, through its local proxy (which adds the allowed caller's ID token, as
+   * `gcloud run services proxy` does in production): `url` is the page to open.
+   */
+  readonly console: { readonly url: string; readonly proxy: string };
   /** The archive bucket (in the sandbox's Cloud Storage). */
   readonly bucket: string;
   /**
@@ -132,6 +138,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 
     const ports = new Map<string, number>();
     for (const spec of FUNCTIONS) ports.set(spec.name, await freePort());
+    // CONSOLE_PORT fixes the console proxy's port (default: a free one).
+    const consolePort = Number(process.env['CONSOLE_PORT'] ?? 0) || (await freePort());
+    const consoleReturnUrl = `http://127.0.0.1:${consolePort}/console/connected`;
     const urlOf = (name: string) => `http://127.0.0.1:${ports.get(name) ?? 0}`;
     const oauthClient = {
       clientId: 'local-pipeline.apps.googleusercontent.com',
@@ -170,7 +179,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       GOOGLE_ACCOUNTS_URL: sandbox.baseUrl,
       GOOGLE_OAUTH2_URL: sandbox.baseUrl,
       PORTABILITY_API_URL: sandbox.baseUrl,
-      RETURN_URL_ALLOWLIST: returnPage.url,
+      RETURN_URL_ALLOWLIST: `${returnPage.url},${consoleReturnUrl}`,
       API_AUDIENCE: caller.audience,
       API_ALLOWED_CALLERS: caller.email,
       ID_TOKEN_ISSUERS: sandbox.baseUrl,
@@ -219,6 +228,21 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       functionUrl: (name) => byName.get(name)?.url ?? '',
       retry: options.retry ?? LOCAL_RETRY,
     }).finally(() => pubsub.close());
+    const consoleProxy = await startConsoleProxy({
+      port: consolePort,
+      target: urlOf('api'),
+      mintToken: async () => {
+        const minted = await fetch(`${sandbox.baseUrl}/sandbox/v1/idTokens`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ audience: caller.audience, email: caller.email }),
+        });
+        if (!minted.ok) throw new Error(`HTTP ${minted.status}`);
+        // Sandbox ID tokens live an hour (real time).
+        return { token: ((await minted.json()) as { idToken: string }).idToken, expiresAt: Date.now() + 3_600_000 };
+      },
+    });
+    stops.push(() => consoleProxy.close());
     const functionsInfo: Record<string, { url: string; pid: number }> = Object.fromEntries(served.map((f) => [f.name, { url: f.url, pid: f.process.pid }]));
     const info: StackInfo = {
       projectId,
@@ -226,7 +250,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       functions: functionsInfo,
       services: { firestore: { host: emulators.firestoreHost }, pubsub: { host: emulators.pubsubHost }, sandbox: { url: sandbox.baseUrl } },
       caller,
-      returnUrls: [returnPage.url],
+      returnUrls: [returnPage.url, consoleReturnUrl],
+      console: { url: `${consoleProxy.url}/console/`, proxy: consoleProxy.url },
       bucket,
       scheduler: { ...schedulerCaller, endpoint: sandbox.baseUrl, parent: schedulerParent, jobs: provisioned.map((p) => p.name) },
       oauthClient: { clientId: oauthClient.clientId, redirectUri: oauthClient.redirectUri },

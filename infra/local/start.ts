@@ -15,11 +15,13 @@ try {
     ['Firestore emulator', info.services.firestore.host],
     ['Pub/Sub emulator', info.services.pubsub.host],
     ['Google sandbox', info.services.sandbox.url],
+    ['Console (proxy)', info.console.url],
     ['Return page (app)', info.returnUrls[0] ?? ''],
     ['Archive bucket', `${info.bucket} (sandbox Cloud Storage)`],
     ...Object.entries(info.functions).map(([name, f]): [string, string] => [`function ${name}`, f.url]),
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
+  console.log(`\nOpen the console: ${info.console.url}`);
   console.log(`\nLocal stack up in ${((Date.now() - started) / 1000).toFixed(1)} s (project ${info.projectId}):`);
   for (const [k, v] of rows) console.log(`  ${k.padEnd(width)}  ${v}`);
   console.log(`\n  Health check:  curl ${info.functions['api']?.url}/healthz`);
