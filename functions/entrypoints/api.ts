@@ -92,7 +92,7 @@ export function apiOperations(rt: Runtime): Operation[] {
       method: 'GET',
       path: '/v1/consents',
       operationId: 'listConsents',
-      summary: "An app user's consents, paged",
+      summary: 'Consents, of one app user or all of them, paged',
       query: listConsentsQuery,
       response: consentPage,
       handle: async ({ query }) => listConsents(deps(), query),

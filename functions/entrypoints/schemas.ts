@@ -53,7 +53,8 @@ export const consentId = z.string({ error: expected('a string') }).regex(/^[A-Za
 
 export const listConsentsQuery = z
   .object({
-    appUserId: appUserId.meta({ examples: ['user-1'] }),
+    // Optional: without it every consent is listed, page by page (the console's list).
+    appUserId: appUserId.meta({ examples: ['user-1'] }).optional(),
     pageSize: z.coerce
       .number({ error: expected('a number') })
       .int('must be a whole number')

@@ -8,13 +8,15 @@
 // .local/bench/archive-cache (about 2.3 GB, reused by later runs). e2e: N = 200 (--quick 20);
 // BENCH_KEEP_LOGS=1 keeps the function logs and the sandbox call log under .local/bench/e2e-*.
 // tick: 1,000 then 10,000 due time-based consents (--quick 100 then 1,000) through the exports
-// tick's pages on the Firestore and Pub/Sub emulators.
+// tick's pages on the Firestore and Pub/Sub emulators. console: the web console's pages in headless
+// Chromium on the local stack with 1,000 consents and 5,000 exports (--quick 100 and 500), 5 rounds (--quick 2).
+import { consoleJson, consoleLines, runConsoleBench } from './console.js';
 import { e2eJson, e2eLines, runE2eBench } from './e2e.js';
 import { pollJson, pollLines, runPollBench } from './poll.js';
 import { runTickBench, tickJson, tickLines } from './tick.js';
 import { runTransferBench, transferJson, transferLines } from './transfer.js';
 
-const BENCHES = ['poll', 'transfer', 'e2e', 'tick'] as const;
+const BENCHES = ['poll', 'transfer', 'e2e', 'tick', 'console'] as const;
 type Bench = (typeof BENCHES)[number];
 
 interface Options {
@@ -58,6 +60,10 @@ async function main(): Promise<number> {
       const result = await runTickBench({ sizes: options.quick ? [100, 1000] : [1000, 10_000], log: (line) => process.stderr.write(line + '\n') });
       out['tick'] = tickJson(result);
       if (!options.json) tickLines(result).forEach(say);
+    } else if (bench === 'console') {
+      const result = await runConsoleBench({ consents: options.quick ? 100 : 1000, rounds: options.quick ? 2 : 5, log: (line) => process.stderr.write(line + '\n') });
+      out['console'] = consoleJson(result);
+      if (!options.json) consoleLines(result).forEach(say);
     } else {
       const result = await runE2eBench({ n: options.quick ? 20 : 200, log: (line) => process.stderr.write(line + '\n') });
       out['e2e'] = e2eJson(result);

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import axe from 'axe-core';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../infra/local/functions.js';
@@ -19,7 +19,7 @@ import { startE2EStack, type E2EStack } from './stack.js';
  * Screenshots: `.local/screenshots/console/` in the repository.
  */
 const SCREENSHOTS = join(REPO_ROOT, '.local', 'screenshots', 'console');
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const AXE_SOURCE = axe.source;
 
 let stack: E2EStack;
 let browser: Browser;
@@ -50,6 +50,12 @@ async function accessibility(page: Page, label: string): Promise<AxeViolation[]>
   for (const v of violations) console.log(`axe ${label}: ${v.impact} ${v.id} (${v.help}) at ${JSON.stringify(v.nodes)}`);
   return violations;
 }
+/** Waits for `selector`; an error the console shows instead fails at once, with its words. */
+async function rendered(page: Page, selector: string, timeout = 30_000): Promise<void> {
+  await page.locator(`${selector}, #alert:not(:empty)`).first().waitFor({ timeout });
+  const alert = (await page.locator('#alert').textContent()) ?? '';
+  if (alert) throw new Error(`the console shows an error: ${alert}`);
+}
 const critical = (violations: readonly AxeViolation[]) => violations.filter((v) => v.impact === 'critical').map((v) => v.id);
 
 describe('the web console in headless Chromium on the local stack', () => {
@@ -74,6 +80,7 @@ describe('the web console in headless Chromium on the local stack', () => {
       expect(csp).toContain("default-src 'none'");
       expect(csp).not.toContain('unsafe-inline');
       await expect.poll(() => page.locator('h1').textContent()).toBe('Consents');
+      await rendered(page, '#consents tbody tr');
       expect(await page.locator('#consents tbody').textContent()).toContain('No consents yet');
       expect(critical(await accessibility(page, 'consents (empty)'))).toEqual([]);
       await shot('1-consents-empty');
@@ -81,6 +88,7 @@ describe('the web console in headless Chromium on the local stack', () => {
       // 2. The connect demo: pick a group from the catalogue (or name it where there is none yet).
       await page.getByRole('link', { name: 'Connect a user' }).click();
       await expect.poll(() => page.locator('h1').textContent()).toBe('Connect a user');
+      await rendered(page, '#connect');
       await page.getByLabel('App user id').fill('console-user');
       const box = page.locator('input[name="resource"][value="myactivity.search"]');
       if ((await box.count()) > 0) await box.check();
@@ -92,7 +100,7 @@ describe('the web console in headless Chromium on the local stack', () => {
       // 3. The sandbox's consent page: 30 days, Allow; back in the console, which confirms the code.
       await page.locator('#duration-30-days').check();
       await Promise.all([page.waitForURL((u) => u.toString().startsWith(`${stack.info.console.proxy}/console/connected`)), page.locator('#allow').click()]);
-      await page.locator('#confirmed').waitFor({ timeout: 30_000 });
+      await rendered(page, '#confirmed');
       expect(await page.locator('#confirmed').textContent()).toContain('Active');
       // The completion code is gone from the address bar.
       expect(page.url()).toBe(`${stack.info.console.proxy}/console/connected`);
@@ -105,7 +113,7 @@ describe('the web console in headless Chromium on the local stack', () => {
       await page.locator('#consent-link').click();
       await expect.poll(() => page.locator('h1').textContent()).toBe(`Consent ${consentName.slice('consents/'.length)}`);
       const row = page.locator('#exports tbody tr[data-export]').first();
-      await row.waitFor({ timeout: 30_000 });
+      await rendered(page, '#exports tbody tr[data-export]');
       let progressWhileCopying = false;
       const deadline = Date.now() + 150_000;
       while ((await row.getAttribute('data-state')) !== 'DELIVERED') {
@@ -146,7 +154,17 @@ describe('the web console in headless Chromium on the local stack', () => {
       await expect.poll(() => page.getByRole('button', { name: 'Resume schedule' }).count()).toBe(1);
       await shot('6-paused');
 
-      // 7. Revoke and erase (the console asks first).
+      // 7. The list, filtered by app user, shows the consent and its schedule.
+      await page.goto(`${stack.info.console.proxy}/console/consents?appUserId=console-user`);
+      await rendered(page, '#consents tbody tr');
+      expect(await page.locator('#consents tbody tr').count()).toBe(1);
+      expect(await page.locator('#consents tbody').textContent()).toContain('Paused');
+      expect(critical(await accessibility(page, 'consents (filtered)'))).toEqual([]);
+      await shot('7-consents-filtered');
+      await page.getByRole('link', { name: consentName.slice('consents/'.length) }).click();
+      await rendered(page, '#exports tbody tr[data-export]');
+
+      // 8. Revoke and erase (the console asks first).
       const prefix = `console-user/${consentName.slice('consents/'.length)}/`;
       expect((await bucketObjects(stack, prefix)).length).toBeGreaterThan(0);
       const asked: string[] = [];
@@ -161,14 +179,8 @@ describe('the web console in headless Chromium on the local stack', () => {
       expect(await bucketObjects(stack, prefix)).toEqual([]);
       await expect.poll(() => page.locator('#consent-state').textContent(), { timeout: 15_000 }).toContain('Revoked');
       expect(critical(await accessibility(page, 'consent (revoked)'))).toEqual([]);
-      await shot('7-revoked-erased');
+      await shot('8-revoked-erased');
 
-      // 8. The list shows it, filtered by app user.
-      await page.goto(`${stack.info.console.proxy}/console/consents?appUserId=console-user`);
-      await expect.poll(() => page.locator('#consents tbody tr').count()).toBe(1);
-      expect(await page.locator('#consents tbody').textContent()).toContain('Revoked');
-      expect(critical(await accessibility(page, 'consents (filtered)'))).toEqual([]);
-      await shot('8-consents');
       expect(problems).toEqual([]);
     } finally {
       await context.close();

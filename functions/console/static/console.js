@@ -102,7 +102,7 @@ async function consentsPage() {
     h(
       'table',
       { id: 'consents' },
-      h('caption', {}, appUserId ? `Consents of ${appUserId}` : 'Consents, newest activity first'),
+      h('caption', {}, appUserId ? `Consents of ${appUserId}` : 'Consents'),
       h('thead', {}, h('tr', {}, ...['Consent', 'App user', 'State', 'Grant', 'Resource groups', 'Expires', 'Schedule'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: 7 }, 'No consents yet. Connect a user to make one.'))),
     ),

@@ -32,9 +32,9 @@ export async function getConsent(deps: Pick<ConsentDeps, 'consents'>, id: string
   return consentResource(id, consent);
 }
 
-export async function listConsents(deps: Pick<ConsentDeps, 'consents'>, query: { appUserId: string; pageSize: number; pageToken?: string }) {
+export async function listConsents(deps: Pick<ConsentDeps, 'consents'>, query: { appUserId?: string | undefined; pageSize: number; pageToken?: string | undefined }) {
   const page: Page<Consent> = await deps.consents.list({
-    where: { appUserId: query.appUserId },
+    where: query.appUserId ? { appUserId: query.appUserId } : {},
     pageSize: query.pageSize,
     ...(query.pageToken ? { pageToken: query.pageToken } : {}),
   });
