@@ -14,7 +14,12 @@ export const CONSOLE_CSP =
 
 /** The pages (one shell; the module renders the page its path names). */
 const PAGES = ['', 'consents', 'consent', 'connect', 'connected'] as const;
-const TYPES: Readonly<Record<string, string>> = { '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.html': 'text/html; charset=utf-8' };
+const TYPES: Readonly<Record<string, string>> = {
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.html': 'text/html; charset=utf-8',
+  '.svg': 'image/svg+xml',
+};
 
 // functions/console/static, next to this file's folder when run from source (tsx) or from dist/ (the build keeps the sources).
 const STATIC_DIR = [join(import.meta.dirname, '..', 'console', 'static'), join(import.meta.dirname, '..', '..', '..', 'functions', 'console', 'static')].find((d) =>
@@ -41,6 +46,6 @@ export function consoleRoutes(): Route[] {
   return [
     { method: 'GET', path: /^\/console$/, head: true, handle: async () => ({ status: 302, headers: { Location: '/console/' } }) },
     { method: 'GET', path: new RegExp(`^/console/(?:${PAGES.filter(Boolean).join('|')})?$`), head: true, handle: async () => page('index.html') },
-    { method: 'GET', path: /^\/console\/static\/(?<file>[a-z][a-z0-9-]*\.(?:js|css))$/, head: true, handle: async (_req, ctx) => page(ctx.params['file'] ?? '') },
+    { method: 'GET', path: /^\/console\/static\/(?<file>[a-z][a-z0-9-]*\.(?:js|css|svg))$/, head: true, handle: async (_req, ctx) => page(ctx.params['file'] ?? '') },
   ];
 }
