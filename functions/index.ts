@@ -14,6 +14,7 @@ const ENTRIES: Readonly<Record<FunctionName, (rt: Runtime) => Promise<void>>> = 
   poll: async (rt) => ff.cloudEvent('poll', (await import('./entrypoints/workers.js')).poll(rt)),
   transfer: async (rt) => ff.cloudEvent('transfer', (await import('./entrypoints/workers.js')).transfer(rt)),
   schedule: async (rt) => ff.cloudEvent('schedule', (await import('./entrypoints/workers.js')).schedule(rt)),
+  bundle: async (rt) => ff.cloudEvent('bundle', (await import('./entrypoints/workers.js')).bundle(rt)),
   deadletter: async (rt) => ff.cloudEvent('deadletter', (await import('./entrypoints/deadletter.js')).deadletter(rt)),
 };
 

@@ -32,6 +32,7 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
   { name: 'poll', trigger: 'topic', topic: 'job-poll', ackDeadlineSeconds: 120, deadLetter: true },
   { name: 'transfer', trigger: 'topic', topic: 'archive-transfer', ackDeadlineSeconds: 600, deadLetter: true },
   { name: 'schedule', trigger: 'topic', topic: 'schedule-page', ackDeadlineSeconds: 300, deadLetter: true },
+  { name: 'bundle', trigger: 'topic', topic: 'bundle-requested', ackDeadlineSeconds: 600, deadLetter: true },
   { name: 'deadletter', trigger: 'topic', topic: 'dead-letter', ackDeadlineSeconds: 60, deadLetter: false },
 ];
 

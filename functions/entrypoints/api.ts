@@ -1,3 +1,4 @@
+import { getBundle } from '../core/bundles/trigger.js';
 import { createConnectSession } from '../core/consent/connect.js';
 import { getConsent, listConsents, patchConsent } from '../core/consent/consents.js';
 import { confirmAndStart } from '../core/exports/auto-start.js';
@@ -8,6 +9,7 @@ import { httpFunction, type Route } from '../platform/http.js';
 import type { Runtime } from '../platform/runtime.js';
 import { parseWith } from '../platform/validation.js';
 import {
+  bundleId,
   confirmConnectSessionBody,
   connectSessionBody,
   connectSessionId,
@@ -84,6 +86,7 @@ export function api(rt: Runtime) {
             ...(body.resources ? { resources: body.resources } : {}),
             ...(body.startTime ? { startTime: body.startTime } : {}),
             ...(body.endTime ? { endTime: body.endTime } : {}),
+            ...(body.bundle ? { bundle: body.bundle } : {}),
             slot: apiSlot(rt.clock.now(), body),
           }),
         };
@@ -104,6 +107,11 @@ export function api(rt: Runtime) {
       method: 'GET',
       path: /^\/v1\/exports\/(?<id>[^/:]+)$/,
       handle: async (_req, ctx) => ({ status: 200, body: await getExport(rt.exportDeps(), parseWith(exportId, ctx.params['id'], 'name')) }),
+    },
+    {
+      method: 'GET',
+      path: /^\/v1\/bundles\/(?<id>[^/:]+)$/,
+      handle: async (_req, ctx) => ({ status: 200, body: await getBundle(rt.exportDeps(), parseWith(bundleId, ctx.params['id'], 'name')) }),
     },
     {
       method: 'POST',

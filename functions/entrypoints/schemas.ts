@@ -4,6 +4,7 @@ import { invalidArgument } from '../core/errors.js';
 import { parseWith, rfc3339Timestamp, text } from '../platform/validation.js';
 import { MAX_INTERVAL_HOURS, MIN_INTERVAL_HOURS, SCHEDULE_FIELDS } from '../core/consent/schedule.js';
 import { TICK_KINDS } from '../core/exports/schedule.js';
+import { BUNDLE_FORMATS } from '../core/ports/bundle-packer.js';
 
 /**
  * Request schemas of the api function, validated at the boundary. Every free-text string is
@@ -82,6 +83,7 @@ export const createExportsBody = z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, - or _')
       .optional(),
+    bundle: z.enum(BUNDLE_FORMATS, { error: `must be one of ${BUNDLE_FORMATS.map((f) => JSON.stringify(f)).join(', ')}` }).optional(),
   })
   .strict();
 
@@ -138,6 +140,9 @@ export const fileMessage = z
     file: z.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be at least 0').max(10_000, 'is too large'),
   })
   .strict();
+
+export const bundleId = z.string({ error: 'is required' }).regex(/^[0-9a-f]{32}$/, 'is not a bundle id');
+export const bundleMessage = z.object({ bundle: bundleId }).strict();
 
 export const pageMessage = z
   .object({

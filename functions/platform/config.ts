@@ -13,7 +13,7 @@ import { z } from 'zod';
  */
 
 /** The deployable functions (infra/topology.ts has the same names; a test keeps them equal). */
-export const FUNCTION_NAMES = ['api', 'oauth', 'scheduler', 'initiate', 'poll', 'transfer', 'schedule', 'deadletter'] as const;
+export const FUNCTION_NAMES = ['api', 'oauth', 'scheduler', 'initiate', 'poll', 'transfer', 'schedule', 'deadletter', 'bundle'] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
 type Env = Readonly<Record<string, string>>;
@@ -299,6 +299,8 @@ const FUNCTION_SECTIONS: Readonly<Record<FunctionName, readonly SectionName[]>> 
   initiate: PIPELINE,
   poll: PIPELINE,
   transfer: [...PIPELINE, 'transfer'],
+  // The bundle step checkpoints and hands over as a transfer does.
+  bundle: [...PIPELINE, 'transfer'],
   schedule: [...PIPELINE, 'ticks'],
   deadletter: ['base', 'firestore'],
 };

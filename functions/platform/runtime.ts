@@ -5,6 +5,9 @@ import { SandboxClock } from '../adapters/sandbox-clock.js';
 import { GoogleExportSource } from '../adapters/google-export-source.js';
 import { HttpArchiveDownloader } from '../adapters/http-archive-downloader.js';
 import { NodeRsCrc32c } from '../adapters/node-rs-crc32c.js';
+import { TarStreamBundlePacker } from '../adapters/tar-stream-bundle-packer.js';
+import { YazlBundlePacker } from '../adapters/yazl-bundle-packer.js';
+import type { Bundle, BundleMember } from '../core/bundles/model.js';
 import type { ExportDeps, ExportSettings } from '../core/exports/deps.js';
 import type { ExportJob, ExportLane } from '../core/exports/model.js';
 import type { ArchiveDownloader } from '../core/ports/archive-download.js';
@@ -36,7 +39,7 @@ import { ConfigError, parseConfig, prefixed, type Config, type FunctionName } fr
 import { createLogger, type Logger } from './logger.js';
 
 /** Logical collection names; the physical name carries the deployment's prefix. */
-export const COLLECTIONS = ['undeliverable', 'connectSessions', 'oauthAttempts', 'consents', 'audit', 'jobs', 'lanes'] as const;
+export const COLLECTIONS = ['undeliverable', 'connectSessions', 'oauthAttempts', 'consents', 'audit', 'jobs', 'lanes', 'bundles', 'bundleMembers'] as const;
 export type Collection = (typeof COLLECTIONS)[number];
 
 /** Ports a test may replace with fakes; anything not given is built from the SDKs. */
@@ -233,6 +236,9 @@ export class Runtime {
         crc32c: new NodeRsCrc32c(),
         vault: consent.vault,
         settings,
+        bundles: this.store<Bundle>('bundles'),
+        bundleMembers: this.store<BundleMember>('bundleMembers'),
+        packers: { zip: new YazlBundlePacker(), 'tar.gz': new TarStreamBundlePacker() },
         newOwner: () => randomUUID(),
         oauth: consent.oauth,
       };

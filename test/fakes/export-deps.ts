@@ -1,6 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { LocalKeyWrapper } from '../../functions/adapters/local-key-wrapper.js';
 import { NodeRsCrc32c } from '../../functions/adapters/node-rs-crc32c.js';
+import { TarStreamBundlePacker } from '../../functions/adapters/tar-stream-bundle-packer.js';
+import { YazlBundlePacker } from '../../functions/adapters/yazl-bundle-packer.js';
+import type { Bundle, BundleMember } from '../../functions/core/bundles/model.js';
 import type { Consent } from '../../functions/core/consent/model.js';
 import type { ExportDeps } from '../../functions/core/exports/deps.js';
 import type { ExportJob, ExportLane } from '../../functions/core/exports/model.js';
@@ -55,6 +58,9 @@ export async function exportDepsWithFakes(settings: Partial<ExportDeps['settings
       expiringLeadSeconds: 7 * 86_400,
       ...settings,
     },
+    bundles: new MemoryRecordStore<Bundle>(),
+    bundleMembers: new MemoryRecordStore<BundleMember>(),
+    packers: { zip: new YazlBundlePacker(), 'tar.gz': new TarStreamBundlePacker() },
     newOwner: () => randomUUID(),
     oauth: new FakeAuthorizationServer(clock).provider,
   };

@@ -30,6 +30,7 @@ const USES: Readonly<Record<FunctionName, (rt: Runtime) => unknown>> = {
   transfer: (rt) => [rt.exportDeps().archive, rt.exportDeps().settings.transferBudgetSeconds, rt.exportDeps().settings.checkpointBytes],
   schedule: (rt) => [rt.exportDeps().settings.expiringLeadSeconds, rt.exportDeps().settings.tickBatch],
   deadletter: (rt) => rt.undeliverableDeps(),
+  bundle: (rt) => [rt.exportDeps().archive, rt.exportDeps().packers, rt.exportDeps().settings.transferBudgetSeconds, rt.exportDeps().settings.checkpointBytes],
 };
 
 describe('per-function configuration', () => {

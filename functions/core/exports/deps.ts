@@ -1,6 +1,8 @@
+import type { Bundle, BundleMember } from '../bundles/model.js';
 import type { Consent } from '../consent/model.js';
 import type { ArchiveDownloader } from '../ports/archive-download.js';
 import type { ArchiveStore } from '../ports/archive-store.js';
+import type { BundleFormat, BundlePacker } from '../ports/bundle-packer.js';
 import type { Crc32cFactory } from '../ports/checksum.js';
 import type { Clock } from '../ports/clock.js';
 import type { ExportSource } from '../ports/export-source.js';
@@ -42,6 +44,11 @@ export interface ExportDeps {
   readonly settings: ExportSettings;
   /** The authorization server: the consent sweep revokes grants that were never confirmed. */
   readonly oauth: OAuthProvider;
+  /** Bundles of export requests, and which bundles wait for which job. */
+  readonly bundles: RecordStore<Bundle>;
+  readonly bundleMembers: RecordStore<BundleMember>;
+  /** One packer per bundle format. */
+  readonly packers: Readonly<Record<BundleFormat, BundlePacker>>;
   /** A unique id for one worker's claim or lease. */
   readonly newOwner: () => string;
 }

@@ -1,3 +1,4 @@
+import { eraseBundles } from '../bundles/trigger.js';
 import { revokeConsent } from '../consent/consents.js';
 import type { ConsentDeps } from '../consent/deps.js';
 import { consentName } from '../consent/model.js';
@@ -41,6 +42,7 @@ export async function disconnect(deps: { consent: ConsentDeps; exports: ExportDe
     deleted = await deps.exports.archive.deletePrefix(consentPrefix(deps.exports.settings.objectPrefix, consent.appUserId, consentId));
   }
   for (const job of jobs) await deps.exports.jobs.delete(jobId(job.consentId, job.resource, job.slot));
+  await eraseBundles(deps.exports, consentName(consentId));
   for (const resource of new Set(jobs.map((j) => j.resource))) await deps.exports.lanes.delete(laneId(consentId, resource));
   await deps.consent.consents.update(consentId, (c) => (c && c.appUserId ? put({ ...c, appUserId: '', updatedAt: now }, null) : keep(null)));
   return { ...revoked, appUserId: '', erased: true, deletedObjects: deleted };

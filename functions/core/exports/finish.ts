@@ -1,3 +1,4 @@
+import { jobEnded } from '../bundles/trigger.js';
 import { consentName, transfersContinue, type Consent } from '../consent/model.js';
 import { AppError, isAppError } from '../errors.js';
 import { publishEvent } from '../events.js';
@@ -84,6 +85,8 @@ export async function afterTerminal(deps: ExportDeps, id: string, job: ExportJob
   published.catch(() => undefined);
   if (job.state === 'DELIVERED') await recordExportTime(deps, job);
   await deps.lanes.update(laneId(job.consentId, job.resource), (lane) => (lane?.job === id ? remove(null) : keep(null)));
+  // A bundle waiting for this job is built if it was the last (the sweep catches a lost trigger).
+  await jobEnded(deps, id);
   // The consent's reads overlap the publish; the grant is released only after the event is out.
   await closeConsentIfDone(deps, job.consentId, published);
   if (job.appUserId) {
