@@ -33,16 +33,22 @@ export class TarStreamBundlePacker implements BundlePacker {
       for (const entry of entries) {
         if (out.destroyed) return;
         const source = await entry.open();
-        let done!: Promise<void>;
+        let entryError: Error | null = null;
         const sink = pack.entry({ name: entry.path, size: entry.bytes, mtime: options.mtime, mode: 0o644, type: 'file', uid: 0, gid: 0, uname: '', gname: '' }, (error) => {
-          done = error ? Promise.reject(error) : Promise.resolve();
+          entryError = error ?? null;
         });
         const ended = new Promise<void>((resolve, reject) => {
-          sink.once('close', () => (done ? done.then(resolve, reject) : resolve()));
+          sink.once('close', () => (entryError ? reject(entryError) : resolve()));
           sink.once('error', reject);
         });
-        for await (const chunk of source) {
-          if (!sink.write(chunk as Buffer)) await once(sink, 'drain');
+        ended.catch(() => undefined);
+        try {
+          for await (const chunk of source) {
+            if (!sink.write(chunk as Buffer)) await once(sink, 'drain');
+          }
+        } catch (error) {
+          sink.destroy(error instanceof Error ? error : new Error(String(error)));
+          throw error;
         }
         (sink as unknown as NodeJS.WritableStream).end();
         await ended;

@@ -96,7 +96,20 @@ function snapshot(jobs: readonly { id: string; job: ExportJob | undefined }[]): 
   const used = new Set<string>(['manifest.json']);
   return jobs.map(({ id, job }) => {
     if (!job) {
-      return { job: id, resource: '', state: 'ABORTED', endReason: null, detail: 'the export no longer exists', accessType: null, startTime: null, endTime: null, exportTime: null, manifestObject: null, upstreamJobIds: [], files: [] };
+      return {
+        job: id,
+        resource: '',
+        state: 'ABORTED',
+        endReason: null,
+        detail: 'the export no longer exists',
+        accessType: null,
+        startTime: null,
+        endTime: null,
+        exportTime: null,
+        manifestObject: null,
+        upstreamJobIds: [],
+        files: [],
+      };
     }
     const delivered = job.state === 'DELIVERED';
     const files: BundleFile[] = delivered
@@ -165,7 +178,17 @@ function entriesOf(deps: ExportDeps, id: string, bundle: Bundle): BundleEntry[] 
   const files = (bundle.contents?.exports ?? []).flatMap((e) => e.files);
   return [
     { path: 'manifest.json', bytes: manifest.length, open: async () => Readable.from([manifest]) },
-    ...files.map((f) => ({ path: f.path, bytes: f.bytes, open: async () => (await deps.archive.read(f.object)).pipe(verified(deps, f)) })),
+    ...files.map((f) => ({
+      path: f.path,
+      bytes: f.bytes,
+      open: async () => {
+        const source = await deps.archive.read(f.object);
+        const check = verified(deps, f);
+        source.once('error', (error) => check.destroy(error));
+        check.once('close', () => source.destroy());
+        return source.pipe(check);
+      },
+    })),
   ];
 }
 
@@ -325,7 +348,18 @@ async function deliver(deps: ExportDeps, id: string, owner: string, latest: { bu
     id,
     (b) => {
       if (!b || b.state !== 'BUILDING' || b.lease?.owner !== owner) return keep(null);
-      const next: Bundle = { ...b, state: 'DELIVERED', bytes: final.bytes, crc32c: final.crc32c, md5: final.md5, deliveredAt: now, updatedAt: now, lease: null, checkAt: null, checkpoint: null };
+      const next: Bundle = {
+        ...b,
+        state: 'DELIVERED',
+        bytes: final.bytes,
+        crc32c: final.crc32c,
+        md5: final.md5,
+        deliveredAt: now,
+        updatedAt: now,
+        lease: null,
+        checkAt: null,
+        checkpoint: null,
+      };
       return put<Bundle, Bundle | null>(next, next);
     },
     { basis: latest.bundle },
@@ -366,7 +400,9 @@ async function afterFailure(deps: ExportDeps, id: string, owner: string, latest:
   }
   const now = deps.clock.now();
   await deps.bundles
-    .update(id, (b) => (b && b.lease?.owner === owner ? put({ ...b, lease: null, attempts, checkAt: now, updatedAt: now, ...(restart ? { checkpoint: null } : {}) }, null) : keep(null)))
+    .update(id, (b) =>
+      b && b.lease?.owner === owner ? put({ ...b, lease: null, attempts, checkAt: now, updatedAt: now, ...(restart ? { checkpoint: null } : {}) }, null) : keep(null),
+    )
     .catch(() => undefined);
   throw error;
 }

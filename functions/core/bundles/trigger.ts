@@ -99,7 +99,9 @@ export async function sweepBundles(deps: ExportDeps): Promise<number> {
   for (const { id, value } of await deps.bundles.listDue({ where: { state: 'WAITING' }, field: 'checkAt', before: now, limit: deps.settings.sweepLimit })) {
     const due = value.checkAt?.getTime();
     const next = new Date(now.getTime() + WAITING_RECHECK_MS);
-    const marked = await deps.bundles.update(id, (b) => (b && b.state === 'WAITING' && b.checkAt?.getTime() === due ? put({ ...b, checkAt: next }, b) : keep(null)), { basis: value });
+    const marked = await deps.bundles.update(id, (b) => (b && b.state === 'WAITING' && b.checkAt?.getTime() === due ? put({ ...b, checkAt: next }, b) : keep(null)), {
+      basis: value,
+    });
     if (marked && (await triggerIfReady(deps, id, marked))) queued++;
   }
   for (const { id, value } of await deps.bundles.listDue({ where: { state: 'BUILDING' }, field: 'checkAt', before: now, limit: deps.settings.sweepLimit })) {
