@@ -248,6 +248,9 @@ async function write(deps: ExportDeps, id: string, owner: string, latest: { bund
   let nextMark = step;
   let sink: UploadSink | undefined;
   let saving: Promise<unknown> = Promise.resolve();
+  // The lease is renewed at least this often, also while the regenerated prefix is only read.
+  const renewMs = (deps.settings.leaseSeconds * 1000) / 3;
+  let renewedAt = deps.clock.now().getTime();
   const stream = await packer.pack(entriesOf(deps, id, bundle), { mtime: bundle.contents?.fixedAt ?? bundle.createdAt });
   try {
     for await (const raw of stream) {
@@ -268,7 +271,16 @@ async function write(deps: ExportDeps, id: string, owner: string, latest: { bund
             }
           }
         }
-        if (position !== nextMark) continue;
+        if (position !== nextMark) {
+          const now = deps.clock.now().getTime();
+          if (now - renewedAt >= renewMs) {
+            renewedAt = now;
+            await saving;
+            saving = save({ session: checkpoint.session, marks });
+            saving.catch(() => undefined);
+          }
+          continue;
+        }
         nextMark += step;
         const value = crc.value();
         const known = recorded.get(position);
@@ -279,8 +291,8 @@ async function write(deps: ExportDeps, id: string, owner: string, latest: { bund
         marks = [marks[0]!, ...marks.slice(1).filter((m) => m.offset < position), { offset: position, crc32c: value }];
         if (marks.length > KEPT_MARKS + 1) marks = [marks[0]!, ...marks.slice(marks.length - KEPT_MARKS)];
         await saving;
-        const next = { session: checkpoint.session, marks };
-        saving = save(next);
+        renewedAt = deps.clock.now().getTime();
+        saving = save({ session: checkpoint.session, marks });
         saving.catch(() => undefined);
         if (deps.clock.now().getTime() > deadline) {
           await saving;
