@@ -31,7 +31,7 @@ beforeAll(async () => {
   stack = await startE2EStack(
     'bundle-kill',
     { archiveBytes: ARCHIVE_BYTES, archivePartBytes: ARCHIVE_BYTES / 2 },
-    { functionEnv: { TRANSFER_CHECKPOINT_BYTES: String(4 * 1024 * 1024), LEASE_SECONDS: '10' }, sweepIntervalMs: 1_000 },
+    { functionEnv: { TRANSFER_CHECKPOINT_BYTES: String(4 * 1024 * 1024), LEASE_SECONDS: '10', TRANSFER_BUDGET_SECONDS: '9' }, sweepIntervalMs: 1_000 },
   );
 }, 120_000);
 afterAll(async () => {
