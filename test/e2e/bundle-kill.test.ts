@@ -76,7 +76,7 @@ describe('the bundle function killed mid-write', () => {
     };
     const started = Date.now();
     const kills: string[] = [];
-    while (kills.length < KILLS && Date.now() - started < 240_000) {
+    while (kills.length < KILLS && Date.now() - started < 420_000) {
       // Right after a checkpoint of a running build commits (it is making progress)...
       const seen = new Map<string, number>();
       const progressing = await waitUntil(
