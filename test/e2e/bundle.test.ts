@@ -116,7 +116,9 @@ describe('bundles on the local stack', () => {
       const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as ManifestJson;
       expect(listed).toEqual(['manifest.json', ...manifest.exports.flatMap((e) => e.files.map((f) => f.path))]);
       expect(manifest).toMatchObject({ bundle: bundle.name, format: bundle.format, failedExports: [cancelled.name] });
-      expect(manifest.exports.map((e) => `${e.resource} ${e.state}`)).toEqual(asTar.exports.map((e) => `${e.resource} ${e.resource === 'youtube.subscriptions' ? 'CANCELLED' : 'DELIVERED'}`));
+      expect(manifest.exports.map((e) => `${e.resource} ${e.state}`)).toEqual(
+        asTar.exports.map((e) => `${e.resource} ${e.resource === 'youtube.subscriptions' ? 'CANCELLED' : 'DELIVERED'}`),
+      );
       // Every delivered file is listed once, with the size and CRC32C of its object, and packed byte for byte.
       const entries = manifest.exports.flatMap((e) => e.files);
       expect(entries.map((f) => f.object).sort()).toEqual(files.map((f) => f.file.object).sort());
