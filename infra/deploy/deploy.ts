@@ -8,6 +8,7 @@
  * read back and applied) → invokers → subscriptions → scheduler jobs → monitoring.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { TOPICS } from '../../functions/core/ports/work-queue.js';
 import { SCHEDULER_INVOKER_ACCOUNT, SCHEDULER_JOBS } from '../scheduler-jobs.js';
 import { FUNCTIONS, FUNCTION_DEPLOY, MAX_DELIVERY_ATTEMPTS, PUSH_INVOKER_ACCOUNT, RETRY_POLICY, eventFunctions } from '../topology.js';
@@ -352,7 +353,7 @@ export class Deployer {
   }
 
   private lifecycleFile(days: number): string {
-    return `${this.s.sourceDir}/../lifecycle-${days}d.json`;
+    return join(dirname(this.s.sourceDir), `lifecycle-${days}d.json`);
   }
 
   private async serviceAccount(id: string, displayName: string): Promise<void> {

@@ -54,7 +54,7 @@ const DENIED = /PERMISSION_DENIED|403/;
 const TRANSIENT =
   /concurrent policy changes|ABORTED|409.*(etag|concurrent)|There were concurrent|does not exist.*service account|Service account .* does not exist|UNAVAILABLE|503|RESOURCE_EXHAUSTED|429/i;
 
-interface Outcome {
+export interface Outcome {
   readonly code: number;
   readonly stdout: string;
   readonly stderr: string;
@@ -74,17 +74,22 @@ function runOnce(binary: string, args: readonly string[]): Promise<Outcome> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The real CLI (`GCLOUD` names another binary: the tests' recorded stand-in). */
+/** Runs `gcloud ARGS` (or the binary `GCLOUD` names) and collects its exit code and output. */
+export type GcloudProcess = (args: readonly string[]) => Promise<Outcome>;
+
+const spawnGcloud: GcloudProcess = (args) => runOnce(process.env['GCLOUD'] ?? 'gcloud', args);
+
+/** The real CLI. */
 export class CliGcloud implements Gcloud {
   constructor(
     private readonly print: (line: string) => void,
-    private readonly binary: string = process.env['GCLOUD'] ?? 'gcloud',
+    private readonly exec: GcloudProcess = spawnGcloud,
     private readonly retryDelayMs = 2_000,
   ) {}
 
   async read(args: readonly string[]): Promise<string | undefined> {
     for (let attempt = 1; ; attempt++) {
-      const r = await runOnce(this.binary, args);
+      const r = await this.exec(args);
       if (r.code === 0) return r.stdout;
       if (NOT_FOUND.test(r.stderr) && !DENIED.test(r.stderr)) return undefined;
       if (attempt >= 4 || !TRANSIENT.test(r.stderr)) throw new GcloudError(args, r.stderr);
@@ -95,7 +100,7 @@ export class CliGcloud implements Gcloud {
   async write(args: readonly string[], options: WriteOptions = {}): Promise<boolean> {
     this.print(commandLine(args));
     for (let attempt = 1; ; attempt++) {
-      const r = await runOnce(this.binary, args);
+      const r = await this.exec(args);
       if (r.code === 0) return true;
       const output = `${r.stderr}\n${r.stdout}`;
       if (options.tolerate?.test(output)) return true;
