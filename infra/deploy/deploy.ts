@@ -283,11 +283,15 @@ export class Deployer {
       this.note('created', what);
     }
     const ttl = JSON.parse(readFileSync(new URL('./firestore-ttl.json', import.meta.url), 'utf8')) as { policies: { collectionGroup: string; field: string }[] };
+    const ttls = (await this.gcloud.read(['firestore', 'fields', 'ttls', 'list', db, this.p, '--format=json'], { dryRun: '[]' })) ?? '[]';
+    const active = new Set(
+      (JSON.parse(ttls.trim() || '[]') as Json[])
+        .filter((f) => ['ACTIVE', 'CREATING'].includes(String(get(f, 'ttlConfig.state'))))
+        .map((f) => String(f['name']).split('/collectionGroups/')[1]?.replace('/fields/', '.')),
+    );
     for (const policy of ttl.policies) {
       const what = `Firestore TTL ${policy.collectionGroup}.${policy.field}`;
-      const field = await this.describe(['firestore', 'fields', 'describe', policy.field, `--collection-group=${policy.collectionGroup}`, db]);
-      const state = get(field, 'ttlConfig.state');
-      if (state === 'ACTIVE' || state === 'CREATING') {
+      if (active.has(`${policy.collectionGroup}.${policy.field}`)) {
         this.note('unchanged', what);
         continue;
       }
