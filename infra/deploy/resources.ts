@@ -52,10 +52,3 @@ export function serviceAccounts(): { id: string; displayName: string }[] {
 
 export const emailOf = (id: string, project: string) => `${id}@${project}.iam.gserviceaccount.com`;
 export const pubsubAgent = (projectNumber: string) => `service-${projectNumber}@gcp-sa-pubsub.iam.gserviceaccount.com`;
-
-/**
- * The only project-level role: Firestore IAM has no per-collection grants, so each runtime account
- * gets `roles/datastore.user` on the project, narrowed by an IAM condition to the pipeline's
- * database. The README's IAM table lists it; a test checks the deploy grants nothing else there.
- */
-export const PROJECT_ROLES = ['roles/datastore.user'] as const;
