@@ -88,11 +88,23 @@ describe('deploy idempotency (recorded fake gcloud)', () => {
     const fourth = await deploy(settings({ archiveRetentionDays: 60, sourceHash: 'bbbb000011112222' }), state);
     expect(writes(fourth.commands).map((c) => `${c[0]} ${c[1]} ${c[2]}`)).toEqual(FUNCTIONS.map((f) => `functions deploy ${f.name}`));
 
-    // A tuning variable: only the functions that read it are redeployed, and a second run is quiet again.
-    const fifth = await deploy(settings({ archiveRetentionDays: 60, sourceHash: 'bbbb000011112222', env: { LOG_LEVEL: 'debug' } }), state);
-    expect(writes(fifth.commands).every((c) => c[0] === 'functions' && c[1] === 'deploy')).toBe(true);
-    expect(fifth.report.updated.length).toBeGreaterThan(0);
-    const sixth = await deploy(settings({ archiveRetentionDays: 60, sourceHash: 'bbbb000011112222', env: {} }), state);
+    // A tuning variable: only the functions that read it (per functions/platform/config.ts) are redeployed; a second run is quiet again.
+    const tuned = { archiveRetentionDays: 60, sourceHash: 'bbbb000011112222' };
+    const fifth = await deploy(settings({ ...tuned, env: { SCHEDULE_BATCH_SIZE: '100' } }), state);
+    expect(writes(fifth.commands).map((c) => `${c[0]} ${c[1]} ${c[2]}`)).toEqual(['functions deploy scheduler', 'functions deploy schedule']);
+    expect(fifth.report.updated).toEqual(['function scheduler', 'function schedule']);
+    const sixth = await deploy(settings({ ...tuned, env: {} }), state);
     expect(writes(sixth.commands)).toEqual([]);
+
+    // The deploy settings of a function in infra/topology.ts are what it gets.
+    const deployed = JSON.parse(readFileSync(state, 'utf8')) as { resources: Record<string, { serviceConfig: Record<string, unknown> }> };
+    const transfer = deployed.resources['function/transfer']?.serviceConfig;
+    expect(transfer?.['timeoutSeconds']).toBe(540);
+    expect(transfer?.['serviceAccountEmail']).toBe('dp-transfer@my-project-1.iam.gserviceaccount.com');
+    expect(Object.keys((deployed.resources['function/deadletter']?.serviceConfig['environmentVariables'] ?? {}) as object).sort()).toEqual([
+      'APP_ENV',
+      'GOOGLE_CLOUD_PROJECT',
+      'LOG_EXECUTION_ID',
+    ]);
   }, 120_000);
 });
