@@ -4,8 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOPICS } from '../../functions/core/ports/work-queue.js';
+import { Deployer } from '../../infra/deploy/deploy.js';
+import { CliGcloud, commandLine } from '../../infra/deploy/gcloud.js';
 import { SCHEDULER_JOBS } from '../../infra/scheduler-jobs.js';
 import { FUNCTIONS, MAX_DELIVERY_ATTEMPTS, RETRY_POLICY, eventFunctions } from '../../infra/topology.js';
+// @ts-expect-error: a plain JavaScript stand-in for gcloud, no types.
+import { fakeGcloud } from '../fixtures/fake-gcloud.mjs';
 
 /**
  * `npm run deploy -- --dry-run` (and `npm run destroy -- --dry-run`) print every command; each is
@@ -40,10 +44,68 @@ function shellWords(line: string): string[] {
   return words;
 }
 
-function npmRun(script: string, args: string[]): string[] {
-  const r = spawnSync('npm', ['run', '-s', script, '--', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
-  if (r.status !== 0) throw new Error(`npm run ${script} failed: ${r.stderr}`);
-  return r.stdout.split('\n').filter((l) => l.startsWith('gcloud '));
+/**
+ * The update commands (which an empty project never needs): the runner against the recorded fake
+ * gcloud, once on an empty state, then on that state with every setting drifted.
+ */
+async function updateCommands(): Promise<string[]> {
+  const state = join(dir, 'drift-state.json');
+  const log = join(dir, 'drift-log');
+  writeFileSync(join(dir, 'lifecycle-365d.json'), JSON.stringify({ rule: [{ action: { type: 'Delete' }, condition: { age: 365 } }] }));
+  const lines: string[] = [];
+  const settings = {
+    project: PROJECT,
+    region: REGION,
+    database: '(default)',
+    firestoreLocation: REGION,
+    bucket: undefined,
+    archiveRetentionDays: 365,
+    oauthClientSecretFile: secretFile,
+    appServiceAccounts: undefined,
+    env: { OAUTH_CLIENT_ID: '123-abc.apps.googleusercontent.com', RETURN_URL_ALLOWLIST: 'https://app.example.com/return' },
+    notificationChannels: undefined,
+    sourceHash: 'aaaa000011112222',
+    sourceDir: join(dir, 'source'),
+  };
+  const run = (print: (l: string) => void) =>
+    new Deployer(new CliGcloud(print, async (args) => fakeGcloud([...args], { FAKE_GCLOUD_STATE: state, FAKE_GCLOUD_LOG: log }), 1), settings, () => undefined).run();
+  await run(() => undefined);
+  type Drifted = { resources: Record<string, Record<string, unknown>>; iam: Record<string, { bindings: { role: string; members: string[] }[] }> };
+  const s = JSON.parse(readFileSync(state, 'utf8')) as Drifted;
+  for (const [key, r] of Object.entries(s.resources)) {
+    if (key.startsWith('subscription/'))
+      Object.assign(r, {
+        ackDeadlineSeconds: 11,
+        retryPolicy: {},
+        expirationPolicy: undefined,
+        pushConfig: {},
+        deadLetterPolicy: { deadLetterTopic: 'x', maxDeliveryAttempts: 9 },
+      });
+    if (key.startsWith('job/')) Object.assign(r, { schedule: '0 0 * * *' });
+    if (key.startsWith('key/')) Object.assign(r, { rotationPeriod: '1s' });
+    if (key.startsWith('sa/')) Object.assign(r, { displayName: 'old' });
+    if (key.startsWith('metric/')) Object.assign(r, { filter: 'old' });
+    if (key.startsWith('bucket/')) Object.assign(r, { iamConfiguration: {}, lifecycle: undefined });
+    if (key === 'policies') for (const p of r as unknown as Record<string, unknown>[]) p['combiner'] = 'AND';
+  }
+  for (const policy of Object.values(s.iam)) for (const b of policy.bindings) b.members = b.members.map((m) => (m.startsWith('serviceAccount:dp-') ? m.replace('dp-', 'dp-x') : m));
+  s.iam[`projects/${PROJECT}`]?.bindings.push({ role: 'roles/pubsub.publisher', members: [`serviceAccount:dp-api@${PROJECT}.iam.gserviceaccount.com`] });
+  s.iam['run/initiate']?.bindings.push({ role: 'roles/run.invoker', members: [`serviceAccount:dp-api@${PROJECT}.iam.gserviceaccount.com`] });
+  writeFileSync(state, JSON.stringify(s));
+  await run((l) => lines.push(l));
+  expect(lines.length).toBeGreaterThan(40);
+  return lines.map((l) => (l.startsWith('gcloud ') ? l : commandLine([l])));
+}
+
+function npmRun(script: string, args: string[]): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('npm', ['run', '-s', script, '--', ...args], { cwd: ROOT });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.on('close', (code) => (code === 0 ? resolve(out.split('\n').filter((l) => l.startsWith('gcloud '))) : reject(new Error(`npm run ${script} failed: ${err}`))));
+  });
 }
 
 const gcloudEnv = (config: string) => ({ ...process.env, CLOUDSDK_CONFIG: config, CLOUDSDK_CORE_DISABLE_PROMPTS: '1', CLOUDSDK_CORE_CHECK_GCE_METADATA: 'false' });
@@ -73,25 +135,29 @@ function gcloudBatch(commands: string[][], config: string, python: string, sdkRo
 describe('npm run deploy -- --dry-run, every command through the installed gcloud', () => {
   let deploy: string[];
   let destroy: string[];
+  let updates: string[];
 
-  beforeAll(() => {
+  beforeAll(async () => {
     const probe = spawnSync('gcloud', ['version'], { encoding: 'utf8', env: { ...process.env, CLOUDSDK_CONFIG: mkdtempSync(join(dir, 'probe-')) } });
     if (probe.error || probe.status !== 0) {
       throw new Error(
         'gcloud (the Google Cloud CLI) is needed by this test and was not found: install it (apt-get install google-cloud-cli, or https://cloud.google.com/sdk/docs/install) and the alpha component (gcloud components install alpha, or apt-get install google-cloud-cli)',
       );
     }
-    deploy = npmRun('deploy', [
-      '--dry-run',
-      `--project=${PROJECT}`,
-      `--region=${REGION}`,
-      `--oauth-client-secret-file=${secretFile}`,
-      '--env=OAUTH_CLIENT_ID=123-abc.apps.googleusercontent.com',
-      '--env=RETURN_URL_ALLOWLIST=https://app.example.com/return,https://app.example.com/other',
-      '--archive-retention-days=365',
-      `--notification-channel=projects/${PROJECT}/notificationChannels/123`,
+    [deploy, destroy, updates] = await Promise.all([
+      npmRun('deploy', [
+        '--dry-run',
+        `--project=${PROJECT}`,
+        `--region=${REGION}`,
+        `--oauth-client-secret-file=${secretFile}`,
+        '--env=OAUTH_CLIENT_ID=123-abc.apps.googleusercontent.com',
+        '--env=RETURN_URL_ALLOWLIST=https://app.example.com/return,https://app.example.com/other',
+        '--archive-retention-days=365',
+        `--notification-channel=projects/${PROJECT}/notificationChannels/123`,
+      ]),
+      npmRun('destroy', ['--dry-run', `--project=${PROJECT}`, `--region=${REGION}`]),
+      updateCommands(),
     ]);
-    destroy = npmRun('destroy', ['--dry-run', `--project=${PROJECT}`, `--region=${REGION}`]);
   }, 180_000);
 
   it('every command parses: each fails only for lack of an account', async () => {
@@ -100,7 +166,22 @@ describe('npm run deploy -- --dry-run, every command through the installed gclou
     const info = spawnSync('gcloud', ['info', '--format=value(basic.python_location,installation.sdk_root)'], { encoding: 'utf8', env: gcloudEnv(config) });
     const [python, sdkRoot] = info.stdout.trim().split('\t');
     expect(python && sdkRoot, `gcloud info: ${info.stderr}`).toBeTruthy();
-    const lines = [...new Set([...deploy, ...destroy])];
+    const lines = [...new Set([...deploy, ...destroy, ...updates])];
+    for (const kind of [
+      'subscriptions update',
+      'scheduler jobs update http',
+      'kms keys update',
+      'service-accounts update',
+      'metrics update',
+      'buckets update',
+      'policies update',
+      'remove-iam-policy-binding',
+      'remove-invoker-policy-binding',
+    ])
+      expect(
+        updates.some((l) => l.includes(kind)),
+        kind,
+      ).toBe(true);
     // Two processes, each with half of the commands (two cores).
     const halves = [lines.filter((_, i) => i % 2 === 0), lines.filter((_, i) => i % 2 === 1)];
     const results = await Promise.all(
