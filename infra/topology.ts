@@ -44,3 +44,93 @@ export const MAX_DELIVERY_ATTEMPTS = 5;
 export function eventFunctions(): EventFunctionSpec[] {
   return FUNCTIONS.filter((f): f is EventFunctionSpec => f.trigger === 'topic');
 }
+
+/** How each function runs in Cloud Functions (gen2); the deploy runner (infra/deploy) reads it. */
+export interface FunctionDeploySpec {
+  /** Memory of an instance (gen2 gives CPU in proportion). */
+  readonly memory: '256Mi' | '512Mi' | '1Gi' | '2Gi';
+  /**
+   * Request time limit. Workers: at most 540 s and at most their push subscription's ack deadline
+   * (which is also the push request's timeout), so Pub/Sub never redelivers a message still running.
+   */
+  readonly timeoutSeconds: number;
+  /** 0 costs nothing at rest; 1 keeps an instance warm (billed while idle). */
+  readonly minInstances: number;
+  readonly maxInstances: number;
+  /** Account id of the function's own runtime service account (`ID@PROJECT.iam.gserviceaccount.com`). */
+  readonly serviceAccount: string;
+  /** Topics the function publishes to: it gets `roles/pubsub.publisher` on these topics only. */
+  readonly publishes: readonly Topic[];
+  /** Reads and deletes objects of the archive bucket (transfer, and the erasure path of `api`). */
+  readonly archiveObjects: boolean;
+}
+
+export const FUNCTION_DEPLOY: Readonly<Record<string, FunctionDeploySpec>> = {
+  api: {
+    memory: '512Mi',
+    timeoutSeconds: 60,
+    minInstances: 0,
+    maxInstances: 20,
+    serviceAccount: 'dp-api',
+    publishes: ['export-requested', 'job-poll', 'archive-transfer', 'export-events'],
+    archiveObjects: true,
+  },
+  oauth: {
+    memory: '256Mi',
+    timeoutSeconds: 60,
+    minInstances: 0,
+    maxInstances: 10,
+    serviceAccount: 'dp-oauth',
+    publishes: ['export-requested', 'export-events'],
+    archiveObjects: false,
+  },
+  scheduler: {
+    memory: '256Mi',
+    timeoutSeconds: 60,
+    minInstances: 0,
+    maxInstances: 3,
+    serviceAccount: 'dp-scheduler',
+    publishes: ['export-requested', 'job-poll', 'archive-transfer', 'schedule-page', 'export-events'],
+    archiveObjects: false,
+  },
+  initiate: {
+    memory: '256Mi',
+    timeoutSeconds: 120,
+    minInstances: 0,
+    maxInstances: 20,
+    serviceAccount: 'dp-initiate',
+    publishes: ['job-poll', 'export-events'],
+    archiveObjects: false,
+  },
+  poll: {
+    memory: '256Mi',
+    timeoutSeconds: 120,
+    minInstances: 0,
+    maxInstances: 20,
+    serviceAccount: 'dp-poll',
+    publishes: ['job-poll', 'archive-transfer', 'export-events'],
+    archiveObjects: false,
+  },
+  transfer: {
+    memory: '1Gi',
+    timeoutSeconds: 540,
+    minInstances: 0,
+    maxInstances: 50,
+    serviceAccount: 'dp-transfer',
+    publishes: ['archive-transfer', 'export-events'],
+    archiveObjects: true,
+  },
+  schedule: {
+    memory: '512Mi',
+    timeoutSeconds: 300,
+    minInstances: 0,
+    maxInstances: 5,
+    serviceAccount: 'dp-schedule',
+    publishes: ['schedule-page', 'export-requested', 'export-events'],
+    archiveObjects: false,
+  },
+  deadletter: { memory: '256Mi', timeoutSeconds: 60, minInstances: 0, maxInstances: 3, serviceAccount: 'dp-deadletter', publishes: [], archiveObjects: false },
+};
+
+/** Service account (account id) whose OIDC tokens Pub/Sub push subscriptions send to the workers. */
+export const PUSH_INVOKER_ACCOUNT = 'dp-push';

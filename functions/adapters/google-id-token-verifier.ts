@@ -33,7 +33,7 @@ export class GoogleIdTokenVerifier implements CallerVerifier {
       payload = ticket.getPayload();
     } catch (error) {
       if (isNetworkFailure(error)) throw new AppError('UNAVAILABLE', 'the ID token certificates could not be fetched', { cause: error });
-      throw unauthenticated('the ID token is not valid for this service');
+      throw invalidToken(error);
     }
     const email = payload?.email?.toLowerCase();
     if (!email || payload?.email_verified !== true) throw unauthenticated('the ID token carries no verified email');
@@ -42,8 +42,27 @@ export class GoogleIdTokenVerifier implements CallerVerifier {
   }
 }
 
-function unauthenticated(message: string): AppError {
-  return new AppError('UNAUTHENTICATED', message, { reason: 'INVALID_ID_TOKEN' });
+function unauthenticated(message: string, reason = 'INVALID_ID_TOKEN'): AppError {
+  return new AppError('UNAUTHENTICATED', message, { reason });
+}
+
+/**
+ * Why google-auth-library refused a token, in words a caller can act on, each with its own reason.
+ * The library says it only in its messages (10.x `OAuth2Client.verifySignedJwtWithCertsAsync`),
+ * which quote the token's payload: only the first words are matched, and nothing of them is echoed.
+ */
+const REFUSALS: readonly (readonly [RegExp, string, string])[] = [
+  [/^Token used too late/, 'ID_TOKEN_EXPIRED', 'the ID token has expired: fetch a fresh one (they last one hour)'],
+  [/^Token used too early/, 'ID_TOKEN_NOT_YET_VALID', 'the ID token is not valid yet (its issue time is in the future: check the clock)'],
+  [/^Wrong recipient/, 'ID_TOKEN_WRONG_AUDIENCE', "the ID token's audience is not this service: request one for this function's URL"],
+  [/^Invalid issuer/, 'ID_TOKEN_WRONG_ISSUER', 'the ID token was not issued by an accepted issuer (Google)'],
+  [/^Invalid token signature|^No pem found/, 'ID_TOKEN_BAD_SIGNATURE', "the ID token's signature does not verify with the issuer's keys"],
+];
+
+function invalidToken(error: unknown): AppError {
+  const message = error instanceof Error ? error.message : '';
+  for (const [pattern, reason, text] of REFUSALS) if (pattern.test(message)) return unauthenticated(text, reason);
+  return unauthenticated('the ID token is not valid for this service');
 }
 
 function isNetworkFailure(error: unknown): boolean {

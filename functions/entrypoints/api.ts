@@ -5,130 +5,236 @@ import { confirmAndStart } from '../core/exports/auto-start.js';
 import { disconnect } from '../core/exports/disconnect.js';
 import { cancelExport, getExport, listExports, retryExport } from '../core/exports/manage.js';
 import { apiSlot, requestExports } from '../core/exports/request.js';
-import { httpFunction, type Route } from '../platform/http.js';
+import { RESOURCE_GROUP_CATALOGUE } from '../core/resource-groups.js';
+import { z } from 'zod';
+import { httpFunction } from '../platform/http.js';
+import { openApiDocument } from '../platform/openapi.js';
+import { checkOperations, operation, operationRoute, type Operation } from '../platform/operations.js';
 import type { Runtime } from '../platform/runtime.js';
-import { parseWith } from '../platform/validation.js';
 import {
-  bundleId,
+  confirmedConsent,
+  connectSessionResource,
+  consentPage,
+  consentResource,
+  exportRequest,
+  bundleResource,
+  exportPage,
+  exportResource,
+  health,
+  resourceGroupCatalogue,
+  revokedConsent,
+} from './resources.js';
+import {
+  bundlePath,
   confirmConnectSessionBody,
   connectSessionBody,
-  connectSessionId,
-  consentId,
+  consentPath,
   createExportsBody,
   emptyBody,
-  exportId,
+  exportPath,
   jsonBody,
   listConsentsQuery,
+  listExportsQuery,
   patchConsentBody,
   patchConsentQuery,
-  listExportsQuery,
-  queryObject,
   revokeBody,
+  sessionPath,
 } from './schemas.js';
 
-/** The application's REST API; every route but /healthz needs an allow-listed caller's ID token. */
-export function api(rt: Runtime) {
+/**
+ * The operations of the application's REST API. Each is declared once (see platform/operations.ts
+ * for the pattern): its routing, validation and its part of /v1/openapi.json all come from here.
+ * Every path but /healthz needs an allow-listed caller's ID token.
+ */
+export function apiOperations(rt: Runtime): Operation[] {
   const deps = () => rt.consentDeps();
-  const routes: Route[] = [
-    { method: 'GET', path: /^\/healthz$/, head: true, handle: async () => ({ status: 200, body: { status: 'ok' } }) },
-    {
-      method: 'POST',
-      path: /^\/v1\/connectSessions$/,
-      handle: async (req) => ({ status: 200, body: await createConnectSession(deps(), jsonBody(req, connectSessionBody)) }),
-    },
-    {
-      method: 'POST',
-      path: /^\/v1\/connectSessions\/(?<id>[^/:]+):confirm$/,
-      handle: async (req, ctx) => {
-        const { code } = jsonBody(req, confirmConnectSessionBody);
-        const id = parseWith(connectSessionId, ctx.params['id'], 'name');
-        return { status: 200, body: await confirmAndStart({ consent: deps(), exports: () => rt.exportDeps() }, id, code) };
-      },
-    },
-    {
+  return [
+    operation({
       method: 'GET',
-      path: /^\/v1\/consents$/,
-      handle: async (req) => ({ status: 200, body: await listConsents(deps(), parseWith(listConsentsQuery, queryObject(req))) }),
-    },
-    {
+      path: '/healthz',
+      operationId: 'health',
+      summary: 'Liveness check (no authentication)',
+      head: true,
+      response: health,
+      handle: async () => ({ status: 'ok' as const }),
+    }),
+    operation({
       method: 'GET',
-      path: /^\/v1\/consents\/(?<id>[^/:]+)$/,
-      handle: async (_req, ctx) => ({ status: 200, body: await getConsent(deps(), parseWith(consentId, ctx.params['id'], 'name')) }),
-    },
-    {
+      path: '/v1/resourceGroups',
+      operationId: 'listResourceGroups',
+      summary: 'The resource groups a connect session or an export may name',
+      response: resourceGroupCatalogue,
+      handle: async () => ({ resourceGroups: RESOURCE_GROUP_CATALOGUE.map((g) => ({ ...g, scopes: [...g.scopes] })) }),
+    }),
+    operation({
+      method: 'POST',
+      path: '/v1/connectSessions',
+      operationId: 'createConnectSession',
+      summary: "Start connecting a user: answers the URL to send the user's browser to",
+      body: connectSessionBody,
+      response: connectSessionResource,
+      handle: async ({ body }) => createConnectSession(deps(), body),
+    }),
+    operation({
+      method: 'POST',
+      path: '/v1/connectSessions/{id}:confirm',
+      operationId: 'confirmConnectSession',
+      summary: 'Confirm the browser that came back (with the code it brought) and activate its consent',
+      params: sessionPath,
+      body: confirmConnectSessionBody,
+      response: confirmedConsent,
+      errors: { 404: 'No such connect session', 409: 'The code was already used (CODE_USED)' },
+      handle: async ({ params, body }) => confirmAndStart({ consent: deps(), exports: () => rt.exportDeps() }, params.id, body.code),
+    }),
+    operation({
+      method: 'GET',
+      path: '/v1/consents',
+      operationId: 'listConsents',
+      summary: "An app user's consents, paged",
+      query: listConsentsQuery,
+      response: consentPage,
+      handle: async ({ query }) => listConsents(deps(), query),
+    }),
+    operation({
+      method: 'GET',
+      path: '/v1/consents/{id}',
+      operationId: 'getConsent',
+      summary: 'A consent',
+      params: consentPath,
+      response: consentResource,
+      errors: { 404: 'No such consent' },
+      handle: async ({ params }) => getConsent(deps(), params.id),
+    }),
+    operation({
       method: 'PATCH',
-      path: /^\/v1\/consents\/(?<id>[^/:]+)$/,
-      handle: async (req, ctx) => {
-        const { updateMask } = parseWith(patchConsentQuery, queryObject(req));
-        const { schedule } = jsonBody(req, patchConsentBody);
-        const id = parseWith(consentId, ctx.params['id'], 'name');
-        return { status: 200, body: await patchConsent(deps(), id, { updateMask, ...schedule }) };
-      },
-    },
-    {
+      path: '/v1/consents/{id}',
+      operationId: 'updateConsent',
+      summary: "Change a time-based consent's schedule (pause, resume, interval), as updateMask says",
+      params: consentPath,
+      query: patchConsentQuery,
+      body: patchConsentBody,
+      response: consentResource,
+      errors: { 404: 'No such consent' },
+      handle: async ({ params, query, body }) => patchConsent(deps(), params.id, { updateMask: query.updateMask, ...body.schedule }),
+    }),
+    operation({
       method: 'POST',
-      path: /^\/v1\/consents\/(?<id>[^/:]+):revoke$/,
-      handle: async (req, ctx) => {
-        const { erase } = jsonBody(req, revokeBody);
-        const id = parseWith(consentId, ctx.params['id'], 'name');
-        return { status: 200, body: await disconnect({ consent: deps(), exports: rt.exportDeps() }, id, { erase, actor: ctx.caller?.email ?? 'unknown' }) };
-      },
-    },
-    {
+      path: '/v1/consents/{id}:revoke',
+      operationId: 'revokeConsent',
+      summary: 'Revoke a consent (and with erase, delete its archives and export records)',
+      params: consentPath,
+      body: revokeBody,
+      response: revokedConsent,
+      errors: { 404: 'No such consent' },
+      handle: async ({ params, body, caller }) => disconnect({ consent: deps(), exports: rt.exportDeps() }, params.id, { erase: body.erase, actor: caller?.email ?? 'unknown' }),
+    }),
+    operation({
       method: 'POST',
-      path: /^\/v1\/exports$/,
-      handle: async (req) => {
-        const body = jsonBody(req, createExportsBody);
-        return {
-          status: 200,
-          body: await requestExports(rt.exportDeps(), {
-            consentId: body.consent.slice('consents/'.length),
-            ...(body.resources ? { resources: body.resources } : {}),
-            ...(body.startTime ? { startTime: body.startTime } : {}),
-            ...(body.endTime ? { endTime: body.endTime } : {}),
-            ...(body.bundle ? { bundle: body.bundle } : {}),
-            slot: apiSlot(rt.clock.now(), body),
-          }),
-        };
-      },
-    },
-    {
+      path: '/v1/exports',
+      operationId: 'createExports',
+      summary: 'Export now: one export per resource group of a consent',
+      body: createExportsBody,
+      response: exportRequest,
+      errors: { 404: 'No such consent' },
+      handle: async ({ body }) =>
+        requestExports(rt.exportDeps(), {
+          consentId: body.consent.slice('consents/'.length),
+          ...(body.resources ? { resources: body.resources } : {}),
+          ...(body.startTime ? { startTime: body.startTime } : {}),
+          ...(body.endTime ? { endTime: body.endTime } : {}),
+          ...(body.bundle ? { bundle: body.bundle } : {}),
+          slot: apiSlot(rt.clock.now(), body),
+        }),
+    }),
+    operation({
       method: 'GET',
-      path: /^\/v1\/exports$/,
-      handle: async (req) => {
-        const q = parseWith(listExportsQuery, queryObject(req));
-        return {
-          status: 200,
-          body: await listExports(rt.exportDeps(), { consentId: q.consent.slice('consents/'.length), pageSize: q.pageSize, ...(q.pageToken ? { pageToken: q.pageToken } : {}) }),
-        };
-      },
-    },
-    {
+      path: '/v1/exports',
+      operationId: 'listExports',
+      summary: "A consent's exports, paged",
+      query: listExportsQuery,
+      response: exportPage,
+      handle: async ({ query }) =>
+        listExports(rt.exportDeps(), { consentId: query.consent.slice('consents/'.length), pageSize: query.pageSize, ...(query.pageToken ? { pageToken: query.pageToken } : {}) }),
+    }),
+    operation({
       method: 'GET',
-      path: /^\/v1\/exports\/(?<id>[^/:]+)$/,
-      handle: async (_req, ctx) => ({ status: 200, body: await getExport(rt.exportDeps(), parseWith(exportId, ctx.params['id'], 'name')) }),
-    },
-    {
+      path: '/v1/exports/{id}',
+      operationId: 'getExport',
+      summary: 'An export, with the progress of each file',
+      params: exportPath,
+      response: exportResource,
+      errors: { 404: 'No such export' },
+      handle: async ({ params }) => getExport(rt.exportDeps(), params.id),
+    }),
+    operation({
       method: 'GET',
-      path: /^\/v1\/bundles\/(?<id>[^/:]+)$/,
-      handle: async (_req, ctx) => ({ status: 200, body: await getBundle(rt.exportDeps(), parseWith(bundleId, ctx.params['id'], 'name')) }),
-    },
-    {
+      path: '/v1/bundles/{id}',
+      operationId: 'getBundle',
+      summary: 'A bundle: every delivered file of one export request packed into one object',
+      params: bundlePath,
+      response: bundleResource,
+      errors: { 404: 'No such bundle' },
+      handle: async ({ params }) => getBundle(rt.exportDeps(), params.id),
+    }),
+    operation({
       method: 'POST',
-      path: /^\/v1\/exports\/(?<id>[^/:]+):cancel$/,
-      handle: async (req, ctx) => {
-        jsonBody(req, emptyBody);
-        return { status: 200, body: await cancelExport(rt.exportDeps(), parseWith(exportId, ctx.params['id'], 'name')) };
-      },
-    },
-    {
+      path: '/v1/exports/{id}:cancel',
+      operationId: 'cancelExport',
+      summary: 'Cancel an export',
+      params: exportPath,
+      body: emptyBody,
+      response: exportResource,
+      errors: { 404: 'No such export' },
+      handle: async ({ params }) => cancelExport(rt.exportDeps(), params.id),
+    }),
+    operation({
       method: 'POST',
-      path: /^\/v1\/exports\/(?<id>[^/:]+):retry$/,
-      handle: async (req, ctx) => {
-        jsonBody(req, emptyBody);
-        return { status: 200, body: await retryExport(rt.exportDeps(), parseWith(exportId, ctx.params['id'], 'name')) };
-      },
-    },
+      path: '/v1/exports/{id}:retry',
+      operationId: 'retryExport',
+      summary: 'Run a failed or cancelled export again',
+      params: exportPath,
+      body: emptyBody,
+      response: exportResource,
+      errors: { 404: 'No such export', 409: 'Another export of the group runs (EXPORT_RUNNING)' },
+      handle: async ({ params }) => retryExport(rt.exportDeps(), params.id),
+    }),
   ];
-  return httpFunction('api', rt, routes, { authenticate: (req) => rt.callers().verify(req.headers.authorization), publicPaths: ['/healthz'] });
+}
+
+/** Paths answered without authentication. */
+const PUBLIC_PATHS = ['/healthz'];
+
+/**
+ * The api function: its operations, and `GET /v1/openapi.json`, their OpenAPI 3.1 document. The
+ * document needs the same caller authentication as the API it describes: it is for the
+ * application's developers, who hold a token, and it tells a stranger nothing it may not know.
+ */
+export function api(rt: Runtime, operations: readonly Operation[] = apiOperations(rt)) {
+  let document: unknown;
+  const described: Operation[] = [
+    ...operations,
+    operation({
+      method: 'GET',
+      path: '/v1/openapi.json',
+      operationId: 'getOpenApiDocument',
+      summary: 'This document (OpenAPI 3.1)',
+      head: true,
+      response: z.record(z.string(), z.unknown()),
+      handle: async () => {
+        document ??= openApiDocument(
+          {
+            title: 'Data portability pipeline API',
+            version: '1',
+            description: "The application's REST API: connect users, follow their consents, export their data.",
+            publicPaths: PUBLIC_PATHS,
+          },
+          described,
+        );
+        return document as Record<string, unknown>;
+      },
+    }),
+  ];
+  checkOperations(described);
+  const routes = described.map((op) => operationRoute(op, jsonBody));
+  return httpFunction('api', rt, routes, { authenticate: (req) => rt.callers().verify(req.headers.authorization), publicPaths: PUBLIC_PATHS });
 }

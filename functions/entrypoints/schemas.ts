@@ -1,7 +1,7 @@
 import type { Request } from '@google-cloud/functions-framework';
 import { z } from 'zod';
 import { invalidArgument } from '../core/errors.js';
-import { parseWith, rfc3339Timestamp, text } from '../platform/validation.js';
+import { expected, parseWith, rfc3339Timestamp, text } from '../platform/validation.js';
 import { MAX_INTERVAL_HOURS, MIN_INTERVAL_HOURS, SCHEDULE_FIELDS } from '../core/consent/schedule.js';
 import { TICK_KINDS } from '../core/exports/schedule.js';
 import { BUNDLE_FORMATS } from '../core/ports/bundle-packer.js';
@@ -23,7 +23,7 @@ const appUserId = text()
   .regex(/^[^.]/, 'must not start with a dot');
 
 const resourceList = z
-  .array(text('must be a string').max(128, 'is too long'), { error: 'must be a list of resource groups' })
+  .array(text().max(128, 'is too long'), { error: expected('a list of resource group names') })
   .min(1, 'must name at least one resource group')
   .max(100, 'must name at most 100 resource groups');
 
@@ -32,29 +32,51 @@ export const connectSessionBody = z
     appUserId,
     resources: resourceList,
     returnUrl: text().max(2048, 'must be at most 2048 characters'),
-    autoStart: z.boolean({ error: 'must be true or false' }).default(false),
-    confirmation: z.enum(['CODE', 'NONE'], { error: 'must be CODE or NONE' }).default('CODE'),
+    autoStart: z.boolean({ error: expected('true or false') }).default(false),
+    confirmation: z.enum(['CODE', 'NONE'], { error: expected('CODE or NONE') }).default('CODE'),
   })
-  .strict();
+  .strict()
+  .meta({ examples: [{ appUserId: 'user-1', resources: ['myactivity.search'], returnUrl: 'https://app.example.com/connected' }] });
 
-export const connectSessionId = z.string().regex(/^[0-9a-f]{64}$/, 'is not a connect session id');
+export const connectSessionId = z.string({ error: expected('a string') }).regex(/^[0-9a-f]{64}$/, 'is not a connect session id');
 
-export const confirmConnectSessionBody = z.object({ code: z.string({ error: 'is required' }).regex(/^[A-Za-z0-9_-]{43}$/, 'is not a completion code') }).strict();
+export const confirmConnectSessionBody = z
+  .object({ code: z.string({ error: expected('a string') }).regex(/^[A-Za-z0-9_-]{43}$/, 'is not a completion code') })
+  .strict()
+  .meta({ examples: [{ code: 'q3Jx0cV8mM2nWf6tYbA1sD4gH7jK9lZ0pR5uE2iO3wQ' }] });
 
-export const revokeBody = z.object({ erase: z.boolean({ error: 'must be true or false' }).default(false) }).strict();
+export const revokeBody = z
+  .object({ erase: z.boolean({ error: expected('true or false') }).default(false) })
+  .strict()
+  .meta({ examples: [{ erase: true }] });
 
-export const consentId = z.string().regex(/^[A-Za-z0-9]{1,64}$/, 'is not a consent id');
+export const consentId = z.string({ error: expected('a string') }).regex(/^[A-Za-z0-9]{1,64}$/, 'is not a consent id');
 
 export const listConsentsQuery = z
   .object({
-    appUserId,
-    pageSize: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(50),
+    appUserId: appUserId.meta({ examples: ['user-1'] }),
+    pageSize: z.coerce
+      .number({ error: expected('a number') })
+      .int('must be a whole number')
+      .min(1, 'must be at least 1')
+      .max(100, 'must be at most 100')
+      .default(50),
     pageToken: text().max(2048, 'is too long').optional(),
   })
   .strict();
 
-/** The JSON body of a request: an object, or `{}` when there is none. */
+/** What a request body must be; the one violation of a body that is something else. */
+const JSON_BODY_REQUIRED = 'must be a JSON object sent with Content-Type: application/json';
+
+/**
+ * The JSON body of a request: an object, or `{}` when there is none. A body of another type (a
+ * form, plain text, none named) is refused as a whole, with one violation naming `body`, before
+ * any of its fields is looked at: the framework parses a form into fields, which would otherwise
+ * come back as a list of violations of fields nobody sent.
+ */
 export function jsonBody<S extends z.ZodType>(req: Request, schema: S): z.output<S> {
+  const sent = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+  if (sent && !isJsonType(req.headers['content-type'])) throw invalidArgument([{ field: 'body', description: JSON_BODY_REQUIRED }]);
   const body: unknown = req.body;
   const empty =
     body === undefined ||
@@ -63,41 +85,54 @@ export function jsonBody<S extends z.ZodType>(req: Request, schema: S): z.output
     (typeof body === 'object' && body !== null && !Buffer.isBuffer(body) && Object.keys(body).length === 0 && !Array.isArray(body));
   if (empty) return parseWith(schema, {});
   if (typeof body !== 'object' || body === null || Array.isArray(body) || Buffer.isBuffer(body)) {
-    throw invalidArgument([{ field: '(body)', description: 'must be a JSON object sent as application/json' }]);
+    throw invalidArgument([{ field: 'body', description: JSON_BODY_REQUIRED }]);
   }
   return parseWith(schema, body);
 }
 
-/** The query string as a flat object of single values. */
-export function queryObject(req: Request): Record<string, unknown> {
-  return { ...(req.query as Record<string, unknown>) };
+/** `application/json` (any parameters, any case) or a `+json` type such as `application/merge-patch+json`. */
+function isJsonType(header: string | undefined): boolean {
+  const type = (header ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  return type === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(type);
 }
 
 export const createExportsBody = z
   .object({
-    consent: z.string({ error: 'is required' }).regex(/^consents\/[A-Za-z0-9]{1,64}$/, 'must be a consent name: consents/{id}'),
+    consent: z.string({ error: expected('a string') }).regex(/^consents\/[A-Za-z0-9]{1,64}$/, 'must be a consent name: consents/{id}'),
     resources: resourceList.optional(),
     startTime: rfc3339Timestamp.optional(),
     endTime: rfc3339Timestamp.optional(),
     requestId: z
-      .string()
+      .string({ error: expected('a string') })
       .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, - or _')
       .optional(),
     bundle: z.enum(BUNDLE_FORMATS, { error: `must be one of ${BUNDLE_FORMATS.map((f) => JSON.stringify(f)).join(', ')}` }).optional(),
   })
-  .strict();
+  .strict()
+  .meta({ examples: [{ consent: 'consents/c1', resources: ['myactivity.search'], bundle: 'zip' }] });
 
-export const exportId = z.string({ error: 'is required' }).regex(/^[0-9a-f]{32}$/, 'is not an export id');
+export const exportId = z.string({ error: expected('a string') }).regex(/^[0-9a-f]{32}$/, 'is not an export id');
 
 export const listExportsQuery = z
   .object({
-    consent: z.string({ error: 'is required' }).regex(/^consents\/[A-Za-z0-9]{1,64}$/, 'must be a consent name: consents/{id}'),
-    pageSize: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(50),
+    consent: z
+      .string({ error: expected('a string') })
+      .regex(/^consents\/[A-Za-z0-9]{1,64}$/, 'must be a consent name: consents/{id}')
+      .meta({ examples: ['consents/c1'] }),
+    pageSize: z.coerce
+      .number({ error: expected('a number') })
+      .int('must be a whole number')
+      .min(1, 'must be at least 1')
+      .max(100, 'must be at most 100')
+      .default(50),
     pageToken: text().max(2048, 'is too long').optional(),
   })
   .strict();
 
-export const emptyBody = z.object({}).strict();
+export const emptyBody = z
+  .object({})
+  .strict()
+  .meta({ examples: [{}] });
 
 /** `PATCH /v1/consents/{id}`: the schedule fields the `updateMask` query parameter names. */
 export const patchConsentBody = z
@@ -105,16 +140,17 @@ export const patchConsentBody = z
     schedule: z
       .object({
         intervalHours: z
-          .number({ error: 'must be a number' })
+          .number({ error: expected('a number') })
           .int('must be a whole number of hours')
           .min(MIN_INTERVAL_HOURS, `must be at least ${MIN_INTERVAL_HOURS} (one export per 24 hours)`)
           .max(MAX_INTERVAL_HOURS, `must be at most ${MAX_INTERVAL_HOURS}`)
           .optional(),
-        paused: z.boolean({ error: 'must be true or false' }).optional(),
+        paused: z.boolean({ error: expected('true or false') }).optional(),
       })
       .strict(),
   })
-  .strict();
+  .strict()
+  .meta({ examples: [{ schedule: { paused: true } }] });
 
 export const patchConsentQuery = z
   .object({
@@ -128,7 +164,8 @@ export const patchConsentQuery = z
             .filter(Boolean),
         ),
       ])
-      .pipe(z.array(z.enum(SCHEDULE_FIELDS, { error: `must list only ${SCHEDULE_FIELDS.join(', ')}` })).min(1, 'must name at least one field')),
+      .pipe(z.array(z.enum(SCHEDULE_FIELDS, { error: `must list only ${SCHEDULE_FIELDS.join(', ')}` })).min(1, 'must name at least one field'))
+      .meta({ description: `Comma-separated: ${SCHEDULE_FIELDS.join(', ')}`, examples: ['schedule.paused'] }),
   })
   .strict();
 
@@ -137,7 +174,11 @@ export const jobMessage = z.object({ job: exportId }).strict();
 export const fileMessage = z
   .object({
     job: exportId,
-    file: z.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be at least 0').max(10_000, 'is too large'),
+    file: z
+      .number({ error: expected('a number') })
+      .int('must be a whole number')
+      .min(0, 'must be at least 0')
+      .max(10_000, 'is too large'),
   })
   .strict();
 
@@ -146,9 +187,18 @@ export const bundleMessage = z.object({ bundle: bundleId }).strict();
 
 export const pageMessage = z
   .object({
-    kind: z.enum(TICK_KINDS, { error: `must be one of ${TICK_KINDS.join(', ')}` }),
+    kind: z.enum(TICK_KINDS, { error: expected(`one of ${TICK_KINDS.join(', ')}`) }),
     before: rfc3339Timestamp,
     after: z.object({ at: rfc3339Timestamp, id: consentId }).strict().optional(),
-    page: z.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be at least 0'),
+    page: z
+      .number({ error: expected('a number') })
+      .int('must be a whole number')
+      .min(0, 'must be at least 0'),
   })
   .strict();
+
+/** Path parameters of the api's routes (operations.ts): each `{id}` of a path template. */
+export const sessionPath = z.object({ id: connectSessionId }).strict();
+export const consentPath = z.object({ id: consentId }).strict();
+export const exportPath = z.object({ id: exportId }).strict();
+export const bundlePath = z.object({ id: bundleId }).strict();

@@ -211,8 +211,9 @@ function guardEventApp(app: ExpressApp): void {
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
     const problem = eventRequestProblem(req);
     if (!problem) return next();
-    const { status, body } = toHttpError(problem);
+    const { status, body, headers } = toHttpAnswer(problem);
     res.statusCode = status;
+    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
     res.setHeader('Cache-Control', 'no-store');
     res.end(JSON.stringify(body));
@@ -222,13 +223,30 @@ function guardEventApp(app: ExpressApp): void {
   if (layer) stack.splice(first < 0 ? Math.min(1, stack.length) : first, 0, layer);
 }
 
+/**
+ * A method the path does not take: HTTP 405 with the `Allow` header listing the ones it does (the
+ * body keeps the Google shape, `INVALID_ARGUMENT` with ErrorInfo reason `METHOD_NOT_ALLOWED` and
+ * the allowed methods in its metadata).
+ */
+export function methodNotAllowed(method: string, where: string, allow: readonly string[]): AppError {
+  const list = allow.join(', ');
+  return new AppError('INVALID_ARGUMENT', `method ${method} is not allowed ${where}; use ${list}`, { reason: 'METHOD_NOT_ALLOWED', metadata: { allow: list } });
+}
+
+/** `toHttpError`, with a refused method as 405 and its `Allow` header (see `methodNotAllowed`). */
+export function toHttpAnswer(error: unknown): ReturnType<typeof toHttpError> & { headers: Record<string, string> } {
+  const mapped = toHttpError(error);
+  if (!(error instanceof AppError) || error.reason !== 'METHOD_NOT_ALLOWED' || !error.metadata['allow']) return { ...mapped, headers: {} };
+  return { status: 405, body: { error: { ...mapped.body.error, code: 405 } }, headers: { Allow: error.metadata['allow'] } };
+}
+
 /** Pub/Sub's largest message (10 MB) in base64, with room for its envelope. */
 export const MAX_EVENT_BODY_BYTES = 16 * 1024 * 1024;
 
 function eventRequestProblem(req: IncomingMessage): AppError | undefined {
   const refuse = (description: string) => invalidArgument([{ field: 'body', description }]);
   if (req.method !== 'POST') {
-    return new AppError('INVALID_ARGUMENT', `method ${req.method ?? ''} is not allowed: events are delivered with POST`, { reason: 'METHOD_NOT_ALLOWED' });
+    return methodNotAllowed(req.method ?? '', 'here (events are delivered with POST)', ['POST']);
   }
   const length = req.headers['content-length'];
   if (req.headers['transfer-encoding'] === undefined && (length === undefined || Number(length) === 0)) return refuse('is required: a Pub/Sub push or CloudEvent JSON body');

@@ -1,8 +1,7 @@
 import type { Request, Response } from '@google-cloud/functions-framework';
 import { AppError } from '../core/errors.js';
 import type { Caller } from '../core/ports/caller-verifier.js';
-import { toHttpError } from './errors.js';
-import { DEFAULT_MAX_BODY_BYTES, frameworkRefusal, readBody, SECURITY_HEADERS, type FrameworkRefusal } from './framework-errors.js';
+import { DEFAULT_MAX_BODY_BYTES, frameworkRefusal, methodNotAllowed, readBody, SECURITY_HEADERS, toHttpAnswer, type FrameworkRefusal } from './framework-errors.js';
 import { forInvocation, traceIdFrom, type Logger } from './logger.js';
 import type { Runtime } from './runtime.js';
 
@@ -38,8 +37,10 @@ export interface HttpFunctionOptions {
   readonly logPath?: (path: string) => string;
 }
 
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
 export interface Route {
-  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  readonly method: HttpMethod;
   /** Anchored pattern on the path; named groups become `params` (already percent-decoded). */
   readonly path: RegExp;
   readonly handle: (req: Request, ctx: HttpContext) => Promise<HttpResult>;
@@ -72,11 +73,13 @@ export function httpFunction(name: string, rt: Runtime, routes: readonly Route[]
       if (refusal) throw refusalError(refusal, routes, path);
       result = await dispatch(routes, req, res, path, logger, caller);
     } catch (error) {
-      const mapped = toHttpError(error);
+      const mapped = toHttpAnswer(error);
       const fields = { status: mapped.status, errorCode: mapped.body.error.status, method: req.method, path: logged(path) };
       if (mapped.status >= 500) logger.error({ ...fields, err: error }, 'request failed');
       else logger.info({ ...fields, detail: mapped.body.error.message.replaceAll(path, logged(path)) }, 'request refused');
-      result = options.htmlErrors ? { status: mapped.status, html: errorPage(mapped.status, mapped.body.error.message) } : { status: mapped.status, body: mapped.body };
+      result = options.htmlErrors
+        ? { status: mapped.status, headers: mapped.headers, html: errorPage(mapped.status, mapped.body.error.message) }
+        : { status: mapped.status, headers: mapped.headers, body: mapped.body };
     }
     res.status(result.status);
     for (const [k, v] of Object.entries({ ...options.headers, ...result.headers, ...SECURITY_HEADERS, 'Cache-Control': 'no-store' })) res.set(k, v);
@@ -119,17 +122,18 @@ export function queryParam(req: Request, name: string): string | undefined {
 }
 
 async function dispatch(routes: readonly Route[], req: Request, res: Response, path: string, logger: Logger, caller: Caller | undefined): Promise<HttpResult> {
-  let pathMatched = false;
+  const allow = new Set<string>();
   for (const route of routes) {
     const match = route.path.exec(path);
     if (!match) continue;
-    pathMatched = true;
+    allow.add(route.method);
+    if (route.method === 'GET' && route.head === true) allow.add('HEAD');
     if (route.method !== req.method && !(route.method === 'GET' && req.method === 'HEAD' && route.head === true)) continue;
     const params = decodeParams(match);
     await readBody(req, res, route.maxBodyBytes ?? (['POST', 'PUT', 'PATCH'].includes(route.method) ? DEFAULT_MAX_BODY_BYTES : 0));
     return route.handle(req, { logger, params, caller });
   }
-  if (pathMatched) throw new AppError('INVALID_ARGUMENT', `method ${req.method} is not allowed on ${path}`, { reason: 'METHOD_NOT_ALLOWED' });
+  if (allow.size > 0) throw methodNotAllowed(req.method, `on ${path}`, [...allow]);
   throw new AppError('NOT_FOUND', `no route for ${req.method} ${path}`);
 }
 

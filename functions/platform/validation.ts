@@ -1,23 +1,38 @@
 import { z } from 'zod';
 import { invalidArgument, type FieldViolation } from '../core/errors.js';
 
-/** Validates untrusted input with a schema; failures become INVALID_ARGUMENT naming each field. */
+/**
+ * Validates untrusted input with a schema; failures become INVALID_ARGUMENT naming each field, once:
+ * a field that breaks several rules (an empty appUserId is too short and has no allowed character)
+ * gets the first rule's violation only, and each unknown field its own.
+ */
 export function parseWith<S extends z.ZodType>(schema: S, value: unknown, root = ''): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  throw invalidArgument(result.error.issues.map((issue) => toViolation(issue, root)));
+  const byField = new Map<string, FieldViolation>();
+  for (const issue of result.error.issues) {
+    for (const violation of toViolations(issue, root)) if (!byField.has(violation.field)) byField.set(violation.field, violation);
+  }
+  throw invalidArgument([...byField.values()]);
 }
 
-function toViolation(issue: z.core.$ZodIssue, root: string): FieldViolation {
+function toViolations(issue: z.core.$ZodIssue, root: string): FieldViolation[] {
   let field = root;
   for (const key of issue.path) {
     field += typeof key === 'number' ? `[${key}]` : field ? `.${String(key)}` : String(key);
   }
   if (issue.code === 'unrecognized_keys') {
-    const keys = issue.keys.map((k) => (field ? `${field}.${k}` : k));
-    return { field: keys.join(', '), description: 'is not a known field' };
+    return issue.keys.map((k) => ({ field: field ? `${field}.${k}` : k, description: 'is not a known field' }));
   }
-  return { field: field || '(body)', description: issue.message };
+  return [{ field: field || '(body)', description: issue.message }];
+}
+
+/**
+ * The message of a value of the wrong type: "is required" when it is missing, otherwise "must be
+ * <what>" (`"appUserId": 5` must be a string; it is there). Use as a schema's `error`.
+ */
+export function expected(what: string) {
+  return (issue: { readonly input?: unknown }) => (issue.input === undefined ? 'is required' : `must be ${what}`);
 }
 
 /** A lone UTF-16 surrogate: not a character, so no UTF-8 string (and no Firestore string) can hold it. */
@@ -34,8 +49,8 @@ export function toWellFormed(value: string): string {
 }
 
 /** A string that is well-formed Unicode; add length and pattern rules to it. */
-export function text(required = 'is required') {
-  return z.string({ error: required }).refine(isWellFormed, 'must be valid Unicode (it holds a lone surrogate)');
+export function text() {
+  return z.string({ error: expected('a string') }).refine(isWellFormed, 'must be valid Unicode (it holds a lone surrogate)');
 }
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|([+-])(\d{2}):(\d{2}))$/;
@@ -65,7 +80,7 @@ export function rfc3339Problem(value: string): string | undefined {
 
 /** A strict RFC 3339 timestamp (see `rfc3339Problem`), as a Date. */
 export const rfc3339Timestamp = z
-  .string({ error: 'must be an RFC 3339 timestamp string' })
+  .string({ error: expected('an RFC 3339 timestamp string') })
   .superRefine((value, ctx) => {
     const problem = rfc3339Problem(value);
     if (problem) ctx.addIssue({ code: 'custom', message: problem });

@@ -174,9 +174,13 @@ describe('httpFunction (HTTP edge)', () => {
     expect(await call('GET', '/v1/things/a%20b')).toMatchObject({ statusCode: 200, body: { id: 'a b' } });
   });
 
-  it('answers 404, 400 for a wrong method, and 400 for bad percent-encoding, all Google-style', async () => {
+  it('answers 404, 405 with Allow for a wrong method, and 400 for bad percent-encoding, all Google-style', async () => {
     expect(await call('GET', '/nowhere')).toMatchObject({ statusCode: 404, body: { error: { status: 'NOT_FOUND' } } });
-    expect(await call('DELETE', '/v1/things/x')).toMatchObject({ statusCode: 400, body: { error: { details: [{ reason: 'METHOD_NOT_ALLOWED' }] } } });
+    expect(await call('DELETE', '/v1/things/x')).toMatchObject({
+      statusCode: 405,
+      headers: { allow: 'GET' },
+      body: { error: { code: 405, details: [{ reason: 'METHOD_NOT_ALLOWED' }] } },
+    });
     expect(await call('GET', '/v1/things/%E0%A4%A')).toMatchObject({
       statusCode: 400,
       body: { error: { status: 'INVALID_ARGUMENT', details: [{ fieldViolations: [{ field: 'id' }] }] } },
@@ -228,7 +232,8 @@ describe('oauth function edge (connect links)', () => {
   it('HEAD on a connect link (a link previewer) does not use it up; the GET that follows still starts consent', async () => {
     const { call, token, sessions } = await oauthWithFakes();
     const head = await call('HEAD', `/connect/${token}`);
-    expect(head.statusCode).toBe(400);
+    expect(head.statusCode).toBe(405);
+    expect(head.headers['allow']).toBe('GET');
     expect(head.headers['location']).toBeUndefined();
     expect((await sessions().list({ pageSize: 10 })).items.map((s) => s.value.status)).toEqual(['PENDING']);
     const get = await call('GET', `/connect/${token}`);
@@ -244,7 +249,7 @@ describe('oauth function edge (connect links)', () => {
       await call('GET', `/connect/${token}`),
       await call('GET', `/connect/${token}`),
     ];
-    expect(answers.map((a) => a.statusCode)).toEqual([400, 404, 302, 400]);
+    expect(answers.map((a) => a.statusCode)).toEqual([405, 404, 302, 400]);
     expect(lines.join('\n')).toContain('/connect/[redacted]');
     expect(lines.join('\n')).not.toContain(token);
     for (const a of answers) {

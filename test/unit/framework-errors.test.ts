@@ -193,7 +193,8 @@ describe('requests the Functions Framework refuses itself', () => {
   it('HEAD runs only GET routes that opt in: a side-effecting GET is never run by a HEAD', async () => {
     const before = handled;
     const head = await send('refusals-api', 'HEAD', '/v1/things/abc', { Authorization: 'Bearer good' });
-    expect(head.status).toBe(400);
+    expect(head.status).toBe(405);
+    expect(head.headers.allow).toBe('GET');
     expect(handled).toBe(before);
     const safe = await send('refusals-api', 'HEAD', '/v1/safe', { Authorization: 'Bearer good' });
     expect(safe.status).toBe(200);
@@ -248,7 +249,8 @@ describe('requests the Functions Framework refuses itself', () => {
     for (const [method, headers, body, named] of cases) {
       for (const fn of ['refusals-worker', 'refusals-event']) {
         const a = await send(fn, method, '/', headers, body);
-        expect(a.status, `${fn} ${method} ${JSON.stringify(headers)}`).toBe(400);
+        expect(a.status, `${fn} ${method} ${JSON.stringify(headers)}`).toBe(named === 'METHOD_NOT_ALLOWED' ? 405 : 400);
+        if (named === 'METHOD_NOT_ALLOWED') expect(a.headers.allow).toBe('POST');
         expect(a.headers['content-type']).toMatch(/^application\/json/);
         expect(a.text).toContain(named);
       }

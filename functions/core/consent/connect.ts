@@ -24,7 +24,9 @@ export interface ConnectRequest {
 export async function createConnectSession(deps: ConsentDeps, request: ConnectRequest) {
   const violations: FieldViolation[] = [];
   request.resources.forEach((r, i) => {
-    if (!isResourceGroup(r)) violations.push({ field: `resources[${i}]`, description: `${JSON.stringify(r)} is not a Data Portability resource group` });
+    if (!isResourceGroup(r)) {
+      violations.push({ field: `resources[${i}]`, description: `${JSON.stringify(r)} is not a Data Portability resource group (GET /v1/resourceGroups lists them)` });
+    }
   });
   if (request.resources.length === 0) violations.push({ field: 'resources', description: 'must name at least one resource group' });
   const returnUrl = allowedReturnUrl(request.returnUrl, deps.settings.returnUrlAllowlist);

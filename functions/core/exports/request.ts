@@ -45,9 +45,9 @@ export async function requestExports(deps: ExportDeps, request: ExportRequest, k
   if (consent.status !== 'ACTIVE') {
     throw new AppError('FAILED_PRECONDITION', `${consentName(request.consentId)} is ${consent.status}`, { reason: `CONSENT_${consent.status}` });
   }
-  const resources = validateResources(consent, request);
-  for (const resource of resources) assertNameFits(deps.settings.objectPrefix, { appUserId: consent.appUserId, consentId: request.consentId, resource });
   const now = deps.clock.now();
+  const resources = validateResources(consent, request, now);
+  for (const resource of resources) assertNameFits(deps.settings.objectPrefix, { appUserId: consent.appUserId, consentId: request.consentId, resource });
   const jobs: { id: string; job: ExportJob; created: boolean }[] = [];
   for (const resource of resources) {
     const id = jobId(request.consentId, resource, request.slot);
@@ -91,7 +91,7 @@ export async function requestExports(deps: ExportDeps, request: ExportRequest, k
   return { exports, bundle };
 }
 
-function validateResources(consent: Consent, request: ExportRequest): string[] {
+function validateResources(consent: Consent, request: ExportRequest, now: Date): string[] {
   const granted = new Set<string>(consent.groups.map((g) => g.resource));
   const violations: FieldViolation[] = [];
   const asked = request.resources ?? [...granted];
@@ -99,8 +99,12 @@ function validateResources(consent: Consent, request: ExportRequest): string[] {
     if (!granted.has(r)) violations.push({ field: `resources[${i}]`, description: `${JSON.stringify(r)} is not granted by this consent` });
   });
   if (asked.length === 0) violations.push({ field: 'resources', description: 'must name at least one resource group' });
+  // Nothing after now has been exported yet: a window that reaches into the future is an error, not an empty export.
+  if (request.endTime && request.endTime.getTime() > now.getTime()) violations.push({ field: 'endTime', description: `must not be in the future (now is ${now.toISOString()})` });
   if (request.startTime && request.endTime && request.startTime.getTime() >= request.endTime.getTime()) {
     violations.push({ field: 'startTime', description: 'must be before endTime' });
+  } else if (request.startTime && request.startTime.getTime() >= now.getTime()) {
+    violations.push({ field: 'startTime', description: `must be in the past (now is ${now.toISOString()})` });
   }
   if (violations.length > 0) throw invalidArgument(violations);
   return [...new Set(asked)];
