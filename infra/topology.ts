@@ -4,16 +4,17 @@
  * (infra/deploy) read this table, so the local stack has the same shape as production.
  */
 import type { Topic } from '../functions/core/ports/work-queue.js';
+import type { FunctionName } from '../functions/platform/config.js';
 
 export interface HttpFunctionSpec {
-  readonly name: string;
+  readonly name: FunctionName;
   readonly trigger: 'http';
   /** Public functions are reached by users' browsers; the others verify a Google ID token. */
   readonly public: boolean;
 }
 
 export interface EventFunctionSpec {
-  readonly name: string;
+  readonly name: FunctionName;
   readonly trigger: 'topic';
   readonly topic: Topic;
   /** Seconds Pub/Sub waits for an answer before redelivering; at most 600. */
@@ -65,14 +66,14 @@ export interface FunctionDeploySpec {
   readonly archiveObjects: boolean;
 }
 
-export const FUNCTION_DEPLOY: Readonly<Record<string, FunctionDeploySpec>> = {
+export const FUNCTION_DEPLOY: Readonly<Record<FunctionName, FunctionDeploySpec>> = {
   api: {
     memory: '512Mi',
     timeoutSeconds: 60,
     minInstances: 0,
     maxInstances: 20,
     serviceAccount: 'dp-api',
-    publishes: ['export-requested', 'job-poll', 'archive-transfer', 'export-events'],
+    publishes: ['export-requested', 'job-poll', 'archive-transfer', 'export-events', 'bundle-requested'],
     archiveObjects: true,
   },
   oauth: {
@@ -90,7 +91,7 @@ export const FUNCTION_DEPLOY: Readonly<Record<string, FunctionDeploySpec>> = {
     minInstances: 0,
     maxInstances: 3,
     serviceAccount: 'dp-scheduler',
-    publishes: ['export-requested', 'job-poll', 'archive-transfer', 'schedule-page', 'export-events'],
+    publishes: ['export-requested', 'job-poll', 'archive-transfer', 'schedule-page', 'export-events', 'bundle-requested'],
     archiveObjects: false,
   },
   initiate: {
@@ -99,7 +100,7 @@ export const FUNCTION_DEPLOY: Readonly<Record<string, FunctionDeploySpec>> = {
     minInstances: 0,
     maxInstances: 20,
     serviceAccount: 'dp-initiate',
-    publishes: ['job-poll', 'export-events'],
+    publishes: ['job-poll', 'export-events', 'bundle-requested'],
     archiveObjects: false,
   },
   poll: {
@@ -108,7 +109,7 @@ export const FUNCTION_DEPLOY: Readonly<Record<string, FunctionDeploySpec>> = {
     minInstances: 0,
     maxInstances: 20,
     serviceAccount: 'dp-poll',
-    publishes: ['job-poll', 'archive-transfer', 'export-events'],
+    publishes: ['job-poll', 'archive-transfer', 'export-events', 'bundle-requested'],
     archiveObjects: false,
   },
   transfer: {
@@ -117,7 +118,7 @@ export const FUNCTION_DEPLOY: Readonly<Record<string, FunctionDeploySpec>> = {
     minInstances: 0,
     maxInstances: 50,
     serviceAccount: 'dp-transfer',
-    publishes: ['archive-transfer', 'export-events'],
+    publishes: ['archive-transfer', 'export-events', 'bundle-requested'],
     archiveObjects: true,
   },
   schedule: {
@@ -126,8 +127,17 @@ export const FUNCTION_DEPLOY: Readonly<Record<string, FunctionDeploySpec>> = {
     minInstances: 0,
     maxInstances: 5,
     serviceAccount: 'dp-schedule',
-    publishes: ['schedule-page', 'export-requested', 'export-events'],
+    publishes: ['schedule-page', 'export-requested', 'export-events', 'bundle-requested'],
     archiveObjects: false,
+  },
+  bundle: {
+    memory: '512Mi',
+    timeoutSeconds: 540,
+    minInstances: 0,
+    maxInstances: 10,
+    serviceAccount: 'dp-bundle',
+    publishes: ['bundle-requested', 'export-events'],
+    archiveObjects: true,
   },
   deadletter: { memory: '256Mi', timeoutSeconds: 60, minInstances: 0, maxInstances: 3, serviceAccount: 'dp-deadletter', publishes: [], archiveObjects: false },
 };

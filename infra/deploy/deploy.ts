@@ -13,6 +13,7 @@ import { TOPICS } from '../../functions/core/ports/work-queue.js';
 import { SCHEDULER_INVOKER_ACCOUNT, SCHEDULER_JOBS } from '../scheduler-jobs.js';
 import { FUNCTIONS, FUNCTION_DEPLOY, MAX_DELIVERY_ATTEMPTS, PUSH_INVOKER_ACCOUNT, RETRY_POLICY, eventFunctions } from '../topology.js';
 import type { FunctionSpec } from '../topology.js';
+import type { FunctionName } from '../../functions/platform/config.js';
 import { variablesFor } from './function-variables.js';
 import type { Gcloud } from './gcloud.js';
 import { alertPolicies, errorLogFilter, pushSubscription, sameAsDesired } from './monitoring.js';
@@ -445,12 +446,12 @@ export class Deployer {
     else this.note('updated', `IAM of ${what}`, [...add.map((b) => `+${b.role} ${b.member}`), ...remove.map((b) => `-${b.role} ${b.member}`)].join(', '));
   }
 
-  private usesVariable(fn: string, variable: string): boolean {
+  private usesVariable(fn: FunctionName, variable: string): boolean {
     const v = variablesFor(fn);
     return v.required.includes(variable) || v.optional.includes(variable);
   }
 
-  private runtimeMember(fn: string): string {
+  private runtimeMember(fn: FunctionName): string {
     return `serviceAccount:${this.email(FUNCTION_DEPLOY[fn]?.serviceAccount ?? '')}`;
   }
 

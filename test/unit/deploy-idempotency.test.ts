@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Deployer, type DeploySettings } from '../../infra/deploy/deploy.js';
 import { CliGcloud } from '../../infra/deploy/gcloud.js';
-import { FUNCTIONS } from '../../infra/topology.js';
+import { FUNCTIONS, eventFunctions } from '../../infra/topology.js';
 // @ts-expect-error: a plain JavaScript stand-in (also runnable as a `gcloud` binary), no types.
 import { fakeGcloud } from '../fixtures/fake-gcloud.mjs';
 
@@ -65,7 +65,8 @@ describe('deploy idempotency (recorded fake gcloud)', () => {
     const first = await deploy(settings(), state);
     const created = writes(first.commands);
     for (const f of FUNCTIONS) expect(created.some((c) => c[0] === 'functions' && c[1] === 'deploy' && c[2] === f.name)).toBe(true);
-    expect(created.filter((c) => c[0] === 'pubsub' && c[1] === 'subscriptions' && c[2] === 'create')).toHaveLength(7);
+    // Each worker's push subscription, the dead-letter pull subscription and the application's export-events subscription.
+    expect(created.filter((c) => c[0] === 'pubsub' && c[1] === 'subscriptions' && c[2] === 'create')).toHaveLength(eventFunctions().length + 2);
     expect(created.filter((c) => c[0] === 'scheduler' && c[3] === 'create')).toHaveLength(0);
     expect(created.filter((c) => c[0] === 'scheduler' && c[2] === 'create')).toHaveLength(3);
     expect(created.some(isDelete)).toBe(false);
