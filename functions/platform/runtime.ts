@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Firestore } from '@google-cloud/firestore';
+import type { Firestore } from '@google-cloud/firestore';
+import type * as FirestoreLibrary from '@google-cloud/firestore';
+import { createRequire } from 'node:module';
 import { GcsArchiveStore } from '../adapters/gcs-archive-store.js';
 import { SandboxClock } from '../adapters/sandbox-clock.js';
 import { GoogleExportSource } from '../adapters/google-export-source.js';
@@ -14,7 +16,6 @@ import type { ArchiveDownloader } from '../core/ports/archive-download.js';
 import type { ArchiveStore } from '../core/ports/archive-store.js';
 import type { ExportSource } from '../core/ports/export-source.js';
 import type { PubSub } from '@google-cloud/pubsub';
-import { FirestoreRecordStore } from '../adapters/firestore-record-store.js';
 import { PubSubWorkQueue } from '../adapters/pubsub-work-queue.js';
 import { GoogleIdTokenVerifier } from '../adapters/google-id-token-verifier.js';
 import { GoogleOAuthProvider, type OAuthEndpoints } from '../adapters/google-oauth-provider.js';
@@ -35,6 +36,7 @@ import type { RecordStore } from '../core/ports/record-store.js';
 import type { WorkQueue } from '../core/ports/work-queue.js';
 import type { UndeliverableDeps, UndeliverableMessage } from '../core/undeliverable.js';
 import { firestoreOptions, pubsubOptions, storageOptions } from './clients.js';
+import { LazyRecordStore } from './lazy-record-store.js';
 import { ConfigError, parseConfig, prefixed, type Config, type FunctionName } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 
@@ -79,9 +81,13 @@ export class Runtime {
     this.clock = overrides.clock ?? (config.sandboxClockUrl ? new SandboxClock(config.sandboxClockUrl) : systemClock);
   }
 
+  /** The Firestore client, built (and its library loaded) on first use. */
   firestore(): Firestore {
     const { projectId, firestore } = this.config;
-    this.firestoreClient ??= new Firestore(firestoreOptions(projectId, firestore.databaseId, firestore.emulatorHost));
+    if (!this.firestoreClient) {
+      const { Firestore: Client } = load<typeof FirestoreLibrary>('@google-cloud/firestore');
+      this.firestoreClient = new Client(firestoreOptions(projectId, firestore.databaseId, firestore.emulatorHost));
+    }
     return this.firestoreClient;
   }
 
@@ -106,7 +112,7 @@ export class Runtime {
   store<T>(collection: Collection): RecordStore<T> {
     let store = this.stores.get(collection);
     if (!store) {
-      store = this.overrides.store ? this.overrides.store<unknown>(collection) : new FirestoreRecordStore<unknown>(this.firestore(), prefixed(this.config, collection));
+      store = this.overrides.store ? this.overrides.store<unknown>(collection) : firestoreStore<unknown>(() => this.firestore(), prefixed(this.config, collection));
       this.stores.set(collection, store);
     }
     return store as RecordStore<T>;
@@ -283,4 +289,15 @@ function oauthEndpoints(config: Config): OAuthEndpoints {
     if (error instanceof ConfigError) return client;
     throw error;
   }
+}
+
+/** A CommonJS library, loaded when first used (a function that never uses it never loads it). */
+const load = createRequire(import.meta.url) as <T>(id: string) => T;
+
+/** A Firestore-backed store whose adapter and client library load on its first call. */
+function firestoreStore<T>(firestore: () => Firestore, collection: string): RecordStore<T> {
+  return new LazyRecordStore<T>(async () => {
+    const { FirestoreRecordStore } = await import('../adapters/firestore-record-store.js');
+    return new FirestoreRecordStore<T>(firestore(), collection);
+  });
 }

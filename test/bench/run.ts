@@ -1,4 +1,4 @@
-// `npm run bench [-- --json] [--quick] [--only poll|transfer|e2e ...]`: measured figures, printed
+// `npm run bench [-- --json] [--quick] [--only poll|transfer|e2e|tick|coldStart ...]`: measured figures, printed
 // next to their targets (PASS/MISS). Benchmarks never fail on a target (shared, noisy machines);
 // they fail only when something is wrong (a copy that does not verify, a process that does not
 // start). With --json, stdout carries exactly one JSON object; progress goes to stderr.
@@ -10,13 +10,16 @@
 // tick: 1,000 then 10,000 due time-based consents (--quick 100 then 1,000) through the exports
 // tick's pages on the Firestore and Pub/Sub emulators. bundle: 8 files packed into a zip and a
 // tar.gz, 256 MiB and 2 GiB in all (--quick 32 and 128 MiB; --bundle-mib 256,2048 sets the sizes).
+// coldStart: each function from the built dist/ (`npm run build` first) with only its own
+// configuration, median of 3 starts (--quick 1).
 import { bundleJson, bundleLines, runBundleBench } from './bundle.js';
+import { coldStartJson, coldStartLines, runColdStartBench } from './cold-start.js';
 import { e2eJson, e2eLines, runE2eBench } from './e2e.js';
 import { pollJson, pollLines, runPollBench } from './poll.js';
 import { runTickBench, tickJson, tickLines } from './tick.js';
 import { runTransferBench, transferJson, transferLines } from './transfer.js';
 
-const BENCHES = ['poll', 'transfer', 'e2e', 'tick', 'bundle'] as const;
+const BENCHES = ['poll', 'transfer', 'e2e', 'tick', 'bundle', 'coldStart'] as const;
 type Bench = (typeof BENCHES)[number];
 
 interface Options {
@@ -68,6 +71,10 @@ async function main(): Promise<number> {
       const result = await runBundleBench({ sizesMiB: options.bundleMiB ?? (options.quick ? [32, 128] : [256, 2048]), log: (line) => process.stderr.write(line + '\n') });
       out['bundle'] = bundleJson(result);
       if (!options.json) bundleLines(result).forEach(say);
+    } else if (bench === 'coldStart') {
+      const result = await runColdStartBench({ rounds: options.quick ? 1 : 3, log: (line) => process.stderr.write(line + '\n') });
+      out['coldStart'] = coldStartJson(result);
+      if (!options.json) coldStartLines(result).forEach(say);
     } else if (bench === 'tick') {
       const result = await runTickBench({ sizes: options.quick ? [100, 1000] : [1000, 10_000], log: (line) => process.stderr.write(line + '\n') });
       out['tick'] = tickJson(result);
