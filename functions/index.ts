@@ -14,6 +14,8 @@ const ENTRIES: Readonly<Record<FunctionName, (rt: Runtime) => Promise<void>>> = 
   poll: async (rt) => ff.cloudEvent('poll', (await import('./entrypoints/workers.js')).poll(rt)),
   transfer: async (rt) => ff.cloudEvent('transfer', (await import('./entrypoints/workers.js')).transfer(rt)),
   schedule: async (rt) => ff.cloudEvent('schedule', (await import('./entrypoints/workers.js')).schedule(rt)),
+  webhooks: async (rt) => ff.cloudEvent('webhooks', (await import('./entrypoints/workers.js')).webhooks(rt)),
+  'webhook-delivery': async (rt) => ff.cloudEvent('webhook-delivery', (await import('./entrypoints/workers.js')).webhookDelivery(rt)),
   deadletter: async (rt) => ff.cloudEvent('deadletter', (await import('./entrypoints/deadletter.js')).deadletter(rt)),
 };
 

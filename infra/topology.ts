@@ -20,6 +20,8 @@ export interface EventFunctionSpec {
   readonly ackDeadlineSeconds: number;
   /** Send exhausted messages to the dead-letter topic (not for the dead-letter recorder itself). */
   readonly deadLetter: boolean;
+  /** Deliveries before the dead-letter topic, when not MAX_DELIVERY_ATTEMPTS (Pub/Sub allows 5 to 100). */
+  readonly maxDeliveryAttempts?: number;
 }
 
 export type FunctionSpec = HttpFunctionSpec | EventFunctionSpec;
@@ -32,6 +34,10 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
   { name: 'poll', trigger: 'topic', topic: 'job-poll', ackDeadlineSeconds: 120, deadLetter: true },
   { name: 'transfer', trigger: 'topic', topic: 'archive-transfer', ackDeadlineSeconds: 600, deadLetter: true },
   { name: 'schedule', trigger: 'topic', topic: 'schedule-page', ackDeadlineSeconds: 300, deadLetter: true },
+  // Webhooks: every application event fans out to one delivery per matching webhook; a delivery is
+  // retried with backoff for up to a day (the worker gives up then; 100 attempts are the backstop).
+  { name: 'webhooks', trigger: 'topic', topic: 'export-events', ackDeadlineSeconds: 60, deadLetter: true },
+  { name: 'webhook-delivery', trigger: 'topic', topic: 'webhook-delivery', ackDeadlineSeconds: 60, deadLetter: true, maxDeliveryAttempts: 100 },
   { name: 'deadletter', trigger: 'topic', topic: 'dead-letter', ackDeadlineSeconds: 60, deadLetter: false },
 ];
 
