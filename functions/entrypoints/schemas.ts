@@ -227,7 +227,8 @@ export const createWebhookBody = z
       .max(EVENT_TYPES.length, `must name at most ${EVENT_TYPES.length} event types`)
       .optional(),
   })
-  .strict();
+  .strict()
+  .meta({ examples: [{ url: 'https://hooks.example.com/dataportability', eventTypes: ['export.delivered'] }] });
 
 export const webhookId = z.string({ error: 'is required' }).regex(/^[0-9a-f]{32}$/, 'is not a webhook id');
 

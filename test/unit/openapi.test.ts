@@ -56,6 +56,7 @@ interface RunValues {
   session?: string;
   code?: string;
   export?: string;
+  webhook?: string;
 }
 
 /**
@@ -131,7 +132,13 @@ async function conformanceProblems(
   /** A path with its parameters filled from the run (by the resource the path names). */
   const fill = (path: string) =>
     path.replace(/\{(\w+)\}/g, () =>
-      path.startsWith('/v1/connectSessions/') ? (run.session ?? 'f'.repeat(64)) : path.startsWith('/v1/exports/') ? (run.export ?? '0'.repeat(32)) : (run.consent ?? 'c1'),
+      path.startsWith('/v1/connectSessions/')
+        ? (run.session ?? 'f'.repeat(64))
+        : path.startsWith('/v1/exports/')
+          ? (run.export ?? '0'.repeat(32))
+          : path.startsWith('/v1/webhooks/')
+            ? (run.webhook ?? '0'.repeat(32))
+            : (run.consent ?? 'c1'),
     );
   const firstExample = (schema: Json | undefined): unknown => (Array.isArray(schema?.['examples']) ? (schema['examples'] as unknown[])[0] : undefined);
   const queryOf = (op: OperationDoc) => {
@@ -169,7 +176,12 @@ async function conformanceProblems(
     'getExport',
     'cancelExport',
     'retryExport',
+    'createWebhook',
+    'listWebhooks',
+    'getWebhook',
+    'rotateWebhookSecret',
     'revokeConsent',
+    'deleteWebhook',
   ];
   for (const o of operations) if (!order.includes(o.op.operationId)) problems.push(`${o.op.operationId} (${o.method} ${o.path}) is not exercised: add it to this test's order`);
   for (const id of order) {
@@ -187,6 +199,7 @@ async function conformanceProblems(
       run.code = query['code'];
       run.consent = query['consent']?.split('/')[1];
     }
+    if (id === 'createWebhook') run.webhook = String(answer['name']).split('/')[1];
     if (id === 'createExports') run.export = String((answer['exports'] as Json[])[0]?.['name']).split('/')[1];
   }
 
@@ -225,7 +238,7 @@ async function conformanceProblems(
           field,
         });
       }
-    } else if (!op.requestBody && method !== 'GET') {
+    } else if (!op.requestBody && method !== 'GET' && method !== 'DELETE') {
       problems.push(`${label}: ${method} documented without a request body`);
     }
     if (!op.requestBody && method === 'GET') {
