@@ -15,6 +15,8 @@ const ENTRIES: Readonly<Record<FunctionName, (rt: Runtime) => Promise<void>>> = 
   transfer: async (rt) => ff.http('transfer', (await import('./entrypoints/workers.js')).transfer(rt)),
   schedule: async (rt) => ff.http('schedule', (await import('./entrypoints/workers.js')).schedule(rt)),
   bundle: async (rt) => ff.http('bundle', (await import('./entrypoints/workers.js')).bundle(rt)),
+  webhooks: async (rt) => ff.http('webhooks', (await import('./entrypoints/workers.js')).webhooks(rt)),
+  'webhook-delivery': async (rt) => ff.http('webhook-delivery', (await import('./entrypoints/workers.js')).webhookDelivery(rt)),
   deadletter: async (rt) => ff.http('deadletter', (await import('./entrypoints/deadletter.js')).deadletter(rt)),
 };
 

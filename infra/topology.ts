@@ -21,6 +21,8 @@ export interface EventFunctionSpec {
   readonly ackDeadlineSeconds: number;
   /** Send exhausted messages to the dead-letter topic (not for the dead-letter recorder itself). */
   readonly deadLetter: boolean;
+  /** Deliveries before the dead-letter topic, when not MAX_DELIVERY_ATTEMPTS (Pub/Sub allows 5 to 100). */
+  readonly maxDeliveryAttempts?: number;
 }
 
 export type FunctionSpec = HttpFunctionSpec | EventFunctionSpec;
@@ -34,6 +36,10 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
   { name: 'transfer', trigger: 'topic', topic: 'archive-transfer', ackDeadlineSeconds: 600, deadLetter: true },
   { name: 'schedule', trigger: 'topic', topic: 'schedule-page', ackDeadlineSeconds: 300, deadLetter: true },
   { name: 'bundle', trigger: 'topic', topic: 'bundle-requested', ackDeadlineSeconds: 600, deadLetter: true },
+  // Webhooks: every application event fans out to one delivery per matching webhook; a delivery is
+  // retried with backoff for up to a day (the worker gives up then; 100 attempts are the backstop).
+  { name: 'webhooks', trigger: 'topic', topic: 'export-events', ackDeadlineSeconds: 60, deadLetter: true },
+  { name: 'webhook-delivery', trigger: 'topic', topic: 'webhook-delivery', ackDeadlineSeconds: 60, deadLetter: true, maxDeliveryAttempts: 100 },
   { name: 'deadletter', trigger: 'topic', topic: 'dead-letter', ackDeadlineSeconds: 60, deadLetter: false },
 ];
 
@@ -138,6 +144,24 @@ export const FUNCTION_DEPLOY: Readonly<Record<FunctionName, FunctionDeploySpec>>
     serviceAccount: 'dp-bundle',
     publishes: ['bundle-requested', 'export-events'],
     archiveObjects: true,
+  },
+  webhooks: {
+    memory: '256Mi',
+    timeoutSeconds: 60,
+    minInstances: 0,
+    maxInstances: 10,
+    serviceAccount: 'dp-webhooks',
+    publishes: ['webhook-delivery'],
+    archiveObjects: false,
+  },
+  'webhook-delivery': {
+    memory: '256Mi',
+    timeoutSeconds: 60,
+    minInstances: 0,
+    maxInstances: 20,
+    serviceAccount: 'dp-webhook-delivery',
+    publishes: [],
+    archiveObjects: false,
   },
   deadletter: { memory: '256Mi', timeoutSeconds: 60, minInstances: 0, maxInstances: 3, serviceAccount: 'dp-deadletter', publishes: [], archiveObjects: false },
 };

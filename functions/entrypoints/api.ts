@@ -7,6 +7,7 @@ import { cancelExport, getExport, listExports, retryExport } from '../core/expor
 import { apiSlot, requestExports } from '../core/exports/request.js';
 import { RESOURCE_GROUP_CATALOGUE } from '../core/resource-groups.js';
 import { z } from 'zod';
+import { deleteWebhook, getWebhook, listWebhooks, registerWebhook, rotateWebhookSecret } from '../core/webhooks/manage.js';
 import { httpFunction } from '../platform/http.js';
 import { openApiDocument } from '../platform/openapi.js';
 import { checkOperations, operation, operationRoute, type Operation } from '../platform/operations.js';
@@ -39,7 +40,11 @@ import {
   patchConsentQuery,
   revokeBody,
   sessionPath,
+  createWebhookBody,
+  listWebhooksQuery,
+  webhookPath,
 } from './schemas.js';
+import { deleted, webhookPage, webhookResource, webhookWithSecret } from './webhook-resources.js';
 
 /**
  * The operations of the application's REST API. Each is declared once (see platform/operations.ts
@@ -197,6 +202,56 @@ export function apiOperations(rt: Runtime): Operation[] {
       response: exportResource,
       errors: { 404: 'No such export', 409: 'Another export of the group runs (EXPORT_RUNNING)' },
       handle: async ({ params }) => retryExport(rt.exportDeps(), params.id),
+    }),
+    operation({
+      method: 'POST',
+      path: '/v1/webhooks',
+      operationId: 'createWebhook',
+      summary: 'Register a webhook endpoint; its signing secret is in this answer only',
+      body: createWebhookBody,
+      response: webhookWithSecret,
+      errors: { 429: 'Too many webhooks (WEBHOOK_LIMIT)' },
+      handle: async ({ body }) => registerWebhook(rt.webhookDeps(), { url: body.url, ...(body.eventTypes ? { eventTypes: body.eventTypes } : {}) }),
+    }),
+    operation({
+      method: 'GET',
+      path: '/v1/webhooks',
+      operationId: 'listWebhooks',
+      summary: 'The registered webhooks, paged (never a secret)',
+      query: listWebhooksQuery,
+      response: webhookPage,
+      handle: async ({ query }) => listWebhooks(rt.webhookDeps(), { pageSize: query.pageSize, ...(query.pageToken ? { pageToken: query.pageToken } : {}) }),
+    }),
+    operation({
+      method: 'GET',
+      path: '/v1/webhooks/{id}',
+      operationId: 'getWebhook',
+      summary: 'A webhook',
+      params: webhookPath,
+      response: webhookResource,
+      errors: { 404: 'No such webhook' },
+      handle: async ({ params }) => getWebhook(rt.webhookDeps(), params.id),
+    }),
+    operation({
+      method: 'DELETE',
+      path: '/v1/webhooks/{id}',
+      operationId: 'deleteWebhook',
+      summary: 'Delete a webhook; deliveries still queued for it are dropped',
+      params: webhookPath,
+      response: deleted,
+      errors: { 404: 'No such webhook' },
+      handle: async ({ params }) => deleteWebhook(rt.webhookDeps(), params.id),
+    }),
+    operation({
+      method: 'POST',
+      path: '/v1/webhooks/{id}:rotateSecret',
+      operationId: 'rotateWebhookSecret',
+      summary: 'A new signing secret (shown once); the old one stays valid for 24 hours',
+      params: webhookPath,
+      body: emptyBody,
+      response: webhookWithSecret,
+      errors: { 404: 'No such webhook' },
+      handle: async ({ params }) => rotateWebhookSecret(rt.webhookDeps(), params.id),
     }),
   ];
 }

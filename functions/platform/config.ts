@@ -13,7 +13,7 @@ import { z } from 'zod';
  */
 
 /** The deployable functions (infra/topology.ts has the same names; a test keeps them equal). */
-export const FUNCTION_NAMES = ['api', 'oauth', 'scheduler', 'initiate', 'poll', 'transfer', 'schedule', 'deadletter', 'bundle'] as const;
+export const FUNCTION_NAMES = ['api', 'oauth', 'scheduler', 'initiate', 'poll', 'transfer', 'schedule', 'bundle', 'webhooks', 'webhook-delivery', 'deadletter'] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
 type Env = Readonly<Record<string, string>>;
@@ -302,6 +302,9 @@ const FUNCTION_SECTIONS: Readonly<Record<FunctionName, readonly SectionName[]>> 
   // The bundle step checkpoints and hands over as a transfer does.
   bundle: [...PIPELINE, 'transfer'],
   schedule: [...PIPELINE, 'ticks'],
+  // Webhooks: the fan-out lists webhooks and publishes; a delivery opens the sealed signing secret.
+  webhooks: ['base', 'firestore', 'pubsub'],
+  'webhook-delivery': ['base', 'firestore', 'pubsub', 'tokenKey'],
   deadletter: ['base', 'firestore'],
 };
 

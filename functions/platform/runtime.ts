@@ -23,6 +23,10 @@ import { GooglePortabilityClient } from '../adapters/google-portability-client.j
 import { GooglePortabilityGrants } from '../adapters/google-portability-grants.js';
 import { KmsKeyWrapper } from '../adapters/kms-key-wrapper.js';
 import { LocalKeyWrapper } from '../adapters/local-key-wrapper.js';
+import { NodeWebhookTransport } from '../adapters/node-webhook-transport.js';
+import type { WebhookTransport } from '../core/ports/webhook-transport.js';
+import type { WebhookDeps } from '../core/webhooks/deps.js';
+import { DEFAULT_WEBHOOK_SETTINGS, type Webhook } from '../core/webhooks/model.js';
 import { AccessTokens } from '../core/consent/access-tokens.js';
 import type { ConsentDeps } from '../core/consent/deps.js';
 import type { AuditEntry, ConnectSession, Consent, OAuthAttempt } from '../core/consent/model.js';
@@ -41,7 +45,7 @@ import { ConfigError, parseConfig, prefixed, type Config, type FunctionName } fr
 import { createLogger, type Logger } from './logger.js';
 
 /** Logical collection names; the physical name carries the deployment's prefix. */
-export const COLLECTIONS = ['undeliverable', 'connectSessions', 'oauthAttempts', 'consents', 'audit', 'jobs', 'lanes', 'bundles', 'bundleMembers'] as const;
+export const COLLECTIONS = ['undeliverable', 'connectSessions', 'oauthAttempts', 'consents', 'audit', 'jobs', 'lanes', 'bundles', 'bundleMembers', 'webhooks'] as const;
 export type Collection = (typeof COLLECTIONS)[number];
 
 /** Ports a test may replace with fakes; anything not given is built from the SDKs. */
@@ -57,6 +61,7 @@ export interface PortOverrides {
   readonly source?: ExportSource;
   readonly archive?: ArchiveStore;
   readonly downloader?: ArchiveDownloader;
+  readonly webhookTransport?: WebhookTransport;
 }
 
 /** How long one authorization attempt (`state`) stays valid: at most 10 minutes. */
@@ -250,6 +255,27 @@ export class Runtime {
       };
     }
     return this.exportDepsInstance;
+  }
+
+  private webhookDepsInstance: WebhookDeps | undefined;
+
+  /** What the webhook fan-out needs: the webhooks and the queue (no key: it never opens a secret). */
+  webhookFanOutDeps(): Pick<WebhookDeps, 'clock' | 'webhooks' | 'queue'> {
+    return { clock: this.clock, webhooks: this.store<Webhook>('webhooks'), queue: this.queue() };
+  }
+
+  /** Webhooks: production allows only https URLs and public addresses (development reaches local receivers). */
+  webhookDeps(): WebhookDeps {
+    const production = this.config.env === 'production';
+    this.webhookDepsInstance ??= {
+      clock: this.clock,
+      webhooks: this.store<Webhook>('webhooks'),
+      queue: this.queue(),
+      vault: new TokenVault(this.keyWrapper()),
+      transport: this.overrides.webhookTransport ?? new NodeWebhookTransport(),
+      settings: { ...DEFAULT_WEBHOOK_SETTINGS, requireHttps: production, publicAddressesOnly: production },
+    };
+    return this.webhookDepsInstance;
   }
 
   undeliverableDeps(): UndeliverableDeps {

@@ -666,7 +666,7 @@ export class Deployer {
         '--min-retry-delay': `${RETRY_POLICY.minimumBackoffSeconds}s`,
         '--max-retry-delay': `${RETRY_POLICY.maximumBackoffSeconds}s`,
         '--expiration-period': 'never',
-        ...(f.deadLetter ? { '--dead-letter-topic': this.topicPath('dead-letter'), '--max-delivery-attempts': String(MAX_DELIVERY_ATTEMPTS) } : {}),
+        ...(f.deadLetter ? { '--dead-letter-topic': this.topicPath('dead-letter'), '--max-delivery-attempts': String(f.maxDeliveryAttempts ?? MAX_DELIVERY_ATTEMPTS) } : {}),
       };
       const current = await this.describe(['pubsub', 'subscriptions', 'describe', name]);
       const have: Record<string, string> = current

@@ -1,10 +1,10 @@
-import type { Request, Response } from '@google-cloud/functions-framework';
+import type { Request } from '@google-cloud/functions-framework';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { AppError, transient } from '../../functions/core/errors.js';
 import type { RecordStore } from '../../functions/core/ports/record-store.js';
 import { undeliverableId, type UndeliverableMessage } from '../../functions/core/undeliverable.js';
-import { jsonPayload, pubsubFunction, type PushEnvelope } from '../../functions/platform/events.js';
+import { jsonPayload, pubsubFunction } from '../../functions/platform/events.js';
 import { httpFunction } from '../../functions/platform/http.js';
 import { createRuntime } from '../../functions/platform/runtime.js';
 import { parseWith } from '../../functions/platform/validation.js';
@@ -19,6 +19,7 @@ import { FakeAuthorizationServer, ManualClock } from '../fakes/fake-oauth.js';
 import { MemoryRecordStore } from '../fakes/memory-record-store.js';
 import { MemoryWorkQueue } from '../fakes/memory-work-queue.js';
 import { developmentEnv } from '../fixtures/env.js';
+import { deliver, fakeResponse, pushEnvelope as event } from '../fixtures/push.js';
 
 function runtimeWithFakes() {
   const stores = new Map<string, MemoryRecordStore<unknown>>();
@@ -29,24 +30,6 @@ function runtimeWithFakes() {
     },
   });
   return { rt, undeliverable: () => rt.store<UndeliverableMessage>('undeliverable') };
-}
-
-function event(data: unknown, messageId = 'm1'): PushEnvelope {
-  const raw = typeof data === 'string' ? data : JSON.stringify(data);
-  return {
-    subscription: 'projects/p/subscriptions/s',
-    message: { data: Buffer.from(raw).toString('base64'), messageId, publishTime: '2026-11-23T10:00:00Z', attributes: { a: 'b' } },
-    deliveryAttempt: 1,
-  };
-}
-
-/** Delivers a push body to a worker as Pub/Sub does (a POST with a JSON body); returns its answer. */
-async function deliver(fn: (req: Request, res: Response) => Promise<void>, body: object) {
-  const text = JSON.stringify(body);
-  const req = { method: 'POST', path: '/', headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) }, body };
-  const { res, api } = fakeResponse();
-  await fn(req as unknown as Request, api);
-  return res;
 }
 
 const schema = z.object({ job: z.string().min(1), attempt: z.number().int().nonnegative() }).strict();
@@ -130,39 +113,6 @@ describe('pubsubFunction (event edge)', () => {
     expect((await undeliverable().list({ pageSize: 10 })).items).toHaveLength(0);
   });
 });
-
-function fakeResponse() {
-  const res = { statusCode: 0, headers: {} as Record<string, string>, body: undefined as unknown, ended: false };
-  const api = {
-    status(code: number) {
-      res.statusCode = code;
-      return api;
-    },
-    set(k: string, v: string) {
-      res.headers[k.toLowerCase()] = v;
-      return api;
-    },
-    json(body: unknown) {
-      res.body = body;
-      res.ended = true;
-      return api;
-    },
-    type(t: string) {
-      res.headers['content-type'] = t;
-      return api;
-    },
-    send(body: unknown) {
-      res.body = body;
-      res.ended = true;
-      return api;
-    },
-    end() {
-      res.ended = true;
-      return api;
-    },
-  };
-  return { res, api: api as unknown as Response };
-}
 
 describe('httpFunction (HTTP edge)', () => {
   const { rt } = runtimeWithFakes();

@@ -29,6 +29,8 @@ const USES: Readonly<Record<FunctionName, (rt: Runtime) => unknown>> = {
   poll: (rt) => [rt.exportDeps().archive, rt.exportDeps().settings.objectPrefix],
   transfer: (rt) => [rt.exportDeps().archive, rt.exportDeps().settings.transferBudgetSeconds, rt.exportDeps().settings.checkpointBytes],
   schedule: (rt) => [rt.exportDeps().settings.expiringLeadSeconds, rt.exportDeps().settings.tickBatch],
+  webhooks: (rt) => [rt.webhookFanOutDeps(), rt.undeliverableDeps()],
+  'webhook-delivery': (rt) => [rt.webhookDeps().vault, rt.webhookDeps().settings.publicAddressesOnly, rt.undeliverableDeps()],
   deadletter: (rt) => rt.undeliverableDeps(),
   bundle: (rt) => [rt.exportDeps().archive, rt.exportDeps().packers, rt.exportDeps().settings.transferBudgetSeconds, rt.exportDeps().settings.checkpointBytes],
 };

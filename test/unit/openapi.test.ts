@@ -57,6 +57,7 @@ interface RunValues {
   code?: string;
   export?: string;
   bundle?: string;
+  webhook?: string;
 }
 
 /**
@@ -138,7 +139,9 @@ async function conformanceProblems(
           ? (run.export ?? '0'.repeat(32))
           : path.startsWith('/v1/bundles/')
             ? (run.bundle ?? '0'.repeat(32))
-            : (run.consent ?? 'c1'),
+            : path.startsWith('/v1/webhooks/')
+              ? (run.webhook ?? '0'.repeat(32))
+              : (run.consent ?? 'c1'),
     );
   const firstExample = (schema: Json | undefined): unknown => (Array.isArray(schema?.['examples']) ? (schema['examples'] as unknown[])[0] : undefined);
   const queryOf = (op: OperationDoc) => {
@@ -177,7 +180,12 @@ async function conformanceProblems(
     'getBundle',
     'cancelExport',
     'retryExport',
+    'createWebhook',
+    'listWebhooks',
+    'getWebhook',
+    'rotateWebhookSecret',
     'revokeConsent',
+    'deleteWebhook',
   ];
   for (const o of operations) if (!order.includes(o.op.operationId)) problems.push(`${o.op.operationId} (${o.method} ${o.path}) is not exercised: add it to this test's order`);
   for (const id of order) {
@@ -195,6 +203,7 @@ async function conformanceProblems(
       run.code = query['code'];
       run.consent = query['consent']?.split('/')[1];
     }
+    if (id === 'createWebhook') run.webhook = String(answer['name']).split('/')[1];
     if (id === 'createExports') {
       run.export = String((answer['exports'] as Json[])[0]?.['name']).split('/')[1];
       run.bundle = String((answer['bundle'] as Json | undefined)?.['name']).split('/')[1];
@@ -236,7 +245,7 @@ async function conformanceProblems(
           field,
         });
       }
-    } else if (!op.requestBody && method !== 'GET') {
+    } else if (!op.requestBody && method !== 'GET' && method !== 'DELETE') {
       problems.push(`${label}: ${method} documented without a request body`);
     }
     if (!op.requestBody && method === 'GET') {
