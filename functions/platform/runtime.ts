@@ -20,6 +20,8 @@ import { GooglePortabilityGrants } from '../adapters/google-portability-grants.j
 import { KmsKeyWrapper } from '../adapters/kms-key-wrapper.js';
 import { LocalKeyWrapper } from '../adapters/local-key-wrapper.js';
 import { AccessTokens } from '../core/consent/access-tokens.js';
+import { ConsentCredentials } from '../core/consent/credentials.js';
+import { Upstream } from '../core/sources/upstream.js';
 import type { ConsentDeps } from '../core/consent/deps.js';
 import type { AuditEntry, ConnectSession, Consent, OAuthAttempt } from '../core/consent/model.js';
 import type { CallerVerifier } from '../core/ports/caller-verifier.js';
@@ -154,6 +156,7 @@ export class Runtime {
           return oauth.confirmationCodeTtlSeconds;
         },
       };
+      const tokens = new AccessTokens({ clock: this.clock, consents, vault, oauth: provider, queue });
       this.consentDepsInstance = {
         clock: this.clock,
         sessions: this.store<ConnectSession>('connectSessions'),
@@ -163,7 +166,10 @@ export class Runtime {
         oauth: provider,
         grants: grants ?? new GooglePortabilityGrants(this.portability()),
         vault,
-        tokens: new AccessTokens({ clock: this.clock, consents, vault, oauth: provider, queue }),
+        tokens,
+        upstream: new Upstream({
+          google: { source: this.overrides.source ?? new GoogleExportSource(this.portability()), credentials: new ConsentCredentials({ consents, tokens }) },
+        }),
         queue,
         settings,
       };
@@ -218,7 +224,7 @@ export class Runtime {
         jobs: this.store<ExportJob>('jobs'),
         lanes: this.store<ExportLane>('lanes'),
         consents: consent.consents,
-        source: this.overrides.source ?? new GoogleExportSource(this.portability(), consent.tokens),
+        upstream: consent.upstream,
         queue: this.queue(),
         get archive(): ArchiveStore {
           archiveStore ??= new GcsArchiveStore(

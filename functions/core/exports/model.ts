@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { AccessType } from '../consent/model.js';
+import type { SourceName } from '../ports/export-source.js';
+import { LEGACY_SOURCE, type GrantRef } from '../sources/upstream.js';
 import type { SealedSecret } from '../token-vault.js';
 
 /**
@@ -91,6 +93,8 @@ export interface JobFile {
 }
 
 export interface ExportJob {
+  /** Which export API runs it (absent on records written before there were two: Google). */
+  readonly source?: SourceName;
   readonly consentId: string;
   readonly appUserId: string;
   readonly resource: string;
@@ -135,9 +139,16 @@ export function jobId(consentId: string, resource: string, slot: string): string
 
 export const jobName = (id: string) => `exports/${id}`;
 
-export function newJob(fields: Pick<ExportJob, 'consentId' | 'appUserId' | 'resource' | 'slot' | 'startTime' | 'endTime'>, now: Date): ExportJob {
+/** The source a job runs on. */
+export const sourceOf = (job: Pick<ExportJob, 'source'>): SourceName => job.source ?? LEGACY_SOURCE;
+
+/** The grant a job's upstream calls act under. */
+export const grantOf = (job: Pick<ExportJob, 'source' | 'consentId'>): GrantRef => ({ source: sourceOf(job), id: job.consentId });
+
+export function newJob(fields: Pick<ExportJob, 'source' | 'consentId' | 'appUserId' | 'resource' | 'slot' | 'startTime' | 'endTime'>, now: Date): ExportJob {
   return {
     ...fields,
+    source: fields.source ?? LEGACY_SOURCE,
     state: 'PENDING',
     createdAt: now,
     updatedAt: now,
