@@ -4,6 +4,7 @@ import { confirmAndStart } from '../core/exports/auto-start.js';
 import { disconnect } from '../core/exports/disconnect.js';
 import { cancelExport, getExport, listExports, retryExport } from '../core/exports/manage.js';
 import { apiSlot, requestExports } from '../core/exports/request.js';
+import { createTenant, deleteTenant, getTenant, listTenants } from '../core/tenants/tenants.js';
 import { httpFunction, type Route } from '../platform/http.js';
 import type { Runtime } from '../platform/runtime.js';
 import { parseWith } from '../platform/validation.js';
@@ -22,6 +23,9 @@ import {
   listExportsQuery,
   queryObject,
   revokeBody,
+  createTenantBody,
+  listTenantsQuery,
+  tenantId,
 } from './schemas.js';
 
 /** The application's REST API; every route but /healthz needs an allow-listed caller's ID token. */
@@ -119,6 +123,29 @@ export function api(rt: Runtime) {
       handle: async (req, ctx) => {
         jsonBody(req, emptyBody);
         return { status: 200, body: await retryExport(rt.exportDeps(), parseWith(exportId, ctx.params['id'], 'name')) };
+      },
+    },
+    {
+      method: 'POST',
+      path: /^\/v1\/tenants$/,
+      handle: async (req, ctx) => ({ status: 200, body: await createTenant(rt.tenantDeps(), jsonBody(req, createTenantBody), ctx.caller?.email ?? 'unknown') }),
+    },
+    {
+      method: 'GET',
+      path: /^\/v1\/tenants$/,
+      handle: async (req) => ({ status: 200, body: await listTenants(rt.tenantDeps(), parseWith(listTenantsQuery, queryObject(req))) }),
+    },
+    {
+      method: 'GET',
+      path: /^\/v1\/tenants\/(?<id>[^/:]+)$/,
+      handle: async (_req, ctx) => ({ status: 200, body: await getTenant(rt.tenantDeps(), parseWith(tenantId, ctx.params['id'], 'name')) }),
+    },
+    {
+      method: 'DELETE',
+      path: /^\/v1\/tenants\/(?<id>[^/:]+)$/,
+      handle: async (_req, ctx) => {
+        const id = parseWith(tenantId, ctx.params['id'], 'name');
+        return { status: 200, body: await deleteTenant({ tenant: rt.tenantDeps(), exports: rt.exportDeps() }, id, ctx.caller?.email ?? 'unknown') };
       },
     },
   ];

@@ -22,6 +22,8 @@ import { LocalKeyWrapper } from '../adapters/local-key-wrapper.js';
 import { AccessTokens } from '../core/consent/access-tokens.js';
 import { ConsentCredentials } from '../core/consent/credentials.js';
 import { Upstream } from '../core/sources/upstream.js';
+import type { Tenant } from '../core/tenants/model.js';
+import type { TenantDeps } from '../core/tenants/tenants.js';
 import type { ConsentDeps } from '../core/consent/deps.js';
 import type { AuditEntry, ConnectSession, Consent, OAuthAttempt } from '../core/consent/model.js';
 import type { CallerVerifier } from '../core/ports/caller-verifier.js';
@@ -38,7 +40,7 @@ import { ConfigError, parseConfig, prefixed, type Config, type FunctionName } fr
 import { createLogger, type Logger } from './logger.js';
 
 /** Logical collection names; the physical name carries the deployment's prefix. */
-export const COLLECTIONS = ['undeliverable', 'connectSessions', 'oauthAttempts', 'consents', 'audit', 'jobs', 'lanes'] as const;
+export const COLLECTIONS = ['undeliverable', 'connectSessions', 'oauthAttempts', 'consents', 'audit', 'jobs', 'lanes', 'tenants'] as const;
 export type Collection = (typeof COLLECTIONS)[number];
 
 /** Ports a test may replace with fakes; anything not given is built from the SDKs. */
@@ -244,6 +246,21 @@ export class Runtime {
       };
     }
     return this.exportDepsInstance;
+  }
+
+  private tenantDepsInstance: TenantDeps | undefined;
+
+  /** Tenants (sources authorised by configured API keys); their keys are sealed with the consents' vault. */
+  tenantDeps(): TenantDeps {
+    const consent = this.consentDeps();
+    this.tenantDepsInstance ??= {
+      clock: this.clock,
+      tenants: this.store<Tenant>('tenants'),
+      audit: consent.audit,
+      vault: consent.vault,
+      settings: { platformAllowlist: this.config.mews.platformAllowlist, requireHttps: this.config.env === 'production' },
+    };
+    return this.tenantDepsInstance;
   }
 
   undeliverableDeps(): UndeliverableDeps {

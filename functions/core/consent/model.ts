@@ -130,7 +130,7 @@ export const retainUntil = (expiresAt: Date) => new Date(expiresAt.getTime() + F
 
 /** An audit entry: what happened to which record, by whom (a service account), never personal data. */
 export interface AuditEntry {
-  readonly action: 'consent.revoked';
+  readonly action: 'consent.revoked' | 'tenant.created' | 'tenant.deleted';
   readonly subject: string;
   readonly actor: string;
   readonly at: Date;
