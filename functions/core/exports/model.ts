@@ -90,6 +90,8 @@ export interface JobFile {
    * longer works. Dropped when the file is done or the job ends. Absent on older records.
    */
   readonly url?: SealedSecret | null;
+  /** The size upstream states for the file, when it does: a copy of another size is not counted. */
+  readonly expectedBytes?: number | null;
 }
 
 export interface ExportJob {
@@ -120,6 +122,8 @@ export interface ExportJob {
   /** WAITING: the source refuses before this time. */
   readonly notBefore: Date | null;
   readonly exportTime: Date | null;
+  /** When upstream drops the job's files, as it said when the job completed (absent when it does not say). */
+  readonly upstreamExpiresAt?: Date | null;
   readonly files: readonly JobFile[];
   readonly manifestObject: string | null;
   readonly deliveredAt: Date | null;

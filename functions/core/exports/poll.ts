@@ -58,18 +58,28 @@ export async function pollExport(deps: ExportDeps, id: string): Promise<PollResu
         checkpoint: null,
         attempts: 0,
         url: urls[index] ?? null,
+        expectedBytes: f.bytes ?? null,
       }));
       const moved = await deps.jobs.update(
         id,
-        (j) => (same(j) ? put({ ...j, state: 'TRANSFERRING' as const, exportTime, files, nextPollAt: null, polls: j.polls + 1, updatedAt: now }, true) : keep(false)),
+        (j) =>
+          same(j)
+            ? put(
+                { ...j, state: 'TRANSFERRING' as const, exportTime, upstreamExpiresAt: upstream.expiresAt ?? null, files, nextPollAt: null, polls: j.polls + 1, updatedAt: now },
+                true,
+              )
+            : keep(false),
         { basis: job },
       );
       if (!moved) return 'ignored';
       for (const file of files) await deps.queue.publish('archive-transfer', { job: id, file: file.index });
       return 'complete';
     }
-    case 'FAILED': {
-      if (job.retries >= MAX_UPSTREAM_RETRIES) return end(deps, id, job, 'FAILED', 'UPSTREAM_FAILED', `upstream job failed after ${job.retries} retries`);
+    case 'FAILED':
+    case 'EXPIRED': {
+      // A failed job is started again (its files, for an expired one, are gone): within the retry budget.
+      const what = upstream.state === 'FAILED' ? 'failed' : 'expired';
+      if (job.retries >= MAX_UPSTREAM_RETRIES) return end(deps, id, job, 'FAILED', 'UPSTREAM_FAILED', `upstream job ${what} after ${job.retries} retries`);
       const owner = deps.newOwner();
       const claimed = await deps.jobs.update(
         id,

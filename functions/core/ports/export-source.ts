@@ -52,7 +52,8 @@ export type StartOutcome =
   /** The grant does not cover this unit. */
   | { readonly kind: 'not_granted'; readonly detail: string };
 
-export const UPSTREAM_STATES = ['IN_PROGRESS', 'COMPLETE', 'FAILED', 'CANCELLED'] as const;
+/** EXPIRED: the job completed but its files are gone upstream: a new job is started (like FAILED, within the retry budget). */
+export const UPSTREAM_STATES = ['IN_PROGRESS', 'COMPLETE', 'FAILED', 'CANCELLED', 'EXPIRED'] as const;
 export type UpstreamStateName = (typeof UPSTREAM_STATES)[number];
 
 export interface UpstreamFile {
@@ -60,6 +61,8 @@ export interface UpstreamFile {
   readonly name: string;
   /** Where to download it now; short-lived and secret: never stored or logged. */
   readonly url: string;
+  /** Its size when upstream states it (the copy must have exactly this many bytes). */
+  readonly bytes?: number;
 }
 
 export interface UpstreamState {
@@ -68,4 +71,6 @@ export interface UpstreamState {
   readonly files: readonly UpstreamFile[];
   readonly exportTime: Date | null;
   readonly startTime: Date | null;
+  /** When upstream drops the job's files, when it says. */
+  readonly expiresAt?: Date | null;
 }
