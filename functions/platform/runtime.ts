@@ -22,6 +22,8 @@ import { LocalKeyWrapper } from '../adapters/local-key-wrapper.js';
 import { AccessTokens } from '../core/consent/access-tokens.js';
 import { ConsentCredentials } from '../core/consent/credentials.js';
 import { Upstream } from '../core/sources/upstream.js';
+import { TenantCredentials } from '../core/tenants/credentials.js';
+import { MewsExportSource } from '../adapters/mews-export-source.js';
 import type { Tenant } from '../core/tenants/model.js';
 import type { TenantDeps } from '../core/tenants/tenants.js';
 import type { ConsentDeps } from '../core/consent/deps.js';
@@ -54,9 +56,13 @@ export interface PortOverrides {
   readonly callers?: CallerVerifier;
   readonly schedulerCallers?: CallerVerifier;
   readonly source?: ExportSource;
+  readonly mewsSource?: ExportSource;
   readonly archive?: ArchiveStore;
   readonly downloader?: ArchiveDownloader;
 }
+
+/** How this integration names itself to the Mews Connector API (`Client`). */
+const MEWS_CLIENT = 'Dataportability 1.0.0';
 
 /** How long one authorization attempt (`state`) stays valid: at most 10 minutes. */
 export const STATE_TTL_SECONDS = 600;
@@ -171,6 +177,10 @@ export class Runtime {
         tokens,
         upstream: new Upstream({
           google: { source: this.overrides.source ?? new GoogleExportSource(this.portability()), credentials: new ConsentCredentials({ consents, tokens }) },
+          mews: {
+            source: this.overrides.mewsSource ?? new MewsExportSource(MEWS_CLIENT),
+            credentials: new TenantCredentials({ tenants: this.store<Tenant>('tenants'), vault, clock: this.clock }),
+          },
         }),
         queue,
         settings,
