@@ -2,9 +2,6 @@ import { gaxios } from 'google-auth-library';
 import { AppError, isAppError } from '../core/errors.js';
 import type { ExportSource, ExportUnit, SourceCredential, StartOutcome, UpstreamState, UpstreamStateName } from '../core/ports/export-source.js';
 
-/** The entity types Mews exports (one export job per type). */
-export const MEWS_ENTITY_TYPES = ['OrderItem', 'Payment', 'Reservation', 'Customer', 'Company', 'Bill', 'AvailabilityAdjustment', 'AvailabilityBlock', 'ResourceBlock'] as const;
-
 /** At most this many ids per `exports/getAll` call (more is refused). */
 export const MEWS_GET_ALL_LIMIT = 1000;
 
