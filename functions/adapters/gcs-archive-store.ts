@@ -4,7 +4,7 @@ import type { Bucket, File, Storage } from '@google-cloud/storage';
 import { gaxios } from 'google-auth-library';
 import { AppError, isAppError } from '../core/errors.js';
 import type { ArchiveStore, StoredObject, UploadRequest, UploadSink } from '../core/ports/archive-store.js';
-import { drainedOrClosed } from '../core/streams.js';
+import { drainedOrClosed } from '../core/ports/streams.js';
 import { header, requestFor } from './node-http.js';
 
 /**

@@ -11,6 +11,7 @@ import { deleteWebhook, getWebhook, listWebhooks, registerWebhook, rotateWebhook
 import { httpFunction } from '../platform/http.js';
 import { openApiDocument } from '../platform/openapi.js';
 import { checkOperations, operation, operationRoute, type Operation } from '../platform/operations.js';
+import { createTenant, deleteTenant, getTenant, listTenants } from '../core/tenants/tenants.js';
 import type { Runtime } from '../platform/runtime.js';
 import {
   confirmedConsent,
@@ -43,8 +44,12 @@ import {
   createWebhookBody,
   listWebhooksQuery,
   webhookPath,
+  createTenantBody,
+  listTenantsQuery,
+  tenantPath,
 } from './schemas.js';
 import { deleted, webhookPage, webhookResource, webhookWithSecret } from './webhook-resources.js';
+import { tenantPage, tenantResource } from './tenant-resources.js';
 
 /**
  * The operations of the application's REST API. Each is declared once (see platform/operations.ts
@@ -252,6 +257,44 @@ export function apiOperations(rt: Runtime): Operation[] {
       response: webhookWithSecret,
       errors: { 404: 'No such webhook' },
       handle: async ({ params }) => rotateWebhookSecret(rt.webhookDeps(), params.id),
+    }),
+    operation({
+      method: 'POST',
+      path: '/v1/tenants',
+      operationId: 'createTenant',
+      summary: 'Register a tenant of a source authorised by API keys (Mews); the keys are sealed and never returned',
+      body: createTenantBody,
+      response: tenantResource,
+      handle: async ({ body, caller }) => createTenant(rt.tenantDeps(), body, caller?.email ?? 'unknown'),
+    }),
+    operation({
+      method: 'GET',
+      path: '/v1/tenants',
+      operationId: 'listTenants',
+      summary: 'The tenants, paged',
+      query: listTenantsQuery,
+      response: tenantPage,
+      handle: async ({ query }) => listTenants(rt.tenantDeps(), query),
+    }),
+    operation({
+      method: 'GET',
+      path: '/v1/tenants/{id}',
+      operationId: 'getTenant',
+      summary: 'A tenant (never its keys)',
+      params: tenantPath,
+      response: tenantResource,
+      errors: { 404: 'No such tenant' },
+      handle: async ({ params }) => getTenant(rt.tenantDeps(), params.id),
+    }),
+    operation({
+      method: 'DELETE',
+      path: '/v1/tenants/{id}',
+      operationId: 'deleteTenant',
+      summary: 'Delete a tenant: its running exports end, its sealed keys are deleted, the deletion is audited',
+      params: tenantPath,
+      response: tenantResource,
+      errors: { 404: 'No such tenant' },
+      handle: async ({ params, caller }) => deleteTenant({ tenant: rt.tenantDeps(), exports: rt.exportDeps() }, params.id, caller?.email ?? 'unknown'),
     }),
   ];
 }

@@ -4,6 +4,7 @@ import { END_REASONS, JOB_STATES } from '../core/exports/model.js';
 import { RESOURCE_GROUPS } from '../core/resource-groups.js';
 import { BUNDLE_STATES } from '../core/bundles/model.js';
 import { BUNDLE_FORMATS } from '../core/ports/bundle-packer.js';
+import { SOURCE_NAMES } from '../core/ports/export-source.js';
 
 /**
  * What the api function answers, as schemas: the OpenAPI document's answer shapes are generated
@@ -70,6 +71,7 @@ const exportFile = z.object({
 export const exportResource = z
   .object({
     name: z.string().meta({ description: 'exports/{id}' }),
+    source: z.enum(SOURCE_NAMES).meta({ description: 'The export API the job runs on' }),
     consent: z.string().meta({ description: 'consents/{id}' }),
     resource: z.string(),
     state: z.enum(JOB_STATES),

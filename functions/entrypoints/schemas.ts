@@ -170,6 +170,28 @@ export const patchConsentQuery = z
   })
   .strict();
 
+/** `POST /v1/tenants`: a tenant of a source authorised by API keys (Mews). The keys are secrets: never echoed. */
+export const createTenantBody = z
+  .object({
+    source: z.enum(['mews'], { error: 'must be mews' }),
+    displayName: text().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
+    platformAddress: text().min(1, 'is required').max(2048, 'must be at most 2048 characters'),
+    clientToken: z.string({ error: expected('a string') }).regex(/^[\x21-\x7e]{1,1024}$/, 'must be 1-1024 printable ASCII characters'),
+    accessToken: z.string({ error: expected('a string') }).regex(/^[\x21-\x7e]{1,1024}$/, 'must be 1-1024 printable ASCII characters'),
+  })
+  .strict()
+  .meta({ examples: [{ source: 'mews', displayName: 'Hotel Example', platformAddress: 'https://api.mews-demo.com', clientToken: 'client-token', accessToken: 'access-token' }] });
+
+export const tenantId = z.string({ error: expected('a string') }).regex(/^[0-9a-f]{32}$/, 'is not a tenant id');
+export const tenantPath = z.object({ id: tenantId }).strict();
+
+export const listTenantsQuery = z
+  .object({
+    pageSize: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(50),
+    pageToken: text().max(2048, 'is too long').optional(),
+  })
+  .strict();
+
 /** Pub/Sub messages of the workers: each names a record, never a secret. */
 export const jobMessage = z.object({ job: exportId }).strict();
 export const fileMessage = z

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { AppError, type FieldViolation } from '../core/errors.js';
 import { recordUndeliverable, type ReceivedMessage } from '../core/undeliverable.js';
 import { toEventOutcome, toHttpError } from './errors.js';
-import { frameworkRefusal, MAX_EVENT_BODY_BYTES, pushRequestProblem, readBody, SECURITY_HEADERS } from './framework-errors.js';
+import { frameworkRefusal, MAX_EVENT_BODY_BYTES, pushRequestProblem, readBody, SECURITY_HEADERS, toHttpAnswer } from './framework-errors.js';
 import { parseWith, toWellFormed } from './validation.js';
 import { forInvocation, traceIdFrom, type Logger } from './logger.js';
 import type { Runtime } from './runtime.js';
@@ -57,7 +57,8 @@ export function pubsubFunction<T>(name: string, rt: Runtime, decode: (message: R
       if (problem) throw problem;
       await readBody(req, res, MAX_EVENT_BODY_BYTES);
     } catch (error) {
-      const mapped = toHttpError(error);
+      const mapped = toHttpAnswer(error);
+      for (const [k, v] of Object.entries(mapped.headers)) res.set(k, v);
       forInvocation(rt.logger, rt.config.projectId, { function: name, traceId }).info(
         { status: mapped.status, errorCode: mapped.body.error.status, method: req.method, detail: mapped.body.error.message },
         'request refused: not a push delivery',

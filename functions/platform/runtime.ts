@@ -28,6 +28,12 @@ import type { WebhookTransport } from '../core/ports/webhook-transport.js';
 import type { WebhookDeps } from '../core/webhooks/deps.js';
 import { DEFAULT_WEBHOOK_SETTINGS, type Webhook } from '../core/webhooks/model.js';
 import { AccessTokens } from '../core/consent/access-tokens.js';
+import { ConsentCredentials } from '../core/consent/credentials.js';
+import { Upstream } from '../core/sources/upstream.js';
+import { TenantCredentials } from '../core/tenants/credentials.js';
+import { MewsExportSource } from '../adapters/mews-export-source.js';
+import type { Tenant } from '../core/tenants/model.js';
+import type { TenantDeps } from '../core/tenants/tenants.js';
 import type { ConsentDeps } from '../core/consent/deps.js';
 import type { AuditEntry, ConnectSession, Consent, OAuthAttempt } from '../core/consent/model.js';
 import type { CallerVerifier } from '../core/ports/caller-verifier.js';
@@ -45,7 +51,7 @@ import { ConfigError, parseConfig, prefixed, type Config, type FunctionName } fr
 import { createLogger, type Logger } from './logger.js';
 
 /** Logical collection names; the physical name carries the deployment's prefix. */
-export const COLLECTIONS = ['undeliverable', 'connectSessions', 'oauthAttempts', 'consents', 'audit', 'jobs', 'lanes', 'bundles', 'bundleMembers', 'webhooks'] as const;
+export const COLLECTIONS = ['undeliverable', 'connectSessions', 'oauthAttempts', 'consents', 'audit', 'jobs', 'lanes', 'bundles', 'bundleMembers', 'webhooks', 'tenants'] as const;
 export type Collection = (typeof COLLECTIONS)[number];
 
 /** Ports a test may replace with fakes; anything not given is built from the SDKs. */
@@ -59,10 +65,14 @@ export interface PortOverrides {
   readonly callers?: CallerVerifier;
   readonly schedulerCallers?: CallerVerifier;
   readonly source?: ExportSource;
+  readonly mewsSource?: ExportSource;
   readonly archive?: ArchiveStore;
   readonly downloader?: ArchiveDownloader;
   readonly webhookTransport?: WebhookTransport;
 }
+
+/** How this integration names itself to the Mews Connector API (`Client`). */
+const MEWS_CLIENT = 'Dataportability 1.0.0';
 
 /** How long one authorization attempt (`state`) stays valid: at most 10 minutes. */
 export const STATE_TTL_SECONDS = 600;
@@ -168,6 +178,7 @@ export class Runtime {
           return oauth.confirmationCodeTtlSeconds;
         },
       };
+      const tokens = new AccessTokens({ clock: this.clock, consents, vault, oauth: provider, queue });
       this.consentDepsInstance = {
         clock: this.clock,
         sessions: this.store<ConnectSession>('connectSessions'),
@@ -177,7 +188,14 @@ export class Runtime {
         oauth: provider,
         grants: grants ?? new GooglePortabilityGrants(this.portability()),
         vault,
-        tokens: new AccessTokens({ clock: this.clock, consents, vault, oauth: provider, queue }),
+        tokens,
+        upstream: new Upstream({
+          google: { source: this.overrides.source ?? new GoogleExportSource(this.portability()), credentials: new ConsentCredentials({ consents, tokens }) },
+          mews: {
+            source: this.overrides.mewsSource ?? new MewsExportSource(MEWS_CLIENT),
+            credentials: new TenantCredentials({ tenants: this.store<Tenant>('tenants'), vault, clock: this.clock }),
+          },
+        }),
         queue,
         settings,
       };
@@ -232,7 +250,7 @@ export class Runtime {
         jobs: this.store<ExportJob>('jobs'),
         lanes: this.store<ExportLane>('lanes'),
         consents: consent.consents,
-        source: this.overrides.source ?? new GoogleExportSource(this.portability(), consent.tokens),
+        upstream: consent.upstream,
         queue: this.queue(),
         get archive(): ArchiveStore {
           archiveStore ??= new GcsArchiveStore(
@@ -276,6 +294,21 @@ export class Runtime {
       settings: { ...DEFAULT_WEBHOOK_SETTINGS, requireHttps: production, publicAddressesOnly: production },
     };
     return this.webhookDepsInstance;
+  }
+
+  private tenantDepsInstance: TenantDeps | undefined;
+
+  /** Tenants (sources authorised by configured API keys); their keys are sealed with the consents' vault. */
+  tenantDeps(): TenantDeps {
+    const consent = this.consentDeps();
+    this.tenantDepsInstance ??= {
+      clock: this.clock,
+      tenants: this.store<Tenant>('tenants'),
+      audit: consent.audit,
+      vault: consent.vault,
+      settings: { platformAllowlist: this.config.mews.platformAllowlist, requireHttps: this.config.env === 'production' },
+    };
+    return this.tenantDepsInstance;
   }
 
   undeliverableDeps(): UndeliverableDeps {

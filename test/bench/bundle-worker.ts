@@ -113,7 +113,7 @@ function depsFor(archive: GcsArchiveStore, crc32c: NodeRsCrc32c): ExportDeps {
     jobs: new MemoryRecordStore<ExportJob>(),
     lanes: new MemoryRecordStore<ExportLane>(),
     consents: new MemoryRecordStore<Consent>(),
-    source: unused as never,
+    upstream: unused as never,
     queue: new MemoryWorkQueue(),
     archive,
     downloader: unused as never,

@@ -25,7 +25,7 @@ const USES: Readonly<Record<FunctionName, (rt: Runtime) => unknown>> = {
   api: (rt) => [rt.consentDeps().settings.returnUrlAllowlist, rt.exportDeps().archive, rt.callers(), rt.exportDeps().settings.objectPrefix],
   oauth: (rt) => [rt.consentDeps().settings.connectBaseUrl, rt.exportDeps().settings.leaseSeconds, rt.config.oauth.redirectUri],
   scheduler: (rt) => [rt.schedulerCallers(), rt.exportDeps().settings.tickBatch, rt.exportDeps().archive],
-  initiate: (rt) => [rt.exportDeps().source, rt.exportDeps().settings.leaseSeconds],
+  initiate: (rt) => [rt.exportDeps().upstream, rt.exportDeps().settings.leaseSeconds],
   poll: (rt) => [rt.exportDeps().archive, rt.exportDeps().settings.objectPrefix],
   transfer: (rt) => [rt.exportDeps().archive, rt.exportDeps().settings.transferBudgetSeconds, rt.exportDeps().settings.checkpointBytes],
   schedule: (rt) => [rt.exportDeps().settings.expiringLeadSeconds, rt.exportDeps().settings.tickBatch],

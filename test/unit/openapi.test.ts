@@ -57,6 +57,7 @@ interface RunValues {
   code?: string;
   export?: string;
   bundle?: string;
+  tenant?: string;
   webhook?: string;
 }
 
@@ -141,7 +142,9 @@ async function conformanceProblems(
             ? (run.bundle ?? '0'.repeat(32))
             : path.startsWith('/v1/webhooks/')
               ? (run.webhook ?? '0'.repeat(32))
-              : (run.consent ?? 'c1'),
+              : path.startsWith('/v1/tenants/')
+                ? (run.tenant ?? '0'.repeat(32))
+                : (run.consent ?? 'c1'),
     );
   const firstExample = (schema: Json | undefined): unknown => (Array.isArray(schema?.['examples']) ? (schema['examples'] as unknown[])[0] : undefined);
   const queryOf = (op: OperationDoc) => {
@@ -186,6 +189,10 @@ async function conformanceProblems(
     'rotateWebhookSecret',
     'revokeConsent',
     'deleteWebhook',
+    'createTenant',
+    'listTenants',
+    'getTenant',
+    'deleteTenant',
   ];
   for (const o of operations) if (!order.includes(o.op.operationId)) problems.push(`${o.op.operationId} (${o.method} ${o.path}) is not exercised: add it to this test's order`);
   for (const id of order) {
@@ -203,6 +210,7 @@ async function conformanceProblems(
       run.code = query['code'];
       run.consent = query['consent']?.split('/')[1];
     }
+    if (id === 'createTenant') run.tenant = String(answer['name']).split('/')[1];
     if (id === 'createWebhook') run.webhook = String(answer['name']).split('/')[1];
     if (id === 'createExports') {
       run.export = String((answer['exports'] as Json[])[0]?.['name']).split('/')[1];

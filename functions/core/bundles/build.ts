@@ -6,7 +6,7 @@ import { isTerminalJob, jobName, leaseFree, type ExportJob } from '../exports/mo
 import type { StoredObject, UploadSink } from '../ports/archive-store.js';
 import type { BundleEntry } from '../ports/bundle-packer.js';
 import { keep, put } from '../ports/record-store.js';
-import { drainedOrClosed } from '../streams.js';
+import { drainedOrClosed } from '../ports/streams.js';
 import {
   MAX_BUILD_ATTEMPTS,
   MAX_BUNDLE_FILES,

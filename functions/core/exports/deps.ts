@@ -5,10 +5,10 @@ import type { ArchiveStore } from '../ports/archive-store.js';
 import type { BundleFormat, BundlePacker } from '../ports/bundle-packer.js';
 import type { Crc32cFactory } from '../ports/checksum.js';
 import type { Clock } from '../ports/clock.js';
-import type { ExportSource } from '../ports/export-source.js';
 import type { OAuthProvider } from '../ports/oauth-provider.js';
 import type { RecordStore } from '../ports/record-store.js';
 import type { WorkQueue } from '../ports/work-queue.js';
+import type { Upstream } from '../sources/upstream.js';
 import type { TokenVault } from '../token-vault.js';
 import type { ExportJob, ExportLane } from './model.js';
 
@@ -35,7 +35,8 @@ export interface ExportDeps {
   /** One lane per (consent, resource group): which job runs it (see `laneId`). */
   readonly lanes: RecordStore<ExportLane>;
   readonly consents: RecordStore<Consent>;
-  readonly source: ExportSource;
+  /** Every upstream call of a job's source, with the grant checked and its credential handed in. */
+  readonly upstream: Upstream;
   readonly queue: WorkQueue;
   readonly archive: ArchiveStore;
   readonly downloader: ArchiveDownloader;

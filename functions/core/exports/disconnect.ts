@@ -6,7 +6,7 @@ import { AppError } from '../errors.js';
 import { keep, put } from '../ports/record-store.js';
 import type { ExportDeps } from './deps.js';
 import { abandonSessions, jobsOfConsent } from './finish.js';
-import { endedJob, isTerminalJob, jobId, laneId, type ExportJob } from './model.js';
+import { endedJob, grantOf, isTerminalJob, jobId, laneId, type ExportJob } from './model.js';
 import { consentPrefix } from './naming.js';
 
 /**
@@ -22,8 +22,9 @@ export async function disconnect(deps: { consent: ConsentDeps; exports: ExportDe
   const jobs = await jobsOfConsent(deps.exports, consentId);
   const now = deps.exports.clock.now();
   for (const job of jobs.filter((j) => !isTerminalJob(j.state))) {
-    if (job.state === 'IN_PROGRESS' && job.upstreamId && consent.status === 'ACTIVE') {
-      await deps.exports.source.cancel({ consentId }, job.upstreamId).catch(() => undefined);
+    if (job.state === 'IN_PROGRESS' && job.upstreamId) {
+      // Best effort: `upstream` skips it when the consent can no longer be used.
+      await deps.exports.upstream.cancel(grantOf(job), job.upstreamId).catch(() => undefined);
     }
     const id = jobId(job.consentId, job.resource, job.slot);
     const ended = await deps.exports.jobs.update(id, (j) => {
