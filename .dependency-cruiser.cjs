@@ -1,7 +1,9 @@
 /**
  * The layering rule of functions/, checked in CI (`npm run depcheck`):
  *   core        → nothing but core (no SDK, no npm package, no adapter/platform/entrypoint code)
- *   adapters    → core and SDKs (one port implementation per file)
+ *   adapters    → core ports and errors only, and SDKs (one port implementation per file); an
+ *                 adapter is handed its credentials, it never reads consents or tenants itself
+ *   core        → no source-specific code: nothing under core is named after a source
  *   platform    → anything in functions/ (it is the composition root)
  *   entrypoints → core and platform, never adapters directly
  *   functions/  → never infra/ or test/
@@ -28,6 +30,20 @@ module.exports = {
       severity: 'error',
       from: { path: '^functions/adapters' },
       to: { path: '^functions/(platform|entrypoints)|^functions/index' },
+    },
+    {
+      name: 'adapters-only-ports-and-errors',
+      comment: 'An adapter sees the core only through its ports and typed errors (no use case, no consent or tenant logic).',
+      severity: 'error',
+      from: { path: '^functions/adapters' },
+      to: { path: '^functions/core/', pathNot: '^functions/core/(ports/[^/]+|errors)[.]ts$' },
+    },
+    {
+      name: 'core-not-source-specific',
+      comment: 'The core serves every export source alike: no module of it is about one source (sources are adapters).',
+      severity: 'error',
+      from: { path: '^functions/core' },
+      to: { path: '^functions/core/.*(google|mews|portability)', pathNot: '^functions/core/ports/portability-grants[.]ts$' },
     },
     {
       name: 'entrypoints-not-adapters',

@@ -10,11 +10,14 @@ const ENTRIES: Readonly<Record<FunctionName, (rt: Runtime) => Promise<void>>> = 
   api: async (rt) => ff.http('api', (await import('./entrypoints/api.js')).api(rt)),
   oauth: async (rt) => ff.http('oauth', (await import('./entrypoints/oauth.js')).oauth(rt)),
   scheduler: async (rt) => ff.http('scheduler', (await import('./entrypoints/scheduler.js')).scheduler(rt)),
-  initiate: async (rt) => ff.cloudEvent('initiate', (await import('./entrypoints/workers.js')).initiate(rt)),
-  poll: async (rt) => ff.cloudEvent('poll', (await import('./entrypoints/workers.js')).poll(rt)),
-  transfer: async (rt) => ff.cloudEvent('transfer', (await import('./entrypoints/workers.js')).transfer(rt)),
-  schedule: async (rt) => ff.cloudEvent('schedule', (await import('./entrypoints/workers.js')).schedule(rt)),
-  deadletter: async (rt) => ff.cloudEvent('deadletter', (await import('./entrypoints/deadletter.js')).deadletter(rt)),
+  initiate: async (rt) => ff.http('initiate', (await import('./entrypoints/workers.js')).initiate(rt)),
+  poll: async (rt) => ff.http('poll', (await import('./entrypoints/workers.js')).poll(rt)),
+  transfer: async (rt) => ff.http('transfer', (await import('./entrypoints/workers.js')).transfer(rt)),
+  schedule: async (rt) => ff.http('schedule', (await import('./entrypoints/workers.js')).schedule(rt)),
+  bundle: async (rt) => ff.http('bundle', (await import('./entrypoints/workers.js')).bundle(rt)),
+  webhooks: async (rt) => ff.http('webhooks', (await import('./entrypoints/workers.js')).webhooks(rt)),
+  'webhook-delivery': async (rt) => ff.http('webhook-delivery', (await import('./entrypoints/workers.js')).webhookDelivery(rt)),
+  deadletter: async (rt) => ff.http('deadletter', (await import('./entrypoints/deadletter.js')).deadletter(rt)),
 };
 
 /**

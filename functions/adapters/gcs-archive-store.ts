@@ -1,9 +1,10 @@
-import { PassThrough } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import { PassThrough, type Readable } from 'node:stream';
 import type { Bucket, File, Storage } from '@google-cloud/storage';
 import { gaxios } from 'google-auth-library';
 import { AppError, isAppError } from '../core/errors.js';
 import type { ArchiveStore, StoredObject, UploadRequest, UploadSink } from '../core/ports/archive-store.js';
-import { drainedOrClosed } from '../core/streams.js';
+import { drainedOrClosed } from '../core/ports/streams.js';
 import { header, requestFor } from './node-http.js';
 
 /**
@@ -179,6 +180,49 @@ export class GcsArchiveStore implements ArchiveStore {
     } catch (error) {
       const mapped = translate(error, 'reading object metadata');
       if (mapped.code === 'NOT_FOUND') return undefined;
+      throw mapped;
+    }
+  }
+
+  /**
+   * Streams an object's media over Node's http/https (a plain socket stream, flat memory; the
+   * caller checks the CRC32C, so the client library's own validation is not used).
+   */
+  async read(object: string): Promise<Readable> {
+    const { storage } = await this.gcs;
+    const url = `${storage.apiEndpoint}/download/storage/v1/b/${encodeURIComponent(this.bucketName)}/o/${encodeURIComponent(object)}?alt=media`;
+    const auth = this.authenticate ? await authHeaders(storage, url) : {};
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const { request: send, agent } = requestFor(url);
+      const req = send(url, { method: 'GET', agent, headers: auth, timeout: 120_000 }, resolve);
+      req.on('timeout', () => req.destroy(new Error('no progress for 120 s')));
+      req.on('error', (error) => reject(new AppError('UNAVAILABLE', 'reading an object: network failure', { cause: error })));
+      req.end();
+    });
+    const status = res.statusCode ?? 0;
+    if (status !== 200) {
+      res.resume();
+      if (status === 404) throw new AppError('NOT_FOUND', `reading an object: ${object} not found`);
+      throw new AppError(status === 408 || status === 429 || status >= 500 ? 'UNAVAILABLE' : 'INTERNAL', `reading an object: HTTP ${status}`);
+    }
+    // A connection that breaks mid-body is transient.
+    const body = new PassThrough({ highWaterMark: 256 * 1024 });
+    res.on('error', (error) => body.destroy(new AppError('UNAVAILABLE', 'reading an object: the connection broke', { cause: error })));
+    res.on('aborted', () => body.destroy(new AppError('UNAVAILABLE', 'reading an object: the connection broke')));
+    body.on('close', () => res.destroy());
+    return res.pipe(body);
+  }
+
+  /** A server-side copy (`rewriteTo`, repeated while the service asks), create-only on the destination. */
+  async copy(source: string, destination: string, sourceGeneration: string): Promise<StoredObject> {
+    const { bucket } = await this.gcs;
+    try {
+      const [copied] = await bucket.file(source, { generation: sourceGeneration }).copy(bucket.file(destination), { preconditionOpts: { ifGenerationMatch: 0 } });
+      const [meta] = await copied.getMetadata();
+      return toStored(copied, meta);
+    } catch (error) {
+      const mapped = translate(error, 'copying an object');
+      if (mapped.code === 'ALREADY_EXISTS' && !(await this.stat(destination))) throw new AppError('NOT_FOUND', `copying an object: ${source} changed or is gone`);
       throw mapped;
     }
   }

@@ -1,29 +1,24 @@
-import type { AccessTokens } from '../core/consent/access-tokens.js';
 import { AppError, isAppError } from '../core/errors.js';
-import type { ExportSource, ExportUnit, GrantRef, StartOutcome, UpstreamState } from '../core/ports/export-source.js';
+import type { ExportSource, ExportUnit, SourceCredential, StartOutcome, UpstreamState } from '../core/ports/export-source.js';
 import { UPSTREAM_STATES, type UpstreamStateName } from '../core/ports/export-source.js';
 import type { GooglePortabilityClient } from './google-portability-client.js';
 
 /**
  * ExportSource on Google's Data Portability API: one resource group per initiate (Google's
- * advice), the user's access token from the consent, and every documented error of initiate
- * mapped to a typed outcome (see the contract page's table).
+ * advice), called with the user's access token the core hands in, and every documented error of
+ * initiate mapped to a typed outcome (see the contract page's table). A 401 is reported as
+ * AppError UNAUTHENTICATED; what it means for the consent is the core's decision.
  */
 export class GoogleExportSource implements ExportSource {
-  constructor(
-    private readonly client: GooglePortabilityClient,
-    private readonly tokens: AccessTokens,
-  ) {}
+  constructor(private readonly client: GooglePortabilityClient) {}
 
-  async start(grant: GrantRef, unit: ExportUnit): Promise<StartOutcome> {
+  async start(credential: SourceCredential, unit: ExportUnit): Promise<StartOutcome> {
     try {
-      const started = await this.authorized(grant, (token) =>
-        this.client.initiate(token, {
-          resources: [unit.resource],
-          ...(unit.startTime ? { startTime: unit.startTime.toISOString() } : {}),
-          ...(unit.endTime ? { endTime: unit.endTime.toISOString() } : {}),
-        }),
-      );
+      const started = await this.client.initiate(token(credential), {
+        resources: [unit.resource],
+        ...(unit.startTime ? { startTime: unit.startTime.toISOString() } : {}),
+        ...(unit.endTime ? { endTime: unit.endTime.toISOString() } : {}),
+      });
       const accessType = started.accessType === 'ACCESS_TYPE_ONE_TIME' ? 'ONE_TIME' : started.accessType === 'ACCESS_TYPE_TIME_BASED' ? 'TIME_BASED' : 'UNSPECIFIED';
       return { kind: 'started', upstreamId: started.archiveJobId, accessType };
     } catch (error) {
@@ -31,8 +26,8 @@ export class GoogleExportSource implements ExportSource {
     }
   }
 
-  async state(grant: GrantRef, upstreamId: string): Promise<UpstreamState> {
-    const s = await this.authorized(grant, (token) => this.client.getState(token, upstreamId));
+  async state(credential: SourceCredential, upstreamId: string): Promise<UpstreamState> {
+    const s = await this.client.getState(token(credential), upstreamId);
     if (!(UPSTREAM_STATES as readonly string[]).includes(s.state)) {
       // STATE_UNSPECIFIED or anything new is an error, never success.
       throw new AppError('UNAVAILABLE', `archive job reported state ${s.state.slice(0, 40)}`);
@@ -46,43 +41,24 @@ export class GoogleExportSource implements ExportSource {
     };
   }
 
-  async retry(grant: GrantRef, upstreamId: string): Promise<string> {
-    return this.authorized(grant, (token) => this.client.retry(token, upstreamId));
+  retry(credential: SourceCredential, upstreamId: string): Promise<string> {
+    return this.client.retry(token(credential), upstreamId);
   }
 
-  async cancel(grant: GrantRef, upstreamId: string): Promise<void> {
-    await this.authorized(grant, (token) => this.client.cancel(token, upstreamId));
+  cancel(credential: SourceCredential, upstreamId: string): Promise<void> {
+    return this.client.cancel(token(credential), upstreamId);
   }
 
-  async release(grant: GrantRef): Promise<void> {
-    await this.authorized(grant, (token) => this.client.reset(token));
-    this.tokens.forget(grant.consentId);
+  /** `authorization:reset`: revokes the app's tokens for this user and releases one-time groups. */
+  release(credential: SourceCredential): Promise<void> {
+    return this.client.reset(token(credential));
   }
+}
 
-  /**
-   * Calls upstream with the consent's access token. A 401 is not taken at its word at once (a
-   * token revoked early, clock skew): the token is refreshed and the call made once more; a second
-   * 401 means the grant is gone upstream, so the consent needs a new consent, never a retry loop.
-   */
-  private async authorized<T>(grant: GrantRef, call: (token: string) => Promise<T>): Promise<T> {
-    try {
-      return await call(await this.tokens.get(grant.consentId));
-    } catch (error) {
-      if (!(isAppError(error) && error.code === 'UNAUTHENTICATED')) throw error;
-    }
-    this.tokens.forget(grant.consentId);
-    const fresh = await this.tokens.get(grant.consentId);
-    try {
-      return await call(fresh);
-    } catch (error) {
-      if (isAppError(error) && error.code === 'UNAUTHENTICATED') {
-        this.tokens.forget(grant.consentId);
-        await this.tokens.markNeedsReconsent(grant.consentId);
-        throw new AppError('FAILED_PRECONDITION', 'the grant was revoked upstream', { reason: 'CONSENT_NEEDS_RECONSENT' });
-      }
-      throw error;
-    }
-  }
+/** The user's access token; any other credential is a wiring error. */
+function token(credential: SourceCredential): string {
+  if (credential.kind !== 'access_token') throw new AppError('INTERNAL', `the Data Portability API is called with an access token, not ${credential.kind}`);
+  return credential.accessToken;
 }
 
 /** Every documented refusal of initiate as a typed outcome (the contract page's table). */

@@ -11,6 +11,8 @@ export const EVENT_TYPES = [
   'consent.expired',
   'export.delivered',
   'export.failed',
+  'bundle.delivered',
+  'bundle.failed',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -1,3 +1,4 @@
+import { getBundle } from '../core/bundles/trigger.js';
 import { createConnectSession } from '../core/consent/connect.js';
 import { getConsent, listConsents, patchConsent } from '../core/consent/consents.js';
 import { confirmAndStart } from '../core/exports/auto-start.js';
@@ -7,18 +8,21 @@ import { cancelExport, getExport, listExports, retryExport } from '../core/expor
 import { apiSlot, requestExports } from '../core/exports/request.js';
 import { RESOURCE_GROUP_CATALOGUE } from '../core/resource-groups.js';
 import { z } from 'zod';
+import { deleteWebhook, getWebhook, listWebhooks, registerWebhook, rotateWebhookSecret } from '../core/webhooks/manage.js';
 import { httpFunction, queryParam, type Route } from '../platform/http.js';
 import { parseWith } from '../platform/validation.js';
 import { consoleRoutes } from './console.js';
 import { openApiDocument } from '../platform/openapi.js';
 import { checkOperations, operation, operationRoute, type Operation } from '../platform/operations.js';
+import { createTenant, deleteTenant, getTenant, listTenants } from '../core/tenants/tenants.js';
 import type { Runtime } from '../platform/runtime.js';
 import {
   confirmedConsent,
   connectSessionResource,
   consentPage,
   consentResource,
-  exportList,
+  exportRequest,
+  bundleResource,
   exportPage,
   exportResource,
   health,
@@ -26,6 +30,7 @@ import {
   revokedConsent,
 } from './resources.js';
 import {
+  bundlePath,
   confirmConnectSessionBody,
   connectSessionBody,
   consentPath,
@@ -41,7 +46,15 @@ import {
   patchConsentQuery,
   revokeBody,
   sessionPath,
+  createWebhookBody,
+  listWebhooksQuery,
+  webhookPath,
+  createTenantBody,
+  listTenantsQuery,
+  tenantPath,
 } from './schemas.js';
+import { deleted, webhookPage, webhookResource, webhookWithSecret } from './webhook-resources.js';
+import { tenantPage, tenantResource } from './tenant-resources.js';
 
 /**
  * The operations of the application's REST API. Each is declared once (see platform/operations.ts
@@ -136,7 +149,7 @@ export function apiOperations(rt: Runtime): Operation[] {
       operationId: 'createExports',
       summary: 'Export now: one export per resource group of a consent',
       body: createExportsBody,
-      response: exportList,
+      response: exportRequest,
       errors: { 404: 'No such consent' },
       handle: async ({ body }) =>
         requestExports(rt.exportDeps(), {
@@ -144,6 +157,7 @@ export function apiOperations(rt: Runtime): Operation[] {
           ...(body.resources ? { resources: body.resources } : {}),
           ...(body.startTime ? { startTime: body.startTime } : {}),
           ...(body.endTime ? { endTime: body.endTime } : {}),
+          ...(body.bundle ? { bundle: body.bundle } : {}),
           slot: apiSlot(rt.clock.now(), body),
         }),
     }),
@@ -168,6 +182,16 @@ export function apiOperations(rt: Runtime): Operation[] {
       handle: async ({ params }) => getExport(rt.exportDeps(), params.id),
     }),
     operation({
+      method: 'GET',
+      path: '/v1/bundles/{id}',
+      operationId: 'getBundle',
+      summary: 'A bundle: every delivered file of one export request packed into one object',
+      params: bundlePath,
+      response: bundleResource,
+      errors: { 404: 'No such bundle' },
+      handle: async ({ params }) => getBundle(rt.exportDeps(), params.id),
+    }),
+    operation({
       method: 'POST',
       path: '/v1/exports/{id}:cancel',
       operationId: 'cancelExport',
@@ -188,6 +212,94 @@ export function apiOperations(rt: Runtime): Operation[] {
       response: exportResource,
       errors: { 404: 'No such export', 409: 'Another export of the group runs (EXPORT_RUNNING)' },
       handle: async ({ params }) => retryExport(rt.exportDeps(), params.id),
+    }),
+    operation({
+      method: 'POST',
+      path: '/v1/webhooks',
+      operationId: 'createWebhook',
+      summary: 'Register a webhook endpoint; its signing secret is in this answer only',
+      body: createWebhookBody,
+      response: webhookWithSecret,
+      errors: { 429: 'Too many webhooks (WEBHOOK_LIMIT)' },
+      handle: async ({ body }) => registerWebhook(rt.webhookDeps(), { url: body.url, ...(body.eventTypes ? { eventTypes: body.eventTypes } : {}) }),
+    }),
+    operation({
+      method: 'GET',
+      path: '/v1/webhooks',
+      operationId: 'listWebhooks',
+      summary: 'The registered webhooks, paged (never a secret)',
+      query: listWebhooksQuery,
+      response: webhookPage,
+      handle: async ({ query }) => listWebhooks(rt.webhookDeps(), { pageSize: query.pageSize, ...(query.pageToken ? { pageToken: query.pageToken } : {}) }),
+    }),
+    operation({
+      method: 'GET',
+      path: '/v1/webhooks/{id}',
+      operationId: 'getWebhook',
+      summary: 'A webhook',
+      params: webhookPath,
+      response: webhookResource,
+      errors: { 404: 'No such webhook' },
+      handle: async ({ params }) => getWebhook(rt.webhookDeps(), params.id),
+    }),
+    operation({
+      method: 'DELETE',
+      path: '/v1/webhooks/{id}',
+      operationId: 'deleteWebhook',
+      summary: 'Delete a webhook; deliveries still queued for it are dropped',
+      params: webhookPath,
+      response: deleted,
+      errors: { 404: 'No such webhook' },
+      handle: async ({ params }) => deleteWebhook(rt.webhookDeps(), params.id),
+    }),
+    operation({
+      method: 'POST',
+      path: '/v1/webhooks/{id}:rotateSecret',
+      operationId: 'rotateWebhookSecret',
+      summary: 'A new signing secret (shown once); the old one stays valid for 24 hours',
+      params: webhookPath,
+      body: emptyBody,
+      response: webhookWithSecret,
+      errors: { 404: 'No such webhook' },
+      handle: async ({ params }) => rotateWebhookSecret(rt.webhookDeps(), params.id),
+    }),
+    operation({
+      method: 'POST',
+      path: '/v1/tenants',
+      operationId: 'createTenant',
+      summary: 'Register a tenant of a source authorised by API keys (Mews); the keys are sealed and never returned',
+      body: createTenantBody,
+      response: tenantResource,
+      handle: async ({ body, caller }) => createTenant(rt.tenantDeps(), body, caller?.email ?? 'unknown'),
+    }),
+    operation({
+      method: 'GET',
+      path: '/v1/tenants',
+      operationId: 'listTenants',
+      summary: 'The tenants, paged',
+      query: listTenantsQuery,
+      response: tenantPage,
+      handle: async ({ query }) => listTenants(rt.tenantDeps(), query),
+    }),
+    operation({
+      method: 'GET',
+      path: '/v1/tenants/{id}',
+      operationId: 'getTenant',
+      summary: 'A tenant (never its keys)',
+      params: tenantPath,
+      response: tenantResource,
+      errors: { 404: 'No such tenant' },
+      handle: async ({ params }) => getTenant(rt.tenantDeps(), params.id),
+    }),
+    operation({
+      method: 'DELETE',
+      path: '/v1/tenants/{id}',
+      operationId: 'deleteTenant',
+      summary: 'Delete a tenant: its running exports end, its sealed keys are deleted, the deletion is audited',
+      params: tenantPath,
+      response: tenantResource,
+      errors: { 404: 'No such tenant' },
+      handle: async ({ params, caller }) => deleteTenant({ tenant: rt.tenantDeps(), exports: rt.exportDeps() }, params.id, caller?.email ?? 'unknown'),
     }),
   ];
 }

@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { ACCESS_TYPES, CONSENT_STATUSES } from '../core/consent/model.js';
 import { END_REASONS, JOB_STATES } from '../core/exports/model.js';
 import { RESOURCE_GROUPS } from '../core/resource-groups.js';
+import { BUNDLE_STATES } from '../core/bundles/model.js';
+import { BUNDLE_FORMATS } from '../core/ports/bundle-packer.js';
+import { SOURCE_NAMES } from '../core/ports/export-source.js';
 
 /**
  * What the api function answers, as schemas: the OpenAPI document's answer shapes are generated
@@ -68,6 +71,7 @@ const exportFile = z.object({
 export const exportResource = z
   .object({
     name: z.string().meta({ description: 'exports/{id}' }),
+    source: z.enum(SOURCE_NAMES).meta({ description: 'The export API the job runs on' }),
     consent: z.string().meta({ description: 'consents/{id}' }),
     resource: z.string(),
     state: z.enum(JOB_STATES),
@@ -90,6 +94,27 @@ export const exportResource = z
   .meta({ id: 'Export' });
 
 export const exportList = z.object({ exports: z.array(exportResource) }).meta({ id: 'ExportList' });
+
+export const bundleResource = z
+  .object({
+    name: z.string().meta({ description: 'bundles/{id}' }),
+    subject: z.string().meta({ description: 'consents/{id} (or the source of the exports)' }),
+    format: z.enum(BUNDLE_FORMATS),
+    state: z.enum(BUNDLE_STATES),
+    exports: z.array(z.string().meta({ description: 'exports/{id}' })),
+    object: z.string().meta({ description: 'The bundle object in the archive bucket (there once DELIVERED)' }),
+    bytes: z.number().int().optional(),
+    crc32c: z.string().optional(),
+    failedExports: z.array(z.string()).optional().meta({ description: 'Exports of the request that delivered nothing (listed in the manifest too)' }),
+    detail: z.string().optional(),
+    createTime: time,
+    updateTime: time,
+    deliverTime: time.optional(),
+  })
+  .meta({ id: 'Bundle' });
+
+/** The answer to an export request: its exports, and the bundle when one was asked for. */
+export const exportRequest = exportList.extend({ bundle: bundleResource.optional() }).meta({ id: 'ExportRequest' });
 export const exportPage = exportList.extend({ nextPageToken: z.string().optional() }).meta({ id: 'ExportPage' });
 
 export const resourceGroupCatalogue = z

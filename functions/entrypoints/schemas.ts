@@ -4,6 +4,8 @@ import { invalidArgument } from '../core/errors.js';
 import { expected, parseWith, rfc3339Timestamp, text } from '../platform/validation.js';
 import { MAX_INTERVAL_HOURS, MIN_INTERVAL_HOURS, SCHEDULE_FIELDS } from '../core/consent/schedule.js';
 import { TICK_KINDS } from '../core/exports/schedule.js';
+import { BUNDLE_FORMATS } from '../core/ports/bundle-packer.js';
+import { EVENT_TYPES } from '../core/events.js';
 
 /**
  * Request schemas of the api function, validated at the boundary. Every free-text string is
@@ -106,9 +108,10 @@ export const createExportsBody = z
       .string({ error: expected('a string') })
       .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, - or _')
       .optional(),
+    bundle: z.enum(BUNDLE_FORMATS, { error: `must be one of ${BUNDLE_FORMATS.map((f) => JSON.stringify(f)).join(', ')}` }).optional(),
   })
   .strict()
-  .meta({ examples: [{ consent: 'consents/c1', resources: ['myactivity.search'] }] });
+  .meta({ examples: [{ consent: 'consents/c1', resources: ['myactivity.search'], bundle: 'zip' }] });
 
 export const exportId = z.string({ error: expected('a string') }).regex(/^[0-9a-f]{32}$/, 'is not an export id');
 
@@ -168,6 +171,28 @@ export const patchConsentQuery = z
   })
   .strict();
 
+/** `POST /v1/tenants`: a tenant of a source authorised by API keys (Mews). The keys are secrets: never echoed. */
+export const createTenantBody = z
+  .object({
+    source: z.enum(['mews'], { error: 'must be mews' }),
+    displayName: text().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
+    platformAddress: text().min(1, 'is required').max(2048, 'must be at most 2048 characters'),
+    clientToken: z.string({ error: expected('a string') }).regex(/^[\x21-\x7e]{1,1024}$/, 'must be 1-1024 printable ASCII characters'),
+    accessToken: z.string({ error: expected('a string') }).regex(/^[\x21-\x7e]{1,1024}$/, 'must be 1-1024 printable ASCII characters'),
+  })
+  .strict()
+  .meta({ examples: [{ source: 'mews', displayName: 'Hotel Example', platformAddress: 'https://api.mews-demo.com', clientToken: 'client-token', accessToken: 'access-token' }] });
+
+export const tenantId = z.string({ error: expected('a string') }).regex(/^[0-9a-f]{32}$/, 'is not a tenant id');
+export const tenantPath = z.object({ id: tenantId }).strict();
+
+export const listTenantsQuery = z
+  .object({
+    pageSize: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(50),
+    pageToken: text().max(2048, 'is too long').optional(),
+  })
+  .strict();
+
 /** Pub/Sub messages of the workers: each names a record, never a secret. */
 export const jobMessage = z.object({ job: exportId }).strict();
 export const fileMessage = z
@@ -180,6 +205,9 @@ export const fileMessage = z
       .max(10_000, 'is too large'),
   })
   .strict();
+
+export const bundleId = z.string({ error: 'is required' }).regex(/^[0-9a-f]{32}$/, 'is not a bundle id');
+export const bundleMessage = z.object({ bundle: bundleId }).strict();
 
 export const pageMessage = z
   .object({
@@ -197,6 +225,62 @@ export const pageMessage = z
 export const sessionPath = z.object({ id: connectSessionId }).strict();
 export const consentPath = z.object({ id: consentId }).strict();
 export const exportPath = z.object({ id: exportId }).strict();
+export const bundlePath = z.object({ id: bundleId }).strict();
+export const webhookPath = z.object({ id: z.string({ error: 'is required' }).regex(/^[0-9a-f]{32}$/, 'is not a webhook id') }).strict();
+
+/**
+ * `POST /v1/webhooks`: an http(s) URL without credentials or fragment (the deployment's policy,
+ * https and public addresses in production, is checked by the core), and optionally the event types
+ * to receive (all of them when left out).
+ */
+export const createWebhookBody = z
+  .object({
+    url: text()
+      .max(2048, 'must be at most 2048 characters')
+      .superRefine((v, ctx) => {
+        const url = URL.canParse(v) ? new URL(v) : undefined;
+        const problem = !url
+          ? 'must be an absolute URL'
+          : !/^https?:$/.test(url.protocol)
+            ? 'must be an https URL'
+            : url.username || url.password
+              ? 'must not carry credentials'
+              : url.hash
+                ? 'must not have a fragment'
+                : undefined;
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+    eventTypes: z
+      .array(z.enum(EVENT_TYPES, { error: `must be one of ${EVENT_TYPES.join(', ')}` }), { error: 'must be a list of event types' })
+      .min(1, 'must name at least one event type (leave it out to receive every event)')
+      .max(EVENT_TYPES.length, `must name at most ${EVENT_TYPES.length} event types`)
+      .optional(),
+  })
+  .strict()
+  .meta({ examples: [{ url: 'https://hooks.example.com/dataportability', eventTypes: ['export.delivered'] }] });
+
+export const webhookId = z.string({ error: 'is required' }).regex(/^[0-9a-f]{32}$/, 'is not a webhook id');
+
+export const listWebhooksQuery = z
+  .object({
+    pageSize: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(50),
+    pageToken: text().max(2048, 'is too long').optional(),
+  })
+  .strict();
+
+/** An application event as the webhook fan-out reads it from `export-events` (other fields pass through). */
+export const webhookEventMessage = z.looseObject({
+  id: z.string({ error: 'is required' }).min(1, 'must not be empty').max(1024, 'is too long'),
+  type: z.string({ error: 'is required' }).min(1, 'must not be empty').max(128, 'is too long'),
+});
+
+export const webhookDeliveryMessage = z
+  .object({
+    webhook: webhookId,
+    event: webhookEventMessage,
+    enqueuedAt: rfc3339Timestamp.transform((d) => d.toISOString()),
+  })
+  .strict();
 
 /** `GET /v1/exports/{id}:download?file=…`: a delivered file's name, or `manifest.json`. */
 export const downloadQuery = z

@@ -2,7 +2,8 @@ import type { ClientConfig } from '@google-cloud/pubsub';
 import type { Settings } from '@google-cloud/firestore';
 import type { StorageOptions } from '@google-cloud/storage';
 import { crc32c } from '@node-rs/crc32';
-import { OAuth2Client } from 'google-auth-library';
+import { createRequire } from 'node:module';
+import type * as GoogleAuthLibrary from 'google-auth-library';
 
 /**
  * Client options for the Google Cloud SDKs, in production or against the local emulators. With an
@@ -23,7 +24,9 @@ export function firestoreOptions(projectId: string, databaseId: string, emulator
 }
 
 // The SDKs bundle their own copy of google-auth-library; an OAuth2Client of ours is accepted at run time.
+// Loaded here, when a client is built for an emulator, not when the function starts.
 function emulatorAuth(): ClientConfig['authClient'] {
+  const { OAuth2Client } = createRequire(import.meta.url)('google-auth-library') as typeof GoogleAuthLibrary;
   return new OAuth2Client() as unknown as ClientConfig['authClient'];
 }
 

@@ -13,7 +13,7 @@ import { z } from 'zod';
  */
 
 /** The deployable functions (infra/topology.ts has the same names; a test keeps them equal). */
-export const FUNCTION_NAMES = ['api', 'oauth', 'scheduler', 'initiate', 'poll', 'transfer', 'schedule', 'deadletter'] as const;
+export const FUNCTION_NAMES = ['api', 'oauth', 'scheduler', 'initiate', 'poll', 'transfer', 'schedule', 'bundle', 'webhooks', 'webhook-delivery', 'deadletter'] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
 type Env = Readonly<Record<string, string>>;
@@ -160,6 +160,35 @@ const SECTIONS = {
     fields: { PORTABILITY_API_URL: baseUrl('the Data Portability API root').default('https://dataportability.googleapis.com') },
     build: (v) => ({ url: v.PORTABILITY_API_URL }),
   }),
+  // Mews tenants: the platform addresses a tenant may be registered with (comma-separated base URLs; none: no Mews tenant).
+  mews: section({
+    about: 'Mews tenants',
+    fields: {
+      MEWS_PLATFORM_ALLOWLIST: z
+        .string()
+        .default('')
+        .transform((v, ctx) => {
+          const parsed: string[] = [];
+          for (const entry of v
+            .split(',')
+            .map((e) => e.trim())
+            .filter(Boolean)) {
+            const url = URL.canParse(entry) ? new URL(entry) : undefined;
+            if (!url || !/^https?:$/.test(url.protocol) || url.username || url.password || url.hash || url.search) {
+              ctx.addIssue({ code: 'custom', message: `entry ${JSON.stringify(entry)} must be an http(s) URL without credentials, query or fragment` });
+              return z.NEVER;
+            }
+            parsed.push(url.href.replace(/\/+$/, ''));
+          }
+          return parsed;
+        }),
+    },
+    check: (v, production) =>
+      production && v.MEWS_PLATFORM_ALLOWLIST.some((e) => !e.startsWith('https://'))
+        ? [{ variable: 'MEWS_PLATFORM_ALLOWLIST', message: 'must list only https URLs when APP_ENV is production' }]
+        : [],
+    build: (v) => ({ platformAllowlist: v.MEWS_PLATFORM_ALLOWLIST }),
+  }),
   // Callers of the api function: Google ID tokens of allow-listed service accounts.
   apiCallers: section({
     about: 'api callers',
@@ -290,7 +319,7 @@ type Built = { [K in SectionName]: ReturnType<(typeof SECTIONS)[K]['build']> };
  * OAuth client, the token key and the bucket; only `api` and `oauth` run the connect flow; only
  * `transfer` tunes transfers; `deadletter` only records messages.
  */
-const PIPELINE: readonly SectionName[] = ['base', 'firestore', 'pubsub', 'oauthClient', 'portability', 'tokenKey', 'exports', 'archive'];
+const PIPELINE: readonly SectionName[] = ['base', 'firestore', 'pubsub', 'oauthClient', 'portability', 'mews', 'tokenKey', 'exports', 'archive'];
 const FUNCTION_SECTIONS: Readonly<Record<FunctionName, readonly SectionName[]>> = {
   api: [...PIPELINE, 'connect', 'apiCallers', 'idTokens'],
   // The browser flow: it seals the refresh token and requests the first exports, never touches the bucket.
@@ -299,7 +328,12 @@ const FUNCTION_SECTIONS: Readonly<Record<FunctionName, readonly SectionName[]>> 
   initiate: PIPELINE,
   poll: PIPELINE,
   transfer: [...PIPELINE, 'transfer'],
+  // The bundle step checkpoints and hands over as a transfer does.
+  bundle: [...PIPELINE, 'transfer'],
   schedule: [...PIPELINE, 'ticks'],
+  // Webhooks: the fan-out lists webhooks and publishes; a delivery opens the sealed signing secret.
+  webhooks: ['base', 'firestore', 'pubsub'],
+  'webhook-delivery': ['base', 'firestore', 'pubsub', 'tokenKey'],
   deadletter: ['base', 'firestore'],
 };
 
@@ -370,6 +404,8 @@ export interface Config {
     readonly confirmationCodeTtlSeconds: number;
   };
   readonly portabilityApiUrl: string;
+  /** Mews tenants: allowed platform addresses (https only in production). */
+  readonly mews: { readonly platformAllowlist: readonly string[] };
   readonly callers: {
     readonly audience: string;
     readonly allowedEmails: readonly string[];
@@ -503,6 +539,11 @@ function assemble(fn: FunctionName | undefined, b: Partial<Built>): Config {
     get portabilityApiUrl() {
       return need('portability').url;
     },
+    mews: Object.freeze({
+      get platformAllowlist() {
+        return need('mews').platformAllowlist;
+      },
+    }),
     callers: Object.freeze({
       get audience() {
         return need('apiCallers').audience;

@@ -32,6 +32,8 @@ import { toHttpError } from './errors.js';
  *
  * 3. An event function's app (its route takes POST only) gets one middleware before its parsers,
  *    which refuses with a Google-style 400 what is not a push delivery at all (`guardEventApp`).
+ *    The Pub/Sub workers are HTTP functions fed by push subscriptions (platform/events.ts): they
+ *    apply the same checks (`pushRequestProblem`) before reading the body with `readBody`.
  *
  * The seams are installed once per server, before its first request (Node's documented
  * `http.server.request.start` diagnostics channel, published before the server's `request`
@@ -209,7 +211,7 @@ function guardEventApp(app: ExpressApp): void {
   const first = stack.findIndex((layer) => BODY_PARSERS.has(layer.name ?? ''));
   const guard: Middleware = function eventRequestGuard(req, res, next) {
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
-    const problem = eventRequestProblem(req);
+    const problem = pushRequestProblem(req);
     if (!problem) return next();
     const { status, body, headers } = toHttpAnswer(problem);
     res.statusCode = status;
@@ -243,7 +245,11 @@ export function toHttpAnswer(error: unknown): ReturnType<typeof toHttpError> & {
 /** Pub/Sub's largest message (10 MB) in base64, with room for its envelope. */
 export const MAX_EVENT_BODY_BYTES = 16 * 1024 * 1024;
 
-function eventRequestProblem(req: IncomingMessage): AppError | undefined {
+/**
+ * What makes a request not a push delivery at all (see `guardEventApp`); the Pub/Sub workers
+ * (platform/events.ts, HTTP functions) refuse the same with the same 400.
+ */
+export function pushRequestProblem(req: IncomingMessage): AppError | undefined {
   const refuse = (description: string) => invalidArgument([{ field: 'body', description }]);
   if (req.method !== 'POST') {
     return methodNotAllowed(req.method ?? '', 'here (events are delivered with POST)', ['POST']);

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Firestore } from '@google-cloud/firestore';
+import type { Firestore } from '@google-cloud/firestore';
+import type * as FirestoreLibrary from '@google-cloud/firestore';
+import { createRequire } from 'node:module';
 import { GcsArchiveReader } from '../adapters/gcs-archive-reader.js';
 import { GcsArchiveStore } from '../adapters/gcs-archive-store.js';
 import type { ArchiveReader } from '../core/ports/archive-reader.js';
@@ -7,13 +9,15 @@ import { SandboxClock } from '../adapters/sandbox-clock.js';
 import { GoogleExportSource } from '../adapters/google-export-source.js';
 import { HttpArchiveDownloader } from '../adapters/http-archive-downloader.js';
 import { NodeRsCrc32c } from '../adapters/node-rs-crc32c.js';
+import { TarStreamBundlePacker } from '../adapters/tar-stream-bundle-packer.js';
+import { YazlBundlePacker } from '../adapters/yazl-bundle-packer.js';
+import type { Bundle, BundleMember } from '../core/bundles/model.js';
 import type { ExportDeps, ExportSettings } from '../core/exports/deps.js';
 import type { ExportJob, ExportLane } from '../core/exports/model.js';
 import type { ArchiveDownloader } from '../core/ports/archive-download.js';
 import type { ArchiveStore } from '../core/ports/archive-store.js';
 import type { ExportSource } from '../core/ports/export-source.js';
 import type { PubSub } from '@google-cloud/pubsub';
-import { FirestoreRecordStore } from '../adapters/firestore-record-store.js';
 import { PubSubWorkQueue } from '../adapters/pubsub-work-queue.js';
 import { GoogleIdTokenVerifier } from '../adapters/google-id-token-verifier.js';
 import { GoogleOAuthProvider, type OAuthEndpoints } from '../adapters/google-oauth-provider.js';
@@ -21,7 +25,17 @@ import { GooglePortabilityClient } from '../adapters/google-portability-client.j
 import { GooglePortabilityGrants } from '../adapters/google-portability-grants.js';
 import { KmsKeyWrapper } from '../adapters/kms-key-wrapper.js';
 import { LocalKeyWrapper } from '../adapters/local-key-wrapper.js';
+import { NodeWebhookTransport } from '../adapters/node-webhook-transport.js';
+import type { WebhookTransport } from '../core/ports/webhook-transport.js';
+import type { WebhookDeps } from '../core/webhooks/deps.js';
+import { DEFAULT_WEBHOOK_SETTINGS, type Webhook } from '../core/webhooks/model.js';
 import { AccessTokens } from '../core/consent/access-tokens.js';
+import { ConsentCredentials } from '../core/consent/credentials.js';
+import { Upstream } from '../core/sources/upstream.js';
+import { TenantCredentials } from '../core/tenants/credentials.js';
+import { MewsExportSource } from '../adapters/mews-export-source.js';
+import type { Tenant } from '../core/tenants/model.js';
+import type { TenantDeps } from '../core/tenants/tenants.js';
 import type { ConsentDeps } from '../core/consent/deps.js';
 import type { AuditEntry, ConnectSession, Consent, OAuthAttempt } from '../core/consent/model.js';
 import type { CallerVerifier } from '../core/ports/caller-verifier.js';
@@ -34,11 +48,12 @@ import type { RecordStore } from '../core/ports/record-store.js';
 import type { WorkQueue } from '../core/ports/work-queue.js';
 import type { UndeliverableDeps, UndeliverableMessage } from '../core/undeliverable.js';
 import { firestoreOptions, pubsubOptions, storageOptions } from './clients.js';
+import { LazyRecordStore } from './lazy-record-store.js';
 import { ConfigError, parseConfig, prefixed, type Config, type FunctionName } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 
 /** Logical collection names; the physical name carries the deployment's prefix. */
-export const COLLECTIONS = ['undeliverable', 'connectSessions', 'oauthAttempts', 'consents', 'audit', 'jobs', 'lanes'] as const;
+export const COLLECTIONS = ['undeliverable', 'connectSessions', 'oauthAttempts', 'consents', 'audit', 'jobs', 'lanes', 'bundles', 'bundleMembers', 'webhooks', 'tenants'] as const;
 export type Collection = (typeof COLLECTIONS)[number];
 
 /** Ports a test may replace with fakes; anything not given is built from the SDKs. */
@@ -52,9 +67,14 @@ export interface PortOverrides {
   readonly callers?: CallerVerifier;
   readonly schedulerCallers?: CallerVerifier;
   readonly source?: ExportSource;
+  readonly mewsSource?: ExportSource;
   readonly archive?: ArchiveStore;
   readonly downloader?: ArchiveDownloader;
+  readonly webhookTransport?: WebhookTransport;
 }
+
+/** How this integration names itself to the Mews Connector API (`Client`). */
+const MEWS_CLIENT = 'Dataportability 1.0.0';
 
 /** How long one authorization attempt (`state`) stays valid: at most 10 minutes. */
 export const STATE_TTL_SECONDS = 600;
@@ -78,9 +98,13 @@ export class Runtime {
     this.clock = overrides.clock ?? (config.sandboxClockUrl ? new SandboxClock(config.sandboxClockUrl) : systemClock);
   }
 
+  /** The Firestore client, built (and its library loaded) on first use. */
   firestore(): Firestore {
     const { projectId, firestore } = this.config;
-    this.firestoreClient ??= new Firestore(firestoreOptions(projectId, firestore.databaseId, firestore.emulatorHost));
+    if (!this.firestoreClient) {
+      const { Firestore: Client } = load<typeof FirestoreLibrary>('@google-cloud/firestore');
+      this.firestoreClient = new Client(firestoreOptions(projectId, firestore.databaseId, firestore.emulatorHost));
+    }
     return this.firestoreClient;
   }
 
@@ -105,7 +129,7 @@ export class Runtime {
   store<T>(collection: Collection): RecordStore<T> {
     let store = this.stores.get(collection);
     if (!store) {
-      store = this.overrides.store ? this.overrides.store<unknown>(collection) : new FirestoreRecordStore<unknown>(this.firestore(), prefixed(this.config, collection));
+      store = this.overrides.store ? this.overrides.store<unknown>(collection) : firestoreStore<unknown>(() => this.firestore(), prefixed(this.config, collection));
       this.stores.set(collection, store);
     }
     return store as RecordStore<T>;
@@ -156,6 +180,7 @@ export class Runtime {
           return oauth.confirmationCodeTtlSeconds;
         },
       };
+      const tokens = new AccessTokens({ clock: this.clock, consents, vault, oauth: provider, queue });
       this.consentDepsInstance = {
         clock: this.clock,
         sessions: this.store<ConnectSession>('connectSessions'),
@@ -165,7 +190,14 @@ export class Runtime {
         oauth: provider,
         grants: grants ?? new GooglePortabilityGrants(this.portability()),
         vault,
-        tokens: new AccessTokens({ clock: this.clock, consents, vault, oauth: provider, queue }),
+        tokens,
+        upstream: new Upstream({
+          google: { source: this.overrides.source ?? new GoogleExportSource(this.portability()), credentials: new ConsentCredentials({ consents, tokens }) },
+          mews: {
+            source: this.overrides.mewsSource ?? new MewsExportSource(MEWS_CLIENT),
+            credentials: new TenantCredentials({ tenants: this.store<Tenant>('tenants'), vault, clock: this.clock }),
+          },
+        }),
         queue,
         settings,
       };
@@ -220,7 +252,7 @@ export class Runtime {
         jobs: this.store<ExportJob>('jobs'),
         lanes: this.store<ExportLane>('lanes'),
         consents: consent.consents,
-        source: this.overrides.source ?? new GoogleExportSource(this.portability(), consent.tokens),
+        upstream: consent.upstream,
         queue: this.queue(),
         get archive(): ArchiveStore {
           archiveStore ??= new GcsArchiveStore(
@@ -235,6 +267,9 @@ export class Runtime {
         crc32c: new NodeRsCrc32c(),
         vault: consent.vault,
         settings,
+        bundles: this.store<Bundle>('bundles'),
+        bundleMembers: this.store<BundleMember>('bundleMembers'),
+        packers: { zip: new YazlBundlePacker(), 'tar.gz': new TarStreamBundlePacker() },
         newOwner: () => randomUUID(),
         oauth: consent.oauth,
       };
@@ -252,6 +287,42 @@ export class Runtime {
       archive.bucket,
     );
     return this.archiveReaderInstance;
+  }
+
+  private webhookDepsInstance: WebhookDeps | undefined;
+
+  /** What the webhook fan-out needs: the webhooks and the queue (no key: it never opens a secret). */
+  webhookFanOutDeps(): Pick<WebhookDeps, 'clock' | 'webhooks' | 'queue'> {
+    return { clock: this.clock, webhooks: this.store<Webhook>('webhooks'), queue: this.queue() };
+  }
+
+  /** Webhooks: production allows only https URLs and public addresses (development reaches local receivers). */
+  webhookDeps(): WebhookDeps {
+    const production = this.config.env === 'production';
+    this.webhookDepsInstance ??= {
+      clock: this.clock,
+      webhooks: this.store<Webhook>('webhooks'),
+      queue: this.queue(),
+      vault: new TokenVault(this.keyWrapper()),
+      transport: this.overrides.webhookTransport ?? new NodeWebhookTransport(),
+      settings: { ...DEFAULT_WEBHOOK_SETTINGS, requireHttps: production, publicAddressesOnly: production },
+    };
+    return this.webhookDepsInstance;
+  }
+
+  private tenantDepsInstance: TenantDeps | undefined;
+
+  /** Tenants (sources authorised by configured API keys); their keys are sealed with the consents' vault. */
+  tenantDeps(): TenantDeps {
+    const consent = this.consentDeps();
+    this.tenantDepsInstance ??= {
+      clock: this.clock,
+      tenants: this.store<Tenant>('tenants'),
+      audit: consent.audit,
+      vault: consent.vault,
+      settings: { platformAllowlist: this.config.mews.platformAllowlist, requireHttps: this.config.env === 'production' },
+    };
+    return this.tenantDepsInstance;
   }
 
   undeliverableDeps(): UndeliverableDeps {
@@ -291,4 +362,15 @@ function oauthEndpoints(config: Config): OAuthEndpoints {
     if (error instanceof ConfigError) return client;
     throw error;
   }
+}
+
+/** A CommonJS library, loaded when first used (a function that never uses it never loads it). */
+const load = createRequire(import.meta.url) as <T>(id: string) => T;
+
+/** A Firestore-backed store whose adapter and client library load on its first call. */
+function firestoreStore<T>(firestore: () => Firestore, collection: string): RecordStore<T> {
+  return new LazyRecordStore<T>(async () => {
+    const { FirestoreRecordStore } = await import('../adapters/firestore-record-store.js');
+    return new FirestoreRecordStore<T>(firestore(), collection);
+  });
 }

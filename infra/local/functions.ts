@@ -16,7 +16,9 @@ export interface ServedFunction {
 
 /**
  * Serves one function exactly as Cloud Functions does: the Functions Framework loading
- * `functions/index.ts` (TypeScript through tsx) with the function's target and signature type.
+ * `functions/index.ts` (TypeScript through tsx) with the function's target (also as
+ * FUNCTION_TARGET, as Cloud Functions sets it), as an HTTP function, with only its own
+ * configuration variables.
  */
 export async function serveFunction(spec: FunctionSpec, env: NodeJS.ProcessEnv, logDir: string, port: number): Promise<ServedFunction> {
   const logFile = join(logDir, `${spec.name}.log`);
@@ -30,7 +32,8 @@ export async function serveFunction(spec: FunctionSpec, env: NodeJS.ProcessEnv, 
       'tsx',
       FRAMEWORK_MAIN,
       `--target=${spec.name}`,
-      `--signature-type=${spec.trigger === 'http' ? 'http' : 'cloudevent'}`,
+      // Every function is an HTTP function; the Pub/Sub workers get their push subscriptions' POSTs.
+      '--signature-type=http',
       `--source=${join(REPO_ROOT, 'functions', 'index.ts')}`,
       `--port=${port}`,
     ],

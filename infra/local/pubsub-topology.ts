@@ -47,7 +47,9 @@ export async function provisionTopology(
           minimumBackoff: { seconds: options.retry.minimumBackoffSeconds },
           maximumBackoff: { seconds: options.retry.maximumBackoffSeconds },
         },
-        ...(fn.deadLetter ? { deadLetterPolicy: { deadLetterTopic: topics['dead-letter'], maxDeliveryAttempts: options.retry.maxDeliveryAttempts } } : {}),
+        ...(fn.deadLetter
+          ? { deadLetterPolicy: { deadLetterTopic: topics['dead-letter'], maxDeliveryAttempts: fn.maxDeliveryAttempts ?? options.retry.maxDeliveryAttempts } }
+          : {}),
       }),
     );
     subscriptions[fn.name] = `projects/${options.projectId}/subscriptions/${name}`;

@@ -85,6 +85,31 @@ export function archiveStoreContract(name: string, make: () => Promise<ArchiveSt
       expect(await store.stat('c/done.zip')).toMatchObject({ bytes: 4 });
     });
 
+    it('reads an object back byte for byte; a missing one is NOT_FOUND', async () => {
+      const store = await make();
+      const data = randomBytes(900_000);
+      const session = await store.beginUpload('read/me.zip', 'application/zip');
+      await write(store, session, 'read/me.zip', 0, data);
+      const parts: Buffer[] = [];
+      for await (const chunk of await store.read('read/me.zip')) parts.push(chunk as Buffer);
+      expect(Buffer.concat(parts).equals(data)).toBe(true);
+      await expect(store.read('read/absent.zip')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    });
+
+    it('copies an object create-only, of the given generation only', async () => {
+      const store = await make();
+      const data = randomBytes(400_000);
+      const session = await store.beginUpload('copy/source.zip', 'application/zip');
+      const source = await write(store, session, 'copy/source.zip', 0, data);
+      const copied = await store.copy('copy/source.zip', 'copy/target.zip', source.generation);
+      expect(copied).toMatchObject({ name: 'copy/target.zip', bytes: data.length, crc32c: crc(data) });
+      expect(await store.stat('copy/target.zip')).toMatchObject({ bytes: data.length, crc32c: crc(data) });
+      await expect(store.copy('copy/source.zip', 'copy/target.zip', source.generation)).rejects.toMatchObject({ code: 'ALREADY_EXISTS' });
+      await expect(store.copy('copy/source.zip', 'copy/other.zip', String(Number(source.generation) + 1000))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await expect(store.copy('copy/absent.zip', 'copy/other.zip', '1')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      expect(await store.stat('copy/other.zip')).toBeUndefined();
+    });
+
     it('deletes one object and everything under a prefix', async () => {
       const store = await make();
       for (const n of ['p/1', 'p/2', 'q/1']) await store.writeJson(n, {});

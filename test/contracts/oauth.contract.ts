@@ -7,6 +7,8 @@ import { scopeOf } from '../../functions/core/resource-groups.js';
 export interface AuthorizationServerUnderTest {
   readonly oauth: OAuthProvider;
   readonly grants: PortabilityGrants;
+  /** `authorization:reset` with this access token (the export source's `release`). */
+  reset(accessToken: string): Promise<void>;
   /** The user approves `groups` on the page `authorizationUrl` leads to: the code it sends back. */
   approve(authorizationUrl: string, state: string, groups: string[], duration: 'ONE_TIME' | 'DAYS_30'): Promise<string>;
 }
@@ -68,7 +70,7 @@ export function authorizationContract(name: string, make: () => Promise<Authoriz
       const server = await make();
       const { code, verifier } = await connect(server, ['chrome.history'], ['chrome.history']);
       const grant = await server.oauth.exchangeCode(code, verifier);
-      await server.grants.resetAuthorization(grant.accessToken);
+      await server.reset(grant.accessToken);
       await expect(server.grants.checkAccessType(grant.accessToken)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
       await expect(server.oauth.refresh(grant.refreshToken!)).rejects.toMatchObject({ reason: 'INVALID_GRANT' });
     });

@@ -561,7 +561,7 @@ describe('fuzzed HTTP requests to the api and oauth functions', () => {
 });
 
 describe('requests to the worker endpoints (Pub/Sub push targets)', () => {
-  const workers = ['initiate', 'poll', 'transfer', 'deadletter'] as const;
+  const workers = ['initiate', 'poll', 'transfer', 'deadletter', 'webhooks', 'webhook-delivery'] as const;
   const post = (fn: string, init: { method?: string; headers?: Record<string, string>; body?: string | Uint8Array }) =>
     fetch(stack.info.functions[fn]!.url + '/', {
       method: init.method ?? 'POST',

@@ -3,7 +3,10 @@ import { LocalKeyWrapper } from '../../functions/adapters/local-key-wrapper.js';
 import { AccessTokens } from '../../functions/core/consent/access-tokens.js';
 import type { ConsentDeps } from '../../functions/core/consent/deps.js';
 import type { AuditEntry, ConnectSession, Consent, OAuthAttempt } from '../../functions/core/consent/model.js';
+import { ConsentCredentials } from '../../functions/core/consent/credentials.js';
+import { Upstream } from '../../functions/core/sources/upstream.js';
 import { TokenVault } from '../../functions/core/token-vault.js';
+import { FakeExportSource } from './fake-export-source.js';
 import { FakeAuthorizationServer, ManualClock } from './fake-oauth.js';
 import { MemoryRecordStore } from './memory-record-store.js';
 import { MemoryWorkQueue } from './memory-work-queue.js';
@@ -20,6 +23,9 @@ export function consentDepsWithFakes() {
   const audit = new MemoryRecordStore<AuditEntry>();
   const queue = new MemoryWorkQueue();
   const vault = new TokenVault(new LocalKeyWrapper(randomBytes(32)));
+  const tokens = new AccessTokens({ clock, consents, vault, oauth: server.provider, queue });
+  // The export source's release is the authorization server's reset (any live access token is its own grant).
+  const source = new FakeExportSource({ identify: (token) => token, onRelease: (token) => server.reset(token) });
   const deps: ConsentDeps = {
     clock,
     sessions,
@@ -29,7 +35,8 @@ export function consentDepsWithFakes() {
     oauth: server.provider,
     grants: server.grants,
     vault,
-    tokens: new AccessTokens({ clock, consents, vault, oauth: server.provider, queue }),
+    tokens,
+    upstream: new Upstream({ google: { source, credentials: new ConsentCredentials({ consents, tokens }) } }),
     queue,
     settings: {
       returnUrlAllowlist: [RETURN_URL],

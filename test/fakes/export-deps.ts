@@ -1,11 +1,17 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { LocalKeyWrapper } from '../../functions/adapters/local-key-wrapper.js';
 import { NodeRsCrc32c } from '../../functions/adapters/node-rs-crc32c.js';
+import { TarStreamBundlePacker } from '../../functions/adapters/tar-stream-bundle-packer.js';
+import { YazlBundlePacker } from '../../functions/adapters/yazl-bundle-packer.js';
+import type { Bundle, BundleMember } from '../../functions/core/bundles/model.js';
 import type { Consent } from '../../functions/core/consent/model.js';
 import type { ExportDeps } from '../../functions/core/exports/deps.js';
 import type { ExportJob, ExportLane } from '../../functions/core/exports/model.js';
+import { ConsentCredentials } from '../../functions/core/consent/credentials.js';
+import { Upstream } from '../../functions/core/sources/upstream.js';
 import { TokenVault } from '../../functions/core/token-vault.js';
 import { FakeAuthorizationServer, ManualClock } from './fake-oauth.js';
+import { FakeConsentTokens } from './fake-consent-tokens.js';
 import { FakeExportSource } from './fake-export-source.js';
 import { FakeDownloader, MemoryArchiveStore } from './memory-archive.js';
 import { MemoryRecordStore } from './memory-record-store.js';
@@ -39,7 +45,7 @@ export async function exportDepsWithFakes(settings: Partial<ExportDeps['settings
     jobs,
     lanes,
     consents,
-    source,
+    upstream: new Upstream({ google: { source, credentials: new ConsentCredentials({ consents, tokens: new FakeConsentTokens({ clock, consents, queue }) }) } }),
     queue,
     archive,
     downloader,
@@ -55,6 +61,9 @@ export async function exportDepsWithFakes(settings: Partial<ExportDeps['settings
       expiringLeadSeconds: 7 * 86_400,
       ...settings,
     },
+    bundles: new MemoryRecordStore<Bundle>(),
+    bundleMembers: new MemoryRecordStore<BundleMember>(),
+    packers: { zip: new YazlBundlePacker(), 'tar.gz': new TarStreamBundlePacker() },
     newOwner: () => randomUUID(),
     oauth: new FakeAuthorizationServer(clock).provider,
   };

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../../functions/core/errors.js';
-import type { ExportSource, ExportUnit, GrantRef, StartOutcome, UpstreamState, UpstreamStateName } from '../../functions/core/ports/export-source.js';
+import type { ExportSource, ExportUnit, SourceCredential, StartOutcome, UpstreamState, UpstreamStateName } from '../../functions/core/ports/export-source.js';
 
 interface UpstreamJob {
   grant: string;
@@ -10,9 +10,14 @@ interface UpstreamJob {
   exportTime: Date;
 }
 
+/** The access token the fake hands out for a grant (see FakeConsentTokens). */
+export const fakeAccessToken = (grantId: string) => `fake-access:${grantId}`;
+
 /**
  * An in-memory export API for unit tests: jobs that tests finish, fail or cancel by hand, and
- * start outcomes that tests can script per resource. Counts every call.
+ * start outcomes that tests can script per resource. Counts every call. Like the real API it acts
+ * with the credential it is given: an access token names its grant (`identify`), and a released
+ * grant's token is refused with UNAUTHENTICATED, whatever the call.
  */
 export class FakeExportSource implements ExportSource {
   readonly jobs = new Map<string, UpstreamJob>();
@@ -23,57 +28,69 @@ export class FakeExportSource implements ExportSource {
   /** Resources whose next start creates the upstream job and then loses the answer (a dropped connection). */
   readonly loseAnswer = new Set<string>();
 
-  async start(grant: GrantRef, unit: ExportUnit): Promise<StartOutcome> {
+  constructor(
+    private readonly options: {
+      /** The grant an access token belongs to; null: not a token of this API. */
+      readonly identify?: (accessToken: string) => string | null;
+      /** Also called on release (e.g. the fake authorization server's reset). */
+      readonly onRelease?: (accessToken: string) => Promise<void>;
+    } = {},
+  ) {}
+
+  async start(credential: SourceCredential, unit: ExportUnit): Promise<StartOutcome> {
     this.calls.start++;
     const next = this.scripted.get(unit.resource)?.shift();
     if (next instanceof AppError) throw next;
     if (next) return next;
-    if (this.released.includes(grant.consentId)) {
-      throw new AppError('FAILED_PRECONDITION', 'the grant was revoked upstream', { reason: 'CONSENT_NEEDS_RECONSENT' });
-    }
+    const grant = this.grant(credential);
     // As the Data Portability API: an identical running job is adopted; a one-time group exports
     // once (whatever became of that export), and the refusal names the jobs that used it.
     const previous: string[] = [];
     for (const [id, job] of this.jobs) {
-      if (job.grant !== grant.consentId || job.unit.resource !== unit.resource) continue;
+      if (job.grant !== grant || job.unit.resource !== unit.resource) continue;
       if (job.state === 'IN_PROGRESS' && (job.unit.startTime?.getTime() ?? null) === (unit.startTime?.getTime() ?? null)) return { kind: 'adopted', upstreamId: id };
       previous.push(id);
     }
     if (previous.length > 0) return { kind: 'exhausted', detail: 'one-time grant already used for this group', previousUpstreamIds: previous };
     const upstreamId = randomUUID();
-    this.jobs.set(upstreamId, { grant: grant.consentId, unit, state: 'IN_PROGRESS', files: [], exportTime: unit.endTime ?? new Date('2026-11-23T12:00:00Z') });
+    this.jobs.set(upstreamId, { grant, unit, state: 'IN_PROGRESS', files: [], exportTime: unit.endTime ?? new Date('2026-11-23T12:00:00Z') });
     if (this.loseAnswer.delete(unit.resource)) throw new AppError('UNAVAILABLE', 'POST /v1/portabilityArchive:initiate: network failure');
     return { kind: 'started', upstreamId, accessType: 'ONE_TIME' };
   }
 
-  async state(grant: GrantRef, upstreamId: string): Promise<UpstreamState> {
+  async state(credential: SourceCredential, upstreamId: string): Promise<UpstreamState> {
     this.calls.state++;
+    const grant = this.grant(credential);
     const job = this.job(upstreamId);
     // Other grants' jobs do not exist for this one.
-    if (job.grant !== grant.consentId) throw new AppError('NOT_FOUND', 'archive job not found');
+    if (job.grant !== grant) throw new AppError('NOT_FOUND', 'archive job not found');
     return { state: job.state, files: job.state === 'COMPLETE' ? job.files : [], exportTime: job.exportTime, startTime: job.unit.startTime };
   }
 
-  async retry(grant: GrantRef, upstreamId: string): Promise<string> {
+  async retry(credential: SourceCredential, upstreamId: string): Promise<string> {
     this.calls.retry++;
+    const grant = this.grant(credential);
     const job = this.job(upstreamId);
     if (job.state !== 'FAILED') throw new AppError('FAILED_PRECONDITION', 'only FAILED jobs can be retried');
     const next = randomUUID();
     job.state = 'CANCELLED';
-    this.jobs.set(next, { ...job, grant: grant.consentId, state: 'IN_PROGRESS', files: [] });
+    this.jobs.set(next, { ...job, grant, state: 'IN_PROGRESS', files: [] });
     return next;
   }
 
-  async cancel(_grant: GrantRef, upstreamId: string): Promise<void> {
+  async cancel(credential: SourceCredential, upstreamId: string): Promise<void> {
     this.calls.cancel++;
+    this.grant(credential);
     const job = this.job(upstreamId);
     if (job.state !== 'IN_PROGRESS') throw new AppError('FAILED_PRECONDITION', 'only running jobs can be cancelled');
     job.state = 'CANCELLED';
   }
 
-  async release(grant: GrantRef): Promise<void> {
+  async release(credential: SourceCredential): Promise<void> {
     this.calls.release++;
-    this.released.push(grant.consentId);
+    const grant = this.grant(credential);
+    if (credential.kind === 'access_token') await this.options.onRelease?.(credential.accessToken);
+    this.released.push(grant);
   }
 
   complete(upstreamId: string, files: { name: string; url: string }[]): void {
@@ -84,6 +101,14 @@ export class FakeExportSource implements ExportSource {
 
   setState(upstreamId: string, state: UpstreamStateName): void {
     this.job(upstreamId).state = state;
+  }
+
+  /** The grant the credential acts for; UNAUTHENTICATED (HTTP 401) for an unknown or released one. */
+  private grant(credential: SourceCredential): string {
+    const token = credential.kind === 'access_token' ? credential.accessToken : '';
+    const grant = this.options.identify ? this.options.identify(token) : token.startsWith('fake-access:') ? token.slice('fake-access:'.length) : null;
+    if (grant === null || this.released.includes(grant)) throw new AppError('UNAUTHENTICATED', 'HTTP 401 UNAUTHENTICATED');
+    return grant;
   }
 
   private job(id: string): UpstreamJob {

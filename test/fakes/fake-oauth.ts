@@ -69,11 +69,13 @@ export class FakeAuthorizationServer {
       const groups = grant.scopes.map(groupOfScope).filter((g): g is NonNullable<typeof g> => !!g);
       return grant.timeBased ? { oneTime: [], timeBased: groups } : { oneTime: groups, timeBased: [] };
     },
-    resetAuthorization: async (accessToken) => {
-      this.calls.reset++;
-      this.liveGrant(accessToken).alive = false;
-    },
   };
+
+  /** `authorization:reset` (the export source's release): the grant of this access token ends. */
+  async reset(accessToken: string): Promise<void> {
+    this.calls.reset++;
+    this.liveGrant(accessToken).alive = false;
+  }
 
   /** The user approves `scopes` (a subset of what was asked for under `state`): a one-time code. */
   approve(state: string, scopes: readonly string[], duration: 'ONE_TIME' | 'DAYS_30' | 'DAYS_180' = 'ONE_TIME'): string {

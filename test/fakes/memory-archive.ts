@@ -87,6 +87,22 @@ export class MemoryArchiveStore implements ArchiveStore {
     if (s && !s.done) this.sessions.delete(session);
   }
 
+  async read(object: string): Promise<Readable> {
+    const o = this.objects.get(object);
+    if (!o) throw new AppError('NOT_FOUND', `${object} not found`);
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < o.data.length; i += 64 * 1024) chunks.push(o.data.subarray(i, i + 64 * 1024));
+    return Readable.from(chunks);
+  }
+
+  async copy(source: string, destination: string, sourceGeneration: string): Promise<StoredObject> {
+    const o = this.objects.get(source);
+    if (!o || String(o.generation) !== sourceGeneration) throw new AppError('NOT_FOUND', `${source} changed or is gone`);
+    if (this.objects.has(destination)) throw new AppError('ALREADY_EXISTS', 'object exists');
+    this.objects.set(destination, { data: o.data, generation: this.generation++ });
+    return (await this.stat(destination))!;
+  }
+
   async delete(object: string): Promise<void> {
     this.objects.delete(object);
   }

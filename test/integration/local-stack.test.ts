@@ -38,7 +38,7 @@ describe('npm start (the local stack launcher)', () => {
     await waitUntil(() => (output.includes('Press Ctrl-C') ? true : notYet(output.slice(-1_000))), { what: 'the launcher to print where everything runs', timeoutMs: 90_000 });
     info = JSON.parse(readFileSync(join(dir, 'stack.json'), 'utf8')) as StackInfo;
     expect(output).toContain(info.functions['api']!.url);
-    expect(Object.keys(info.functions).sort()).toEqual(['api', 'deadletter', 'initiate', 'oauth', 'poll', 'schedule', 'scheduler', 'transfer']);
+    expect(Object.keys(info.functions).sort()).toEqual(['api', 'deadletter', 'initiate', 'oauth', 'poll', 'schedule', 'scheduler', 'transfer', 'webhook-delivery', 'webhooks']);
     expect(output).toContain(info.services.sandbox.url);
     expect(info.processes.length).toBeGreaterThanOrEqual(4);
   });

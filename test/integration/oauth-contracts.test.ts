@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { GooglePortabilityClient } from '../../functions/adapters/google-portability-client.js';
+import { GoogleExportSource } from '../../functions/adapters/google-export-source.js';
 import { GooglePortabilityGrants } from '../../functions/adapters/google-portability-grants.js';
 import { systemClock } from '../../functions/core/ports/clock.js';
 import { startSandbox } from '../../infra/sandbox/server.js';
@@ -26,6 +27,7 @@ authorizationContract('fake authorization server', async () => {
   return {
     oauth: server.provider,
     grants: server.grants,
+    reset: (accessToken) => server.reset(accessToken),
     approve: async (_url, state, groups, duration) =>
       server.approve(
         state,
@@ -41,6 +43,7 @@ authorizationContract('Google adapters (sandbox)', async () => {
   return {
     oauth,
     grants: new GooglePortabilityGrants(new GooglePortabilityClient(sandbox.baseUrl)),
+    reset: (accessToken) => new GoogleExportSource(new GooglePortabilityClient(sandbox.baseUrl)).release({ kind: 'access_token', accessToken }),
     approve: async (authorizeUrl, _state, groups, duration) => {
       const res = await fetch(`${sandbox.baseUrl}/sandbox/v1/consent`, {
         method: 'POST',

@@ -1,6 +1,5 @@
 import type { Server } from 'node:http';
 import * as ff from '@google-cloud/functions-framework';
-import type { CloudEvent } from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Message, Subscription } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +8,7 @@ import { AppError, transient } from '../../functions/core/errors.js';
 import type { UndeliverableMessage } from '../../functions/core/undeliverable.js';
 import { undeliverableId } from '../../functions/core/undeliverable.js';
 import { deadletter } from '../../functions/entrypoints/deadletter.js';
-import { jsonPayload, pubsubFunction, type MessagePublishedData } from '../../functions/platform/events.js';
+import { jsonPayload, pubsubFunction, type PushEnvelope } from '../../functions/platform/events.js';
 import { createRuntime, type Runtime } from '../../functions/platform/runtime.js';
 import { parseWith } from '../../functions/platform/validation.js';
 import { notYet, waitUntil } from '../fixtures/wait.js';
@@ -70,18 +69,13 @@ beforeAll(async () => {
       if (cmd.case === 'transient') throw transient('upstream unavailable');
     },
   );
-  ff.cloudEvent('worker', async (event: CloudEvent<MessagePublishedData>) => {
-    const id = event.data?.message?.messageId ?? '';
-    const note = (answer: 'ack' | 'nack') => deliveries.set(id, [...(deliveries.get(id) ?? []), answer]);
-    try {
-      await worker(event);
-    } catch (error) {
-      note('nack');
-      throw error;
-    }
-    note('ack');
+  ff.http('worker', async (req, res) => {
+    const id = (req.body as PushEnvelope | undefined)?.message?.messageId ?? '';
+    await worker(req, res);
+    // What Pub/Sub sees: a 2xx acks the message, anything else nacks it.
+    deliveries.set(id, [...(deliveries.get(id) ?? []), res.statusCode >= 200 && res.statusCode < 300 ? 'ack' : 'nack']);
   });
-  ff.cloudEvent('deadletter', deadletter(rt));
+  ff.http('deadletter', deadletter(rt));
   const [workerUrl, deadletterUrl] = [await serve('worker'), await serve('deadletter')];
 
   const [work] = await pubsub.createTopic('work');

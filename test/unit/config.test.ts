@@ -5,6 +5,15 @@ import { productionEnv } from '../fixtures/env.js';
 const base = productionEnv();
 
 describe('parseConfig', () => {
+  it('MEWS_PLATFORM_ALLOWLIST: base URLs without a trailing slash; https only in production', () => {
+    expect(parseConfig({ ...base, MEWS_PLATFORM_ALLOWLIST: 'https://api.mews.com/, https://api.mews-demo.com' }).mews.platformAllowlist).toEqual([
+      'https://api.mews.com',
+      'https://api.mews-demo.com',
+    ]);
+    expect(() => parseConfig({ ...base, MEWS_PLATFORM_ALLOWLIST: 'http://api.mews.com' })).toThrow(/MEWS_PLATFORM_ALLOWLIST must list only https URLs/);
+    expect(() => parseConfig({ ...base, MEWS_PLATFORM_ALLOWLIST: 'ftp://x' })).toThrow(ConfigError);
+  });
+
   it('applies defaults and returns a frozen object', () => {
     const config = parseConfig(base);
     expect(config).toEqual({
@@ -28,6 +37,7 @@ describe('parseConfig', () => {
         confirmationCodeTtlSeconds: 300,
       },
       portabilityApiUrl: 'https://dataportability.googleapis.com',
+      mews: { platformAllowlist: [] },
       callers: {
         audience: 'https://api.example.com',
         allowedEmails: ['backend@my-project-1.iam.gserviceaccount.com'],

@@ -1,10 +1,10 @@
-import type { CloudEvent, Request, Response } from '@google-cloud/functions-framework';
+import type { Request } from '@google-cloud/functions-framework';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { AppError, transient } from '../../functions/core/errors.js';
 import type { RecordStore } from '../../functions/core/ports/record-store.js';
 import { undeliverableId, type UndeliverableMessage } from '../../functions/core/undeliverable.js';
-import { jsonPayload, pubsubFunction, type MessagePublishedData } from '../../functions/platform/events.js';
+import { jsonPayload, pubsubFunction } from '../../functions/platform/events.js';
 import { httpFunction } from '../../functions/platform/http.js';
 import { createRuntime } from '../../functions/platform/runtime.js';
 import { parseWith } from '../../functions/platform/validation.js';
@@ -19,6 +19,7 @@ import { FakeAuthorizationServer, ManualClock } from '../fakes/fake-oauth.js';
 import { MemoryRecordStore } from '../fakes/memory-record-store.js';
 import { MemoryWorkQueue } from '../fakes/memory-work-queue.js';
 import { developmentEnv } from '../fixtures/env.js';
+import { deliver, fakeResponse, pushEnvelope as event } from '../fixtures/push.js';
 
 function runtimeWithFakes() {
   const stores = new Map<string, MemoryRecordStore<unknown>>();
@@ -29,17 +30,6 @@ function runtimeWithFakes() {
     },
   });
   return { rt, undeliverable: () => rt.store<UndeliverableMessage>('undeliverable') };
-}
-
-function event(data: unknown, messageId = 'm1'): CloudEvent<MessagePublishedData> {
-  const raw = typeof data === 'string' ? data : JSON.stringify(data);
-  return {
-    specversion: '1.0',
-    id: messageId,
-    source: '//pubsub.googleapis.com/projects/p/topics/t',
-    type: 'google.cloud.pubsub.topic.v1.messagePublished',
-    data: { message: { data: Buffer.from(raw).toString('base64'), messageId, publishTime: '2026-11-23T10:00:00Z', attributes: { a: 'b' } } },
-  };
 }
 
 const schema = z.object({ job: z.string().min(1), attempt: z.number().int().nonnegative() }).strict();
@@ -54,7 +44,7 @@ describe('pubsubFunction (event edge)', () => {
       (m) => parseWith(schema, jsonPayload(m)),
       async (cmd) => void seen.push(cmd),
     );
-    await fn(event({ job: 'j', attempt: 1 }));
+    expect(await deliver(fn, event({ job: 'j', attempt: 1 }))).toMatchObject({ statusCode: 204 });
     expect(seen).toEqual([{ job: 'j', attempt: 1 }]);
   });
 
@@ -67,8 +57,8 @@ describe('pubsubFunction (event edge)', () => {
       (m) => parseWith(schema, jsonPayload(m)),
       async () => void calls++,
     );
-    await expect(fn(event({ job: '', attempt: -1, extra: 1 }))).resolves.toBeUndefined();
-    await expect(fn(event({ job: '', attempt: -1, extra: 1 }))).resolves.toBeUndefined();
+    expect(await deliver(fn, event({ job: '', attempt: -1, extra: 1 }))).toMatchObject({ statusCode: 204 });
+    expect(await deliver(fn, event({ job: '', attempt: -1, extra: 1 }))).toMatchObject({ statusCode: 204 });
     expect(calls).toBe(0);
     const record = await undeliverable().get(undeliverableId('REJECTED', 't', 'm1'));
     expect(record?.violations.map((v) => v.field).sort()).toEqual(['attempt', 'extra', 'job']);
@@ -84,9 +74,12 @@ describe('pubsubFunction (event edge)', () => {
       (m) => parseWith(schema, jsonPayload(m)),
       async () => undefined,
     );
-    await fn({ specversion: '1.0', id: 'e9', source: 's', type: 't' } as CloudEvent<MessagePublishedData>);
-    const record = await undeliverable().get(undeliverableId('REJECTED', 't', 'e9'));
-    expect(record?.violations).toEqual([{ field: 'message.data', description: 'is empty' }]);
+    expect(await deliver(fn, { subscription: 'projects/p/subscriptions/s' })).toMatchObject({ statusCode: 204 });
+    expect(await deliver(fn, { message: { messageId: 'e9', data: 7, attributes: 'x' } })).toMatchObject({ statusCode: 204 });
+    const records = (await undeliverable().list({ pageSize: 10 })).items;
+    expect(records).toHaveLength(2);
+    for (const { value } of records) expect(value.violations).toEqual([{ field: 'message.data', description: 'is empty' }]);
+    expect(await undeliverable().get(undeliverableId('REJECTED', 't', 'e9'))).toBeDefined();
   });
 
   it('acks a permanent error from the use case and records it', async () => {
@@ -99,11 +92,11 @@ describe('pubsubFunction (event edge)', () => {
         throw new AppError('FAILED_PRECONDITION', 'job already finished');
       },
     );
-    await expect(fn(event({ job: 'j', attempt: 0 }, 'm2'))).resolves.toBeUndefined();
+    expect(await deliver(fn, event({ job: 'j', attempt: 0 }, 'm2'))).toMatchObject({ statusCode: 204 });
     expect((await undeliverable().get(undeliverableId('REJECTED', 't', 'm2')))?.errorCode).toBe('FAILED_PRECONDITION');
   });
 
-  it('throws a transient error so Pub/Sub redelivers, and records nothing', async () => {
+  it('answers a transient error with an error status so Pub/Sub redelivers, and records nothing', async () => {
     const { rt, undeliverable } = runtimeWithFakes();
     const failure = transient('firestore unavailable');
     const fn = pubsubFunction(
@@ -114,43 +107,12 @@ describe('pubsubFunction (event edge)', () => {
         throw failure;
       },
     );
-    await expect(fn(event({ job: 'j', attempt: 0 }))).rejects.toBe(failure);
+    const answer = await deliver(fn, event({ job: 'j', attempt: 0 }));
+    expect(answer.statusCode).toBe(503);
+    expect(answer.body).toMatchObject({ error: { status: 'UNAVAILABLE' } });
     expect((await undeliverable().list({ pageSize: 10 })).items).toHaveLength(0);
   });
 });
-
-function fakeResponse() {
-  const res = { statusCode: 0, headers: {} as Record<string, string>, body: undefined as unknown, ended: false };
-  const api = {
-    status(code: number) {
-      res.statusCode = code;
-      return api;
-    },
-    set(k: string, v: string) {
-      res.headers[k.toLowerCase()] = v;
-      return api;
-    },
-    json(body: unknown) {
-      res.body = body;
-      res.ended = true;
-      return api;
-    },
-    type(t: string) {
-      res.headers['content-type'] = t;
-      return api;
-    },
-    send(body: unknown) {
-      res.body = body;
-      res.ended = true;
-      return api;
-    },
-    end() {
-      res.ended = true;
-      return api;
-    },
-  };
-  return { res, api: api as unknown as Response };
-}
 
 describe('httpFunction (HTTP edge)', () => {
   const { rt } = runtimeWithFakes();

@@ -38,7 +38,7 @@ forwardFrameworkRefusals();
 ff.http('refusals-api', httpFunction('api', rt, routes, { authenticate }));
 ff.http('refusals-oauth', httpFunction('oauth', rt, routes, { htmlErrors: true, headers: { 'Referrer-Policy': 'no-referrer' } }));
 ff.cloudEvent('refusals-event', async () => void events++);
-ff.cloudEvent(
+ff.http(
   'refusals-worker',
   pubsubFunction(
     'worker',
@@ -284,6 +284,15 @@ describe('requests the Functions Framework refuses itself', () => {
       expect(r.value.kind).toBe('REJECTED');
     }
     expect(records.map((r) => r.value.messageId)).toContain('123456789');
+  });
+
+  it('a worker answers a push body that is not valid JSON with a Google-style 400 naming the body, so it is redelivered, never acked', async () => {
+    const before = events;
+    const a = await send('refusals-worker', 'POST', '/', { 'Content-Type': 'application/json' }, '{"message":');
+    expect(a.status).toBe(400);
+    expect(a.headers['content-type']).toMatch(/^application\/json/);
+    expect(JSON.parse(a.text)).toMatchObject({ error: { status: 'INVALID_ARGUMENT', details: [{ fieldViolations: [{ field: 'body', description: 'is not valid JSON' }] }] } });
+    expect(events).toBe(before);
   });
 
   it('an event function is left to the framework for a JSON body it cannot parse (a broken push body is not acked as an event)', async () => {

@@ -25,11 +25,14 @@ const USES: Readonly<Record<FunctionName, (rt: Runtime) => unknown>> = {
   api: (rt) => [rt.consentDeps().settings.returnUrlAllowlist, rt.exportDeps().archive, rt.callers(), rt.exportDeps().settings.objectPrefix],
   oauth: (rt) => [rt.consentDeps().settings.connectBaseUrl, rt.exportDeps().settings.leaseSeconds, rt.config.oauth.redirectUri],
   scheduler: (rt) => [rt.schedulerCallers(), rt.exportDeps().settings.tickBatch, rt.exportDeps().archive],
-  initiate: (rt) => [rt.exportDeps().source, rt.exportDeps().settings.leaseSeconds],
+  initiate: (rt) => [rt.exportDeps().upstream, rt.exportDeps().settings.leaseSeconds],
   poll: (rt) => [rt.exportDeps().archive, rt.exportDeps().settings.objectPrefix],
   transfer: (rt) => [rt.exportDeps().archive, rt.exportDeps().settings.transferBudgetSeconds, rt.exportDeps().settings.checkpointBytes],
   schedule: (rt) => [rt.exportDeps().settings.expiringLeadSeconds, rt.exportDeps().settings.tickBatch],
+  webhooks: (rt) => [rt.webhookFanOutDeps(), rt.undeliverableDeps()],
+  'webhook-delivery': (rt) => [rt.webhookDeps().vault, rt.webhookDeps().settings.publicAddressesOnly, rt.undeliverableDeps()],
   deadletter: (rt) => rt.undeliverableDeps(),
+  bundle: (rt) => [rt.exportDeps().archive, rt.exportDeps().packers, rt.exportDeps().settings.transferBudgetSeconds, rt.exportDeps().settings.checkpointBytes],
 };
 
 describe('per-function configuration', () => {

@@ -56,6 +56,9 @@ interface RunValues {
   session?: string;
   code?: string;
   export?: string;
+  bundle?: string;
+  tenant?: string;
+  webhook?: string;
 }
 
 /**
@@ -131,7 +134,17 @@ async function conformanceProblems(
   /** A path with its parameters filled from the run (by the resource the path names). */
   const fill = (path: string) =>
     path.replace(/\{(\w+)\}/g, () =>
-      path.startsWith('/v1/connectSessions/') ? (run.session ?? 'f'.repeat(64)) : path.startsWith('/v1/exports/') ? (run.export ?? '0'.repeat(32)) : (run.consent ?? 'c1'),
+      path.startsWith('/v1/connectSessions/')
+        ? (run.session ?? 'f'.repeat(64))
+        : path.startsWith('/v1/exports/')
+          ? (run.export ?? '0'.repeat(32))
+          : path.startsWith('/v1/bundles/')
+            ? (run.bundle ?? '0'.repeat(32))
+            : path.startsWith('/v1/webhooks/')
+              ? (run.webhook ?? '0'.repeat(32))
+              : path.startsWith('/v1/tenants/')
+                ? (run.tenant ?? '0'.repeat(32))
+                : (run.consent ?? 'c1'),
     );
   const firstExample = (schema: Json | undefined): unknown => (Array.isArray(schema?.['examples']) ? (schema['examples'] as unknown[])[0] : undefined);
   const queryOf = (op: OperationDoc) => {
@@ -167,9 +180,19 @@ async function conformanceProblems(
     'createExports',
     'listExports',
     'getExport',
+    'getBundle',
     'cancelExport',
     'retryExport',
+    'createWebhook',
+    'listWebhooks',
+    'getWebhook',
+    'rotateWebhookSecret',
     'revokeConsent',
+    'deleteWebhook',
+    'createTenant',
+    'listTenants',
+    'getTenant',
+    'deleteTenant',
   ];
   for (const o of operations) if (!order.includes(o.op.operationId)) problems.push(`${o.op.operationId} (${o.method} ${o.path}) is not exercised: add it to this test's order`);
   for (const id of order) {
@@ -187,7 +210,12 @@ async function conformanceProblems(
       run.code = query['code'];
       run.consent = query['consent']?.split('/')[1];
     }
-    if (id === 'createExports') run.export = String((answer['exports'] as Json[])[0]?.['name']).split('/')[1];
+    if (id === 'createTenant') run.tenant = String(answer['name']).split('/')[1];
+    if (id === 'createWebhook') run.webhook = String(answer['name']).split('/')[1];
+    if (id === 'createExports') {
+      run.export = String((answer['exports'] as Json[])[0]?.['name']).split('/')[1];
+      run.bundle = String((answer['bundle'] as Json | undefined)?.['name']).split('/')[1];
+    }
   }
 
   // 2. Invalid requests derived from the document, for each operation.
@@ -225,7 +253,7 @@ async function conformanceProblems(
           field,
         });
       }
-    } else if (!op.requestBody && method !== 'GET') {
+    } else if (!op.requestBody && method !== 'GET' && method !== 'DELETE') {
       problems.push(`${label}: ${method} documented without a request body`);
     }
     if (!op.requestBody && method === 'GET') {

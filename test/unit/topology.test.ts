@@ -8,6 +8,8 @@ describe('topology', () => {
     for (const f of eventFunctions()) {
       expect(f.ackDeadlineSeconds).toBeGreaterThanOrEqual(10);
       expect(f.ackDeadlineSeconds).toBeLessThanOrEqual(600);
+      expect(f.maxDeliveryAttempts ?? MAX_DELIVERY_ATTEMPTS).toBeGreaterThanOrEqual(5);
+      expect(f.maxDeliveryAttempts ?? MAX_DELIVERY_ATTEMPTS).toBeLessThanOrEqual(100);
     }
     expect(RETRY_POLICY.minimumBackoffSeconds).toBeGreaterThanOrEqual(0);
     expect(RETRY_POLICY.maximumBackoffSeconds).toBeLessThanOrEqual(600);

@@ -5,6 +5,7 @@ import { INVALID_GRANT, type OAuthProvider } from '../ports/oauth-provider.js';
 import { keep, put, type RecordStore } from '../ports/record-store.js';
 import type { WorkQueue } from '../ports/work-queue.js';
 import type { TokenVault } from '../token-vault.js';
+import type { ConsentTokens } from './credentials.js';
 import { consentName, type Consent } from './model.js';
 
 /** Refresh this long before an access token's expiry, so a call never starts with a dying token. */
@@ -15,7 +16,7 @@ const EARLY_REFRESH_MS = 60_000;
  * instance's memory only. `invalid_grant` parks the consent as NEEDS_RECONSENT (one event, once)
  * and is never retried.
  */
-export class AccessTokens {
+export class AccessTokens implements ConsentTokens {
   private readonly cache = new Map<string, { token: string; expiresAt: number }>();
 
   constructor(
@@ -72,18 +73,23 @@ export class AccessTokens {
   /** ACTIVE → NEEDS_RECONSENT, once; the event is published only by the call that made the change. */
   async markNeedsReconsent(consentId: string): Promise<boolean> {
     this.forget(consentId);
-    const now = this.deps.clock.now();
-    const changed = await this.deps.consents.update(consentId, (c) =>
-      c && c.status === 'ACTIVE' ? put<Consent, Consent | null>({ ...c, status: 'NEEDS_RECONSENT', updatedAt: now }, c) : keep(null),
-    );
-    if (changed) {
-      await publishEvent(this.deps, {
-        type: 'consent.needs_reconsent',
-        subject: consentName(consentId),
-        appUserId: changed.appUserId,
-        data: { reason: 'invalid_grant' },
-      });
-    }
-    return changed !== null;
+    return markNeedsReconsent(this.deps, consentId);
   }
+}
+
+/** ACTIVE → NEEDS_RECONSENT, once; the event is published only by the call that made the change. */
+export async function markNeedsReconsent(deps: { clock: Clock; consents: RecordStore<Consent>; queue: WorkQueue }, consentId: string): Promise<boolean> {
+  const now = deps.clock.now();
+  const changed = await deps.consents.update(consentId, (c) =>
+    c && c.status === 'ACTIVE' ? put<Consent, Consent | null>({ ...c, status: 'NEEDS_RECONSENT', updatedAt: now }, c) : keep(null),
+  );
+  if (changed) {
+    await publishEvent(deps, {
+      type: 'consent.needs_reconsent',
+      subject: consentName(consentId),
+      appUserId: changed.appUserId,
+      data: { reason: 'invalid_grant' },
+    });
+  }
+  return changed !== null;
 }

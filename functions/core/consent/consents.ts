@@ -3,7 +3,8 @@ import { publishEvent } from '../events.js';
 import { keep, put, type Page } from '../ports/record-store.js';
 import type { ConsentDeps } from './deps.js';
 import { scheduleResource, updateSchedule, type SchedulePatch } from './schedule.js';
-import { consentName, isTerminal, type AuditEntry, type Consent } from './model.js';
+import { grantEnded } from '../sources/upstream.js';
+import { consentGrant, consentName, isTerminal, type AuditEntry, type Consent } from './model.js';
 
 /** The API representation of a consent: never the token, sealed or not. */
 export function consentResource(id: string, c: Consent) {
@@ -56,19 +57,12 @@ export async function revokeConsent(deps: ConsentDeps, id: string, actor: string
   const consent = await deps.consents.get(id);
   if (!consent) throw new AppError('NOT_FOUND', `${consentName(id)} not found`);
   if (consent.token && consent.status === 'ACTIVE') {
-    let accessToken: string | undefined;
     try {
-      accessToken = await deps.tokens.get(id);
+      // A grant already gone upstream counts as released.
+      await deps.upstream.release(consentGrant(id, consent));
     } catch (error) {
       // A grant that no longer refreshes is already revoked upstream: nothing left to reset.
-      if (!(error instanceof AppError && error.code === 'FAILED_PRECONDITION')) throw error;
-    }
-    if (accessToken) {
-      try {
-        await deps.grants.resetAuthorization(accessToken);
-      } catch (error) {
-        if (!(error instanceof AppError && error.code === 'UNAUTHENTICATED')) throw error;
-      }
+      if (!grantEnded(error)) throw error;
     }
   }
   if (consent.token && consent.status === 'PENDING_CONFIRMATION') {

@@ -3,6 +3,7 @@ import type { OAuthProvider } from '../ports/oauth-provider.js';
 import type { PortabilityGrants } from '../ports/portability-grants.js';
 import type { RecordStore } from '../ports/record-store.js';
 import type { WorkQueue } from '../ports/work-queue.js';
+import type { Upstream } from '../sources/upstream.js';
 import type { TokenVault } from '../token-vault.js';
 import type { AccessTokens } from './access-tokens.js';
 import type { AuditEntry, ConnectSession, Consent, OAuthAttempt } from './model.js';
@@ -28,6 +29,8 @@ export interface ConsentDeps {
   readonly grants: PortabilityGrants;
   readonly vault: TokenVault;
   readonly tokens: AccessTokens;
+  /** Upstream calls under a consent's grant (releasing it on revocation). */
+  readonly upstream: Upstream;
   readonly queue: WorkQueue;
   readonly settings: ConsentSettings;
 }

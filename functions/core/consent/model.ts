@@ -1,4 +1,6 @@
+import type { SourceName } from '../ports/export-source.js';
 import type { ResourceGroup } from '../resource-groups.js';
+import { LEGACY_SOURCE, type GrantRef } from '../sources/upstream.js';
 import type { SealedSecret } from '../token-vault.js';
 import type { SealedVerifier } from './pkce.js';
 
@@ -23,6 +25,8 @@ export interface GrantedGroup {
  * (never in plain text). Nothing more is kept.
  */
 export interface Consent {
+  /** The export API the consent was given to (absent on older records: Google). */
+  readonly source?: SourceName;
   readonly appUserId: string;
   readonly groups: readonly GrantedGroup[];
   readonly grantedAt: Date;
@@ -126,13 +130,16 @@ export const retainUntil = (expiresAt: Date) => new Date(expiresAt.getTime() + F
 
 /** An audit entry: what happened to which record, by whom (a service account), never personal data. */
 export interface AuditEntry {
-  readonly action: 'consent.revoked';
+  readonly action: 'consent.revoked' | 'tenant.created' | 'tenant.deleted';
   readonly subject: string;
   readonly actor: string;
   readonly at: Date;
 }
 
 export const consentName = (id: string) => `consents/${id}`;
+
+/** The grant a consent's upstream calls act under (consents written before sources were named are Google's). */
+export const consentGrant = (id: string, consent?: Pick<Consent, 'source'>): GrantRef => ({ source: consent?.source ?? LEGACY_SOURCE, id });
 export const isTerminal = (status: ConsentStatus) => status === 'REVOKED' || status === 'CLOSED';
 
 /**

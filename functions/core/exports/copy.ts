@@ -2,9 +2,9 @@ import { transfersContinue } from '../consent/model.js';
 import { AppError, isAppError } from '../errors.js';
 import type { ArchiveDownload } from '../ports/archive-download.js';
 import type { StoredObject, UploadSink } from '../ports/archive-store.js';
-import { drainedOrClosed } from '../streams.js';
+import { drainedOrClosed } from '../ports/streams.js';
 import type { ExportDeps } from './deps.js';
-import type { ExportJob, JobFile, TransferCheckpoint } from './model.js';
+import { grantOf, type ExportJob, type JobFile, type TransferCheckpoint } from './model.js';
 
 /** The streamed copy of one archive file: from a (ranged) download into a resumable upload. */
 
@@ -129,7 +129,7 @@ export async function openFresh(deps: ExportDeps, job: ExportJob, file: { name: 
 
 /** The file's current signed URL from the upstream job state; null when the archive is no longer there. */
 export async function freshUrl(deps: ExportDeps, job: ExportJob, name: string): Promise<string | null> {
-  const upstream = await deps.source.state({ consentId: job.consentId }, job.upstreamId ?? '');
+  const upstream = await deps.upstream.state(grantOf(job), job.upstreamId ?? '');
   const current = upstream.files.find((f) => f.name === name);
   return upstream.state === 'COMPLETE' && current ? current.url : null;
 }

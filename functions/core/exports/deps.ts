@@ -1,12 +1,14 @@
+import type { Bundle, BundleMember } from '../bundles/model.js';
 import type { Consent } from '../consent/model.js';
 import type { ArchiveDownloader } from '../ports/archive-download.js';
 import type { ArchiveStore } from '../ports/archive-store.js';
+import type { BundleFormat, BundlePacker } from '../ports/bundle-packer.js';
 import type { Crc32cFactory } from '../ports/checksum.js';
 import type { Clock } from '../ports/clock.js';
-import type { ExportSource } from '../ports/export-source.js';
 import type { OAuthProvider } from '../ports/oauth-provider.js';
 import type { RecordStore } from '../ports/record-store.js';
 import type { WorkQueue } from '../ports/work-queue.js';
+import type { Upstream } from '../sources/upstream.js';
 import type { TokenVault } from '../token-vault.js';
 import type { ExportJob, ExportLane } from './model.js';
 
@@ -33,7 +35,8 @@ export interface ExportDeps {
   /** One lane per (consent, resource group): which job runs it (see `laneId`). */
   readonly lanes: RecordStore<ExportLane>;
   readonly consents: RecordStore<Consent>;
-  readonly source: ExportSource;
+  /** Every upstream call of a job's source, with the grant checked and its credential handed in. */
+  readonly upstream: Upstream;
   readonly queue: WorkQueue;
   readonly archive: ArchiveStore;
   readonly downloader: ArchiveDownloader;
@@ -42,6 +45,11 @@ export interface ExportDeps {
   readonly settings: ExportSettings;
   /** The authorization server: the consent sweep revokes grants that were never confirmed. */
   readonly oauth: OAuthProvider;
+  /** Bundles of export requests, and which bundles wait for which job. */
+  readonly bundles: RecordStore<Bundle>;
+  readonly bundleMembers: RecordStore<BundleMember>;
+  /** One packer per bundle format. */
+  readonly packers: Readonly<Record<BundleFormat, BundlePacker>>;
   /** A unique id for one worker's claim or lease. */
   readonly newOwner: () => string;
 }

@@ -1,3 +1,4 @@
+import { eraseBundles } from '../bundles/trigger.js';
 import { revokeConsent } from '../consent/consents.js';
 import type { ConsentDeps } from '../consent/deps.js';
 import { consentName } from '../consent/model.js';
@@ -5,7 +6,7 @@ import { AppError } from '../errors.js';
 import { keep, put } from '../ports/record-store.js';
 import type { ExportDeps } from './deps.js';
 import { abandonSessions, jobsOfConsent } from './finish.js';
-import { endedJob, isTerminalJob, jobId, laneId, type ExportJob } from './model.js';
+import { endedJob, grantOf, isTerminalJob, jobId, laneId, type ExportJob } from './model.js';
 import { consentPrefix } from './naming.js';
 
 /**
@@ -21,8 +22,9 @@ export async function disconnect(deps: { consent: ConsentDeps; exports: ExportDe
   const jobs = await jobsOfConsent(deps.exports, consentId);
   const now = deps.exports.clock.now();
   for (const job of jobs.filter((j) => !isTerminalJob(j.state))) {
-    if (job.state === 'IN_PROGRESS' && job.upstreamId && consent.status === 'ACTIVE') {
-      await deps.exports.source.cancel({ consentId }, job.upstreamId).catch(() => undefined);
+    if (job.state === 'IN_PROGRESS' && job.upstreamId) {
+      // Best effort: `upstream` skips it when the consent can no longer be used.
+      await deps.exports.upstream.cancel(grantOf(job), job.upstreamId).catch(() => undefined);
     }
     const id = jobId(job.consentId, job.resource, job.slot);
     const ended = await deps.exports.jobs.update(id, (j) => {
@@ -41,6 +43,7 @@ export async function disconnect(deps: { consent: ConsentDeps; exports: ExportDe
     deleted = await deps.exports.archive.deletePrefix(consentPrefix(deps.exports.settings.objectPrefix, consent.appUserId, consentId));
   }
   for (const job of jobs) await deps.exports.jobs.delete(jobId(job.consentId, job.resource, job.slot));
+  await eraseBundles(deps.exports, consentName(consentId));
   for (const resource of new Set(jobs.map((j) => j.resource))) await deps.exports.lanes.delete(laneId(consentId, resource));
   await deps.consent.consents.update(consentId, (c) => (c && c.appUserId ? put({ ...c, appUserId: '', updatedAt: now }, null) : keep(null)));
   return { ...revoked, appUserId: '', erased: true, deletedObjects: deleted };

@@ -1,4 +1,6 @@
-import { consentName, transfersContinue, type Consent } from '../consent/model.js';
+import { jobEnded } from '../bundles/trigger.js';
+import { consentGrant, consentName, transfersContinue, type Consent } from '../consent/model.js';
+import { grantEnded } from '../sources/upstream.js';
 import { AppError, isAppError } from '../errors.js';
 import { publishEvent } from '../events.js';
 import { keep, put, remove, type Page, type UpdateOptions } from '../ports/record-store.js';
@@ -84,6 +86,8 @@ export async function afterTerminal(deps: ExportDeps, id: string, job: ExportJob
   published.catch(() => undefined);
   if (job.state === 'DELIVERED') await recordExportTime(deps, job);
   await deps.lanes.update(laneId(job.consentId, job.resource), (lane) => (lane?.job === id ? remove(null) : keep(null)));
+  // A bundle waiting for this job is built if it was the last (the sweep catches a lost trigger).
+  await jobEnded(deps, id);
   // The consent's reads overlap the publish; the grant is released only after the event is out.
   await closeConsentIfDone(deps, job.consentId, published);
   if (job.appUserId) {
@@ -141,10 +145,11 @@ export async function closeConsentIfDone(deps: ExportDeps, consentId: string, af
 /** CLOSING → grant released upstream → CLOSED (token deleted) and `consent.closed`, once. */
 export async function finishClosing(deps: ExportDeps, consentId: string, claimed?: Consent): Promise<boolean> {
   try {
-    await deps.source.release({ consentId });
+    // Released already upstream (a crash after the reset, the user's own revocation) counts as released.
+    await deps.upstream.release(consentGrant(consentId, claimed));
   } catch (error) {
-    // Already released upstream (a crash after the reset, or the user's own revocation): nothing left to reset.
-    if (!(error instanceof AppError && (error.code === 'UNAUTHENTICATED' || error.reason?.startsWith('CONSENT_')))) throw error;
+    // The grant no longer yields a credential (refresh token dead): nothing left to reset.
+    if (!grantEnded(error)) throw error;
   }
   const now = deps.clock.now();
   const closed = await deps.consents.update(

@@ -1,9 +1,11 @@
+import type { AccessType } from '../consent/model.js';
 import { isAppError } from '../errors.js';
+import { grantEnded } from '../sources/upstream.js';
 import { keep, put } from '../ports/record-store.js';
 import type { ExportUnit, StartOutcome } from '../ports/export-source.js';
 import type { ExportDeps } from './deps.js';
 import { afterTerminal, endJob } from './finish.js';
-import { MAX_START_ATTEMPTS, endedJob, leaseFree, type EndReason, type EndState, type ExportJob } from './model.js';
+import { MAX_START_ATTEMPTS, endedJob, grantOf, leaseFree, type EndReason, type EndState, type ExportJob } from './model.js';
 import { EARLY_CHECKS_SECONDS } from './poll-policy.js';
 
 export type InitiateResult = 'started' | 'ignored' | 'waiting' | 'ended';
@@ -29,20 +31,15 @@ export async function initiateExport(deps: ExportDeps, id: string): Promise<Init
   if (!claimed) return 'ignored';
   const holds = (job: ExportJob) => job.state === 'STARTING' && job.claim?.owner === owner;
 
-  const consent = await deps.consents.get(claimed.consentId);
-  if (!consent || consent.status !== 'ACTIVE') {
-    await settle(deps, id, claimed, owner, (job) => endedJob(job, 'ABORTED', 'CONSENT_ENDED', `consent is ${consent?.status ?? 'gone'}`, deps.clock.now()).job);
-    return 'ended';
-  }
-
-  const grant = { consentId: claimed.consentId };
+  // The grant (consent or tenant) is checked by `upstream` before the call: an ended one ends the job.
+  const grant = grantOf(claimed);
   const unit: ExportUnit = { resource: claimed.resource, startTime: claimed.startTime, endTime: claimed.endTime };
   let outcome: StartOutcome;
   try {
-    outcome = await deps.source.start(grant, unit);
+    outcome = await deps.upstream.start(grant, unit);
   } catch (error) {
-    if (isAppError(error) && error.code === 'FAILED_PRECONDITION' && error.reason?.startsWith('CONSENT_')) {
-      await settle(deps, id, claimed, owner, (job) => endedJob(job, 'ABORTED', 'CONSENT_ENDED', error.reason ?? 'consent unusable', deps.clock.now()).job);
+    if (grantEnded(error)) {
+      await settle(deps, id, claimed, owner, (job) => endedJob(job, 'ABORTED', 'CONSENT_ENDED', error.message, deps.clock.now()).job);
       return 'ended';
     }
     const attempts = (claimed.startAttempts ?? 0) + 1;
@@ -69,12 +66,14 @@ export async function initiateExport(deps: ExportDeps, id: string): Promise<Init
     case 'started':
     case 'adopted': {
       const upstreamId = outcome.upstreamId;
-      const accessType = outcome.kind === 'started' && outcome.accessType !== 'UNSPECIFIED' ? outcome.accessType : null;
+      const said = outcome.kind === 'started' && outcome.accessType !== 'UNSPECIFIED' ? outcome.accessType : null;
+      // What the grant says of this unit, when upstream did not (a tenant's grant has no access types).
+      const granted = said ?? claimed.accessType ?? (await grantedAccess(deps, claimed));
       const recorded = await settle(deps, id, claimed, owner, (job) => ({
         ...job,
         state: 'IN_PROGRESS',
         upstreamId,
-        accessType: accessType ?? job.accessType ?? accessOf(consent.groups, job.resource),
+        accessType: said ?? job.accessType ?? granted,
         upstreamStartedAt: at,
         nextPollAt: new Date(at.getTime() + (EARLY_CHECKS_SECONDS[0] ?? 10) * 1000),
         polls: 0,
@@ -85,8 +84,8 @@ export async function initiateExport(deps: ExportDeps, id: string): Promise<Init
         // so no orphan runs; a one-time one is left running: cancelling it would use up the grant
         // without delivering, and a retry adopts it.
         const now2 = await deps.jobs.get(id);
-        const oneTime = accessOf(consent.groups, claimed.resource) === 'ONE_TIME';
-        if (!oneTime && (now2?.state === 'CANCELLED' || now2?.state === 'ABORTED')) await deps.source.cancel(grant, upstreamId).catch(() => undefined);
+        const oneTime = granted === 'ONE_TIME';
+        if (!oneTime && (now2?.state === 'CANCELLED' || now2?.state === 'ABORTED')) await deps.upstream.cancel(grant, upstreamId).catch(() => undefined);
         return 'ignored';
       }
       return 'started';
@@ -103,8 +102,10 @@ export async function initiateExport(deps: ExportDeps, id: string): Promise<Init
   }
 }
 
-function accessOf(groups: readonly { resource: string; accessType: 'ONE_TIME' | 'TIME_BASED' }[], resource: string) {
-  return groups.find((g) => g.resource === resource)?.accessType ?? null;
+/** The access type the job's consent granted for its unit (null without one). */
+async function grantedAccess(deps: ExportDeps, job: ExportJob): Promise<AccessType | null> {
+  const consent = await deps.consents.get(job.consentId);
+  return consent?.groups.find((g) => g.resource === job.resource)?.accessType ?? null;
 }
 
 /**
@@ -118,7 +119,7 @@ async function lostStart(deps: ExportDeps, id: string, job: ExportJob, previous:
     if (job.upstreamHistory.includes(candidate)) continue;
     const held = await deps.jobs.list({ where: { upstreamId: candidate }, pageSize: 2 });
     if (held.items.some((i) => i.id !== id)) continue;
-    const state = await deps.source.state({ consentId: job.consentId }, candidate).catch(() => null);
+    const state = await deps.upstream.state(grantOf(job), candidate).catch(() => null);
     if (!state || (state.state !== 'IN_PROGRESS' && state.state !== 'COMPLETE')) continue;
     if ((state.startTime?.getTime() ?? null) !== (job.startTime?.getTime() ?? null)) continue;
     return candidate;

@@ -3,7 +3,7 @@ import { AppError } from '../errors.js';
 import { createIfAbsent, keep, put, remove } from '../ports/record-store.js';
 import type { ExportDeps } from './deps.js';
 import { endJob } from './finish.js';
-import { MAX_UPSTREAM_RETRIES, isTerminalJob, jobName, laneId, type EndReason, type ExportJob } from './model.js';
+import { MAX_UPSTREAM_RETRIES, grantOf, isTerminalJob, jobName, laneId, type EndReason, type ExportJob } from './model.js';
 import { jobResource } from './views.js';
 
 export async function getExport(deps: Pick<ExportDeps, 'jobs'>, id: string) {
@@ -34,7 +34,7 @@ export async function cancelExport(deps: ExportDeps, id: string) {
   let reason: EndReason = 'CANCELLED_BY_APP';
   if (job.state === 'IN_PROGRESS' && job.upstreamId && !oneTime) {
     try {
-      await deps.source.cancel({ consentId: job.consentId }, job.upstreamId);
+      await deps.upstream.cancel(grantOf(job), job.upstreamId);
       reason = 'UPSTREAM_CANCELLED';
     } catch (error) {
       // Finished upstream in the meantime (cancel only works while in progress): cancel ours anyway.
@@ -112,7 +112,7 @@ export async function retryExport(deps: ExportDeps, id: string) {
 
 async function retryPlan(deps: ExportDeps, job: ExportJob, oneTime: boolean): Promise<RetryPlan> {
   if (!job.upstreamId) return { kind: 'restart' };
-  const upstream = await deps.source.state({ consentId: job.consentId }, job.upstreamId).catch((error: unknown) => {
+  const upstream = await deps.upstream.state(grantOf(job), job.upstreamId).catch((error: unknown) => {
     if (error instanceof AppError && error.code === 'NOT_FOUND') return null;
     throw error;
   });

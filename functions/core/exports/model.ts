@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { AccessType } from '../consent/model.js';
+import type { SourceName } from '../ports/export-source.js';
+import { LEGACY_SOURCE, type GrantRef } from '../sources/upstream.js';
 import type { SealedSecret } from '../token-vault.js';
 
 /**
@@ -88,9 +90,13 @@ export interface JobFile {
    * longer works. Dropped when the file is done or the job ends. Absent on older records.
    */
   readonly url?: SealedSecret | null;
+  /** The size upstream states for the file, when it does: a copy of another size is not counted. */
+  readonly expectedBytes?: number | null;
 }
 
 export interface ExportJob {
+  /** Which export API runs it (absent on records written before there were two: Google). */
+  readonly source?: SourceName;
   readonly consentId: string;
   readonly appUserId: string;
   readonly resource: string;
@@ -116,6 +122,8 @@ export interface ExportJob {
   /** WAITING: the source refuses before this time. */
   readonly notBefore: Date | null;
   readonly exportTime: Date | null;
+  /** When upstream drops the job's files, as it said when the job completed (absent when it does not say). */
+  readonly upstreamExpiresAt?: Date | null;
   readonly files: readonly JobFile[];
   readonly manifestObject: string | null;
   readonly deliveredAt: Date | null;
@@ -135,9 +143,16 @@ export function jobId(consentId: string, resource: string, slot: string): string
 
 export const jobName = (id: string) => `exports/${id}`;
 
-export function newJob(fields: Pick<ExportJob, 'consentId' | 'appUserId' | 'resource' | 'slot' | 'startTime' | 'endTime'>, now: Date): ExportJob {
+/** The source a job runs on. */
+export const sourceOf = (job: Pick<ExportJob, 'source'>): SourceName => job.source ?? LEGACY_SOURCE;
+
+/** The grant a job's upstream calls act under. */
+export const grantOf = (job: Pick<ExportJob, 'source' | 'consentId'>): GrantRef => ({ source: sourceOf(job), id: job.consentId });
+
+export function newJob(fields: Pick<ExportJob, 'source' | 'consentId' | 'appUserId' | 'resource' | 'slot' | 'startTime' | 'endTime'>, now: Date): ExportJob {
   return {
     ...fields,
+    source: fields.source ?? LEGACY_SOURCE,
     state: 'PENDING',
     createdAt: now,
     updatedAt: now,

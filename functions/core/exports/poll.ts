@@ -1,10 +1,9 @@
-import { isAppError } from '../errors.js';
 import type { UpstreamState } from '../ports/export-source.js';
 import { keep, put } from '../ports/record-store.js';
-import { settledValue } from '../settled.js';
 import type { ExportDeps } from './deps.js';
 import { endJob } from './finish.js';
-import { MAX_UPSTREAM_RETRIES, leaseFree, type EndReason, type ExportJob, type JobFile } from './model.js';
+import { grantEnded } from '../sources/upstream.js';
+import { MAX_UPSTREAM_RETRIES, grantOf, leaseFree, type EndReason, type ExportJob, type JobFile } from './model.js';
 import { objectName, signedUrlSecretId } from './naming.js';
 import { nextCheckAt } from './poll-policy.js';
 
@@ -25,17 +24,15 @@ export async function pollExport(deps: ExportDeps, id: string): Promise<PollResu
   if (job.nextPollAt.getTime() > now.getTime() + EARLY_TOLERANCE_MS) return 'ignored';
   if (!leaseFree(job.claim, now)) return 'ignored';
 
-  // The consent and the upstream state are read together; the consent decides first.
-  const grant = { consentId: job.consentId };
-  const [consentRead, upstreamRead] = await Promise.allSettled([deps.consents.get(job.consentId), deps.source.state(grant, job.upstreamId)]);
-  const consent = settledValue(consentRead);
-  if (!consent || consent.status !== 'ACTIVE') return end(deps, id, job, 'ABORTED', 'CONSENT_ENDED', `consent is ${consent?.status ?? 'gone'}`);
-  if (upstreamRead.status === 'rejected') {
-    const error: unknown = upstreamRead.reason;
-    if (isAppError(error) && error.code === 'FAILED_PRECONDITION' && error.reason?.startsWith('CONSENT_')) return end(deps, id, job, 'ABORTED', 'CONSENT_ENDED', error.reason);
+  // `upstream` checks the grant (consent or tenant) before it asks: an ended grant ends the job.
+  const grant = grantOf(job);
+  let upstream: UpstreamState;
+  try {
+    upstream = await deps.upstream.state(grant, job.upstreamId);
+  } catch (error) {
+    if (grantEnded(error)) return end(deps, id, job, 'ABORTED', 'CONSENT_ENDED', error.message);
     throw error;
   }
-  const upstream: UpstreamState = upstreamRead.value;
   const same = (j: ExportJob | undefined): j is ExportJob =>
     !!j && j.state === 'IN_PROGRESS' && j.upstreamId === job.upstreamId && j.nextPollAt?.getTime() === job.nextPollAt?.getTime() && leaseFree(j.claim, now);
 
@@ -61,18 +58,28 @@ export async function pollExport(deps: ExportDeps, id: string): Promise<PollResu
         checkpoint: null,
         attempts: 0,
         url: urls[index] ?? null,
+        expectedBytes: f.bytes ?? null,
       }));
       const moved = await deps.jobs.update(
         id,
-        (j) => (same(j) ? put({ ...j, state: 'TRANSFERRING' as const, exportTime, files, nextPollAt: null, polls: j.polls + 1, updatedAt: now }, true) : keep(false)),
+        (j) =>
+          same(j)
+            ? put(
+                { ...j, state: 'TRANSFERRING' as const, exportTime, upstreamExpiresAt: upstream.expiresAt ?? null, files, nextPollAt: null, polls: j.polls + 1, updatedAt: now },
+                true,
+              )
+            : keep(false),
         { basis: job },
       );
       if (!moved) return 'ignored';
       for (const file of files) await deps.queue.publish('archive-transfer', { job: id, file: file.index });
       return 'complete';
     }
-    case 'FAILED': {
-      if (job.retries >= MAX_UPSTREAM_RETRIES) return end(deps, id, job, 'FAILED', 'UPSTREAM_FAILED', `upstream job failed after ${job.retries} retries`);
+    case 'FAILED':
+    case 'EXPIRED': {
+      // A failed job is started again (its files, for an expired one, are gone): within the retry budget.
+      const what = upstream.state === 'FAILED' ? 'failed' : 'expired';
+      if (job.retries >= MAX_UPSTREAM_RETRIES) return end(deps, id, job, 'FAILED', 'UPSTREAM_FAILED', `upstream job ${what} after ${job.retries} retries`);
       const owner = deps.newOwner();
       const claimed = await deps.jobs.update(
         id,
@@ -80,7 +87,7 @@ export async function pollExport(deps: ExportDeps, id: string): Promise<PollResu
         { basis: job },
       );
       if (!claimed) return 'ignored';
-      const newId = await deps.source.retry(grant, job.upstreamId).catch(async (error: unknown) => {
+      const newId = await deps.upstream.retry(grant, job.upstreamId).catch(async (error: unknown) => {
         await deps.jobs.update(id, (j) => (j && j.claim?.owner === owner ? put({ ...j, claim: null }, null) : keep(null)));
         throw error;
       });

@@ -1,10 +1,12 @@
+import { requestBundle } from '../bundles/trigger.js';
 import { consentName, type Consent } from '../consent/model.js';
 import { AppError, invalidArgument, type FieldViolation } from '../errors.js';
 import { createIfAbsent } from '../ports/record-store.js';
+import type { BundleFormat } from '../ports/bundle-packer.js';
 import type { ExportDeps } from './deps.js';
 import { takeLane } from './manage.js';
 import { jobId, jobName, newJob, type ExportJob } from './model.js';
-import { assertNameFits } from './naming.js';
+import { assertNameFits, consentPrefix } from './naming.js';
 import { jobResource } from './views.js';
 
 export interface ExportRequest {
@@ -17,6 +19,8 @@ export interface ExportRequest {
   readonly endTime?: Date;
   /** What makes this request distinct: a client's request id, a schedule time, `connect`… */
   readonly slot: string;
+  /** Also pack every delivered file of these jobs into one archive once they have all ended. */
+  readonly bundle?: BundleFormat;
 }
 
 /**
@@ -75,7 +79,16 @@ export async function requestExports(deps: ExportDeps, request: ExportRequest, k
   for (const { id, created, job } of jobs) {
     if (created || job.state === 'PENDING') await deps.queue.publish('export-requested', { job: id });
   }
-  return { exports: jobs.map(({ id, job }) => jobResource(id, job)) };
+  const exports = jobs.map(({ id, job }) => jobResource(id, job));
+  if (!request.bundle) return { exports };
+  const bundle = await requestBundle(deps, {
+    format: request.bundle,
+    subject: consentName(request.consentId),
+    appUserId: consent.appUserId,
+    folder: consentPrefix(deps.settings.objectPrefix, consent.appUserId, request.consentId),
+    jobs: jobs.map(({ id }) => id),
+  });
+  return { exports, bundle };
 }
 
 function validateResources(consent: Consent, request: ExportRequest, now: Date): string[] {

@@ -1,3 +1,4 @@
+import { sweepBundles } from '../bundles/trigger.js';
 import { sweepConsents } from '../consent/sweep.js';
 import { put, keep } from '../ports/record-store.js';
 import type { ExportDeps } from './deps.js';
@@ -20,6 +21,7 @@ export interface SweepReport {
   readonly polls: number;
   readonly starts: number;
   readonly transfers: number;
+  readonly bundles: number;
 }
 
 /**
@@ -85,5 +87,6 @@ export async function sweep(deps: ExportDeps): Promise<SweepReport> {
   }
   // Unconfirmed consents past their code's lifetime expire; unfinished activation follow-ups finish.
   await sweepConsents(deps);
-  return { polls, starts, transfers };
+  const bundles = await sweepBundles(deps);
+  return { polls, starts, transfers, bundles };
 }

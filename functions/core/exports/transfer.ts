@@ -145,7 +145,8 @@ async function completeFile(
   download: ArchiveDownload | null,
   basis: ExportJob = leased,
 ): Promise<TransferResult> {
-  const sizeOk = totalBytes === null || stored.bytes === totalBytes;
+  const expected = leased.files[index]?.expectedBytes;
+  const sizeOk = (totalBytes === null || stored.bytes === totalBytes) && (expected === null || expected === undefined || stored.bytes === expected);
   const crcOk = !download?.crc32c || download.crc32c === stored.crc32c;
   if (!sizeOk || !crcOk) {
     // Never count a short or corrupt copy: remove it and start this file again from scratch.

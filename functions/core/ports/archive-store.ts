@@ -1,4 +1,4 @@
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 /**
  * The application's archive bucket. Objects are created once (a create-only precondition): a
@@ -24,6 +24,19 @@ export interface ArchiveStore {
    * (sessions otherwise live up to a week). A session already gone or finalised is fine.
    */
   abandonUpload(session: string): Promise<void>;
+  /**
+   * Reads a finalised object from its first byte (the body streams with backpressure). Rejects
+   * with AppError `NOT_FOUND` when it is absent; the stream errors with a retryable AppError when
+   * the connection breaks.
+   */
+  read(object: string): Promise<Readable>;
+  /**
+   * Copies a finalised object to a new name inside the bucket, create-only (a server-side copy:
+   * the bytes do not pass through the caller), only if `source` still has `sourceGeneration`.
+   * Resolves with the new object's metadata. Rejects with `ALREADY_EXISTS` when `destination`
+   * exists, `NOT_FOUND` when the source (of that generation) is gone.
+   */
+  copy(source: string, destination: string, sourceGeneration: string): Promise<StoredObject>;
   /** Deletes one object; absent is fine. */
   delete(object: string): Promise<void>;
   /** Deletes every object under `prefix`; returns how many. */

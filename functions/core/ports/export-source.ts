@@ -1,25 +1,34 @@
+/** The export APIs the pipeline serves; a job names its source (records without one are Google's). */
+export const SOURCE_NAMES = ['google', 'mews'] as const;
+export type SourceName = (typeof SOURCE_NAMES)[number];
+
+/**
+ * What a source is called with, handed in by the core (core/sources/upstream.ts), never fetched
+ * by the adapter: a user's OAuth access token, or a tenant's API keys. Secrets: never logged,
+ * never stored in plain text, never put in a URL.
+ */
+export type SourceCredential =
+  | { readonly kind: 'access_token'; readonly accessToken: string }
+  | { readonly kind: 'api_keys'; readonly platformAddress: string; readonly clientToken: string; readonly accessToken: string };
+
 /**
  * An asynchronous export API (Google's Data Portability API first, Mews next): start a job for
  * one unit of data, read its state, retry, cancel, release the grant. Adapters map every
- * documented answer to these typed outcomes; the core never sees HTTP statuses.
+ * documented answer to these typed outcomes; the core never sees HTTP statuses. An adapter knows
+ * nothing of consents or tenants: it acts with the credential it is given.
  *
- * Errors: a retryable AppError for transient failures (5xx, rate limits, network); AppError
- * `FAILED_PRECONDITION` reason `CONSENT_NEEDS_RECONSENT` (or another `CONSENT_*`) when the grant
- * is gone; other AppErrors are permanent.
+ * Errors: AppError `UNAUTHENTICATED` when upstream refuses the credential (the core refreshes it
+ * once and then parks the grant: the adapter never decides that); a retryable AppError for
+ * transient failures (5xx, rate limits, network); other AppErrors are permanent.
  */
 export interface ExportSource {
-  start(grant: GrantRef, unit: ExportUnit): Promise<StartOutcome>;
-  state(grant: GrantRef, upstreamId: string): Promise<UpstreamState>;
+  start(credential: SourceCredential, unit: ExportUnit): Promise<StartOutcome>;
+  state(credential: SourceCredential, upstreamId: string): Promise<UpstreamState>;
   /** Starts the job again after FAILED; returns the new upstream id. */
-  retry(grant: GrantRef, upstreamId: string): Promise<string>;
-  cancel(grant: GrantRef, upstreamId: string): Promise<void>;
-  /** Ends the grant upstream once everything is delivered (one-time grants). */
-  release(grant: GrantRef): Promise<void>;
-}
-
-/** Which grant (consent) to act with; the adapter finds the credentials. */
-export interface GrantRef {
-  readonly consentId: string;
+  retry(credential: SourceCredential, upstreamId: string): Promise<string>;
+  cancel(credential: SourceCredential, upstreamId: string): Promise<void>;
+  /** Ends the grant upstream once everything is delivered (one-time grants) or when it is revoked. */
+  release(credential: SourceCredential): Promise<void>;
 }
 
 export interface ExportUnit {
@@ -43,7 +52,8 @@ export type StartOutcome =
   /** The grant does not cover this unit. */
   | { readonly kind: 'not_granted'; readonly detail: string };
 
-export const UPSTREAM_STATES = ['IN_PROGRESS', 'COMPLETE', 'FAILED', 'CANCELLED'] as const;
+/** EXPIRED: the job completed but its files are gone upstream: a new job is started (like FAILED, within the retry budget). */
+export const UPSTREAM_STATES = ['IN_PROGRESS', 'COMPLETE', 'FAILED', 'CANCELLED', 'EXPIRED'] as const;
 export type UpstreamStateName = (typeof UPSTREAM_STATES)[number];
 
 export interface UpstreamFile {
@@ -51,6 +61,8 @@ export interface UpstreamFile {
   readonly name: string;
   /** Where to download it now; short-lived and secret: never stored or logged. */
   readonly url: string;
+  /** Its size when upstream states it (the copy must have exactly this many bytes). */
+  readonly bytes?: number;
 }
 
 export interface UpstreamState {
@@ -59,4 +71,6 @@ export interface UpstreamState {
   readonly files: readonly UpstreamFile[];
   readonly exportTime: Date | null;
   readonly startTime: Date | null;
+  /** When upstream drops the job's files, when it says. */
+  readonly expiresAt?: Date | null;
 }

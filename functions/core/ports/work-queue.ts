@@ -2,7 +2,7 @@
  * The work queues that drive the pipeline, and the application-facing event topic. Logical names
  * only: the adapter maps each to its physical topic (with the deployment's prefix).
  */
-export const TOPICS = ['export-requested', 'job-poll', 'archive-transfer', 'schedule-page', 'export-events', 'dead-letter'] as const;
+export const TOPICS = ['export-requested', 'job-poll', 'archive-transfer', 'schedule-page', 'bundle-requested', 'export-events', 'webhook-delivery', 'dead-letter'] as const;
 export type Topic = (typeof TOPICS)[number];
 
 export type JsonValue = string | number | boolean | null | readonly JsonValue[] | { readonly [key: string]: JsonValue };

@@ -1,10 +1,10 @@
 // Cloud Storage JSON-API subset: buckets, simple/multipart/resumable uploads, metadata, media
-// downloads with Range, listing, delete, patch. Served under Google's paths (`/storage/v1/b…`,
+// downloads with Range, listing, delete, patch, rewrite (server-side copy). Served under Google's paths (`/storage/v1/b…`,
 // `/upload/storage/v1/b…`, `/download/storage/v1/b…`) and under `/b…`, which is where
 // @google-cloud/storage sends JSON-API calls when STORAGE_EMULATOR_HOST is set.
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { rmSync } from 'node:fs';
+import { copyFileSync, linkSync, rmSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
@@ -366,6 +366,51 @@ export function storageModule(deps: StorageDeps): SandboxModule {
     }
   }
 
+  // ---- rewrite: a server-side copy ----
+
+  /**
+   * `POST …/b/{b}/o/{o}/rewriteTo/b/{b2}/o/{o2}`: copies the (generation of the) source object to
+   * the destination in one call (`done: true`, as GCS answers a copy within one location and
+   * storage class), the destination's preconditions (`ifGenerationMatch=0`: create-only) checked
+   * at the commit. The content is shared with the source (blobs never change in place), so the
+   * copy costs no bytes, as on GCS. The body may set the destination's metadata.
+   */
+  async function rewrite(ctx: RequestContext): Promise<void> {
+    const [srcBucket = '', srcName = '', dstBucket = '', dstName = ''] = ctx.params;
+    const q = ctx.query;
+    const body = await readJsonObject(ctx.req);
+    const parsed = parseObjectResource(body);
+    const pre = parsePreconditions(q);
+    const sourceGeneration = single(q, 'sourceGeneration');
+    if (sourceGeneration !== undefined && !/^\d{1,19}$/.test(sourceGeneration)) throw invalid(`Invalid value for sourceGeneration: ${sourceGeneration.slice(0, 40)}`);
+    const src = store.get(srcBucket, srcName, sourceGeneration === undefined ? undefined : String(BigInt(sourceGeneration)));
+    const ifSource = single(q, 'ifSourceGenerationMatch');
+    if (ifSource !== undefined && ifSource !== src.generation) throw conditionNotMet();
+    store.bucket(dstBucket);
+    const name = checkObjectName(dstName);
+    const temp = store.tempPath();
+    try {
+      linkSync(store.blobPath(src), temp);
+    } catch {
+      copyFileSync(store.blobPath(src), temp);
+    }
+    const { bucket: _b, name: _n, generation: _g, metageneration: _m, size, crc32c, md5Hash, timeCreated: _t, updated: _u, blob: _blob, ...fields } = src;
+    let record: ObjectRecord;
+    try {
+      record = store.commit(temp, dstBucket, name, { size, crc: Buffer.from(crc32c, 'base64').readUInt32BE(0), md5: md5Hash }, { ...fields, ...parsed.fields }, pre);
+    } catch (err) {
+      rmSync(temp, { force: true });
+      throw err;
+    }
+    sendJson(ctx.res, 200, {
+      kind: 'storage#rewriteResponse',
+      totalBytesRewritten: String(size),
+      objectSize: String(size),
+      done: true,
+      resource: objectResource(record, base()),
+    });
+  }
+
   // ---- uploads ----
 
   /** Streams a body into a temp file while hashing it; the file is removed on failure. */
@@ -652,6 +697,7 @@ export function storageModule(deps: StorageDeps): SandboxModule {
     { methods: ['GET', 'POST'], path: new RegExp(`^${J}\\/b$`), style: 'google', handle: guard(bucketsRoot) },
     { methods: ['GET', 'DELETE'], path: new RegExp(`^${J}\\/b\\/([^/]+)$`), style: 'google', handle: guard(bucketOne) },
     { methods: ['GET'], path: new RegExp(`^${J}\\/b\\/([^/]+)\\/o$`), style: 'google', handle: guard(listObjects) },
+    { methods: ['POST'], path: new RegExp(`^${J}\\/b\\/([^/]+)\\/o\\/([^/]+)\\/rewriteTo\\/b\\/([^/]+)\\/o\\/([^/]+)$`), style: 'google', handle: guard(rewrite) },
     { methods: ['GET', 'PATCH', 'DELETE'], path: new RegExp(`^${J}\\/b\\/([^/]+)\\/o\\/(.+)$`), style: 'google', handle: guard(objectOne) },
     { methods: ['POST', 'PUT', 'DELETE'], path: /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/, style: 'google', handle: guard(uploads) },
     { methods: ['GET'], path: /^\/download\/storage\/v1\/b\/([^/]+)\/o\/(.+)$/, style: 'google', handle: guard(downloadRoute) },

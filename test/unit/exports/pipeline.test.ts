@@ -374,10 +374,10 @@ describe('sweep (durable timers, on fakes)', () => {
     env.source.scripted.set('chrome.history', [{ kind: 'not_before', at: new Date(env.clock.now().getTime() + 3_600_000), detail: '24h' }]);
     const [waiting] = await requested(env, ['chrome.history']);
     await initiateExport(env.deps, waiting!);
-    expect(await sweep(env.deps)).toEqual({ polls: 0, starts: 0, transfers: 0 });
+    expect(await sweep(env.deps)).toEqual({ polls: 0, starts: 0, transfers: 0, bundles: 0 });
     env.clock.advance(3_600_000);
     const report = await sweep(env.deps);
-    expect(report).toEqual({ polls: 1, starts: 1, transfers: 0 });
+    expect(report).toEqual({ polls: 1, starts: 1, transfers: 0, bundles: 0 });
     expect(env.queue.on('job-poll').map((m) => m.data)).toEqual([{ job: id }]);
     expect((await env.jobs.get(waiting!))?.state).toBe('PENDING');
   });
