@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../functions/core/errors.js';
-import { connectSessionBody, createExportsBody, listConsentsQuery } from '../../functions/entrypoints/schemas.js';
+import { connectSessionBody, createExportsBody, listExportsQuery } from '../../functions/entrypoints/schemas.js';
 import { parseWith } from '../../functions/platform/validation.js';
 import { GOOD_TOKEN, startApiOnFakes } from '../fixtures/api-server.js';
 
@@ -67,7 +67,7 @@ describe('a field of the wrong type says so', () => {
     expect(errorOf(() => parseWith(createExportsBody, { consent: 'consents/c1', startTime: 1 }))).toEqual([
       { field: 'startTime', description: 'must be an RFC 3339 timestamp string' },
     ]);
-    expect(errorOf(() => parseWith(listConsentsQuery, {}))).toEqual([{ field: 'appUserId', description: 'is required' }]);
+    expect(errorOf(() => parseWith(listExportsQuery, {}))).toEqual([{ field: 'consent', description: 'is required' }]);
   });
 });
 

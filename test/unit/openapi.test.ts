@@ -343,8 +343,8 @@ describe('OpenAPI 3.1 document of /v1 (GET /v1/openapi.json)', () => {
       // A parameter the route no longer reads.
       [
         'a parameter',
-        broken('listConsents', (op) => ({ ...op, query: undefined, handle: async () => ({ consents: [] }) })),
-        /listConsents without query parameter appUserId: answered 200, the document says 400/,
+        broken('listExports', (op) => ({ ...op, query: undefined, handle: async () => ({ exports: [] }) })),
+        /listExports without query parameter consent: answered 200, the document says 400/,
       ],
     ];
     for (const [what, operations, expected] of breaks) {
