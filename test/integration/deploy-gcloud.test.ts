@@ -237,7 +237,7 @@ describe('npm run deploy -- --dry-run, every command through the installed gclou
       expect(flag(c, 'expiration-period')).toBe('never');
       if (f.deadLetter) {
         expect(flag(c, 'dead-letter-topic')).toBe(`projects/${PROJECT}/topics/dead-letter`);
-        expect(flag(c, 'max-delivery-attempts')).toBe(String(MAX_DELIVERY_ATTEMPTS));
+        expect(flag(c, 'max-delivery-attempts')).toBe(String(f.maxDeliveryAttempts ?? MAX_DELIVERY_ATTEMPTS));
       }
     }
     const hold = words.find((w) => w[2] === 'subscriptions' && w[3] === 'create' && flag(w, 'topic') === 'dead-letter' && !flag(w, 'push-endpoint'));
