@@ -204,6 +204,15 @@ describe('connect confirmation (issue 13 item 2) on the local stack', () => {
     expect(active.consents.filter((c) => c.state === 'ACTIVE')).toEqual([]);
 
     // The code's lifetime ends (moved forward here rather than waited for): the poll sweep expires it.
+    // (The earlier tests' exports share this stack: their initiates are made before the call log is
+    // cleared, so every initiate after it would be this consent's.)
+    await waitUntil(
+      async () => {
+        const pending = (await stack.firestore.collection('jobs').where('state', '==', 'PENDING').count().get()).data().count;
+        return pending === 0 ? true : notYet({ pending });
+      },
+      { what: "the other tests' exports to be started upstream", timeoutMs: 60_000 },
+    );
     await stack.clearCalls();
     const past = new Date(Date.now() - 1_000);
     await stack.firestore.collection('consents').doc(id).update({ confirmBy: past });

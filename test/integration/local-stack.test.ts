@@ -1,3 +1,4 @@
+import { FUNCTIONS } from '../../infra/topology.js';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,7 +39,7 @@ describe('npm start (the local stack launcher)', () => {
     await waitUntil(() => (output.includes('Press Ctrl-C') ? true : notYet(output.slice(-1_000))), { what: 'the launcher to print where everything runs', timeoutMs: 90_000 });
     info = JSON.parse(readFileSync(join(dir, 'stack.json'), 'utf8')) as StackInfo;
     expect(output).toContain(info.functions['api']!.url);
-    expect(Object.keys(info.functions).sort()).toEqual(['api', 'deadletter', 'initiate', 'oauth', 'poll', 'schedule', 'scheduler', 'transfer', 'webhook-delivery', 'webhooks']);
+    expect(Object.keys(info.functions).sort()).toEqual(FUNCTIONS.map((f) => f.name).sort());
     expect(output).toContain(info.services.sandbox.url);
     expect(info.processes.length).toBeGreaterThanOrEqual(4);
   });
