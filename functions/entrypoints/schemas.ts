@@ -53,17 +53,22 @@ export const revokeBody = z
 
 export const consentId = z.string({ error: expected('a string') }).regex(/^[A-Za-z0-9]{1,64}$/, 'is not a consent id');
 
+/** The paging query parameters of every list route. */
+const pageFields = {
+  pageSize: z.coerce
+    .number({ error: expected('a number') })
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(100, 'must be at most 100')
+    .default(50),
+  pageToken: text().max(2048, 'is too long').optional(),
+};
+
 export const listConsentsQuery = z
   .object({
     // Optional: without it every consent is listed, page by page (the console's list).
     appUserId: appUserId.meta({ examples: ['user-1'] }).optional(),
-    pageSize: z.coerce
-      .number({ error: expected('a number') })
-      .int('must be a whole number')
-      .min(1, 'must be at least 1')
-      .max(100, 'must be at most 100')
-      .default(50),
-    pageToken: text().max(2048, 'is too long').optional(),
+    ...pageFields,
   })
   .strict();
 
@@ -121,13 +126,7 @@ export const listExportsQuery = z
       .string({ error: expected('a string') })
       .regex(/^consents\/[A-Za-z0-9]{1,64}$/, 'must be a consent name: consents/{id}')
       .meta({ examples: ['consents/c1'] }),
-    pageSize: z.coerce
-      .number({ error: expected('a number') })
-      .int('must be a whole number')
-      .min(1, 'must be at least 1')
-      .max(100, 'must be at most 100')
-      .default(50),
-    pageToken: text().max(2048, 'is too long').optional(),
+    ...pageFields,
   })
   .strict();
 
@@ -188,8 +187,7 @@ export const tenantPath = z.object({ id: tenantId }).strict();
 
 export const listTenantsQuery = z
   .object({
-    pageSize: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(50),
-    pageToken: text().max(2048, 'is too long').optional(),
+    ...pageFields,
   })
   .strict();
 
@@ -263,8 +261,7 @@ export const webhookId = z.string({ error: 'is required' }).regex(/^[0-9a-f]{32}
 
 export const listWebhooksQuery = z
   .object({
-    pageSize: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(50),
-    pageToken: text().max(2048, 'is too long').optional(),
+    ...pageFields,
   })
   .strict();
 

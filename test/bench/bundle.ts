@@ -5,7 +5,6 @@
 // packing). Each run is a child process of its own (test/bench/bundle-worker.ts, bundled to plain
 // Node with esbuild) so that its peak RSS is measured alone. The files are random bytes (as
 // archives are: incompressible), written once per size before anything is timed.
-import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,9 +14,9 @@ import { Storage } from '@google-cloud/storage';
 import { NodeRsCrc32c } from '../../functions/adapters/node-rs-crc32c.js';
 import { storageOptions } from '../../functions/platform/clients.js';
 import { REPO_ROOT } from '../../infra/local/functions.js';
-import { killGroup } from '../../infra/local/processes.js';
 import { startSandbox } from '../../infra/sandbox/server.js';
 import type { BundleOutcome, BundleTask } from './bundle-worker.js';
+import { buildChild, runChild } from './child.js';
 
 export const BUNDLE_TARGETS = { peakRssMB: 200 } as const;
 const MiB = 1024 * 1024;
@@ -46,7 +45,7 @@ export async function runBundleBench(options: { sizesMiB: readonly number[]; log
     const storage = new Storage(storageOptions('bench', sandbox.baseUrl));
     const bucket = `bench-bundle-${randomBytes(3).toString('hex')}`;
     await storage.createBucket(bucket);
-    const worker = await bundleWorker(dir);
+    const worker = await buildChild(WORKER, 'bundle-worker');
     const sizes: BundleSizeFigures[] = [];
     for (const total of options.sizesMiB.map((m) => m * MiB)) {
       options.log(`bundle: writing 8 files of ${label(total / 8)}`);
@@ -87,36 +86,9 @@ async function seed(storage: Storage, bucket: string, bytes: number): Promise<Bu
   return files;
 }
 
-async function bundleWorker(outDir: string): Promise<string> {
-  const { build } = await import('esbuild');
-  const outfile = join(outDir, 'bundle-worker.mjs');
-  await build({ entryPoints: [WORKER], bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', outfile, logLevel: 'warning' });
-  return outfile;
-}
-
-async function runWorker(worker: string, task: BundleTask, timeoutMs: number): Promise<BundleOutcome> {
-  const child = spawn(process.execPath, [worker], {
-    cwd: REPO_ROOT,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BENCH_BUNDLE_TASK: JSON.stringify(task) },
-  });
-  const pid = child.pid;
-  if (pid === undefined) throw new Error('bundle worker: could not start');
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-  const timer = setTimeout(() => killGroup(pid, 'SIGKILL'), timeoutMs);
-  try {
-    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-    if (code !== 0) throw new Error(`bundle worker (${task.mode} ${task.format}) exited with ${code}: ${stderr.trim().slice(-2000)}`);
-    return JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as BundleOutcome;
-  } finally {
-    clearTimeout(timer);
-    killGroup(pid, 'SIGKILL');
-  }
-}
+/** Runs one packing (or the copy) in a child process of its own, so its peak RSS is its own. */
+const runWorker = (worker: string, task: BundleTask, timeoutMs: number) =>
+  runChild<BundleOutcome>(worker, 'BENCH_BUNDLE_TASK', task, timeoutMs, `bundle worker (${task.mode} ${task.format})`);
 
 export function bundleLines(result: BundleBenchResult): string[] {
   const lines = ['bundle: 8 files packed into one object (MB/s of bytes written; copy = the same bytes object → object, no packing)'];
