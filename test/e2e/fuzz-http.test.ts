@@ -544,8 +544,10 @@ describe('fuzzed HTTP requests to the api and oauth functions', () => {
     expect(JSON.parse(big.text)).toMatchObject({
       error: { code: 400, status: 'INVALID_ARGUMENT', details: [{ fieldViolations: [{ field: 'body', description: `exceeds the size limit of ${limit} bytes` }] }] },
     });
-    // A gzip bomb from an authenticated caller: refused on its Content-Encoding, never inflated.
-    const bomb = await fetch(`${api}/v1/connectSessions`, { method: 'POST', headers: { ...authed, 'Content-Encoding': 'gzip' }, body: gzipSync(Buffer.alloc(64 * 1024 * 1024)) });
+    // A gzip body from an authenticated caller: refused on its Content-Encoding, never inflated. (A
+    // small one: a body of many packets races the server's answer and close; the real bomb is
+    // decompression-bomb.test.ts's.)
+    const bomb = await fetch(`${api}/v1/connectSessions`, { method: 'POST', headers: { ...authed, 'Content-Encoding': 'gzip' }, body: gzipSync(Buffer.alloc(64 * 1024)) });
     expect(await violationsOf(bomb)).toEqual([{ field: 'body', description: 'has an unsupported Content-Encoding (send it uncompressed)' }]);
     expect(await stack.count('connectSessions')).toBe(sessionsBefore);
 

@@ -55,7 +55,7 @@ async function exportsDelivered(consent: string, count: number): Promise<ExportJ
       const jobs = await listExports(stack, consent);
       return jobs.length === count && jobs.every((j) => j.state === 'DELIVERED') ? jobs : undefined;
     },
-    { what: `${count} delivered exports of ${consent}`, timeoutMs: 90_000, intervalMs: 500 },
+    { what: `${count} delivered exports of ${consent}`, timeoutMs: 180_000, intervalMs: 500 },
   );
 }
 
