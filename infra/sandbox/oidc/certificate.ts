@@ -28,9 +28,14 @@ function oid(text: string): Buffer {
   return tlv(0x06, Buffer.from(out));
 }
 
-function positiveInteger(bytes: Buffer): Buffer {
-  const first = bytes[0] ?? 0;
-  return tlv(0x02, first & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes);
+/** DER INTEGER of an unsigned big-endian number: minimal length (DER refuses a leading zero byte
+ * before one below 0x80), with one zero byte added when the high bit is set. */
+export function positiveInteger(bytes: Buffer): Buffer {
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start += 1;
+  const minimal = bytes.subarray(start);
+  const first = minimal[0] ?? 0;
+  return tlv(0x02, minimal.length === 0 ? Buffer.from([0]) : first & 0x80 ? Buffer.concat([Buffer.from([0]), minimal]) : minimal);
 }
 
 function time(ms: number): Buffer {
@@ -49,7 +54,6 @@ export function selfSignedCertificate(privateKey: KeyObject, publicKey: KeyObjec
   const algorithm = seq(oid('1.2.840.113549.1.1.11'), Buffer.from([0x05, 0x00]));
   const now = Date.now();
   const serial = randomBytes(16);
-  serial[0] = (serial[0] ?? 0) & 0x7f;
   const tbs = seq(
     tlv(0xa0, tlv(0x02, Buffer.from([2]))),
     positiveInteger(serial),
