@@ -1,6 +1,7 @@
 // Deterministic Takeout-like content of one archive part: a function of the job's groups, time
 // window, total size, part size and part index only.
 import { createCipheriv, createHash } from 'node:crypto';
+import { prng } from '../lib/prng.js';
 import { rfc3339 } from '../lib/clock.js';
 import type { ZipEntry } from './zip.js';
 import { END_OVERHEAD, entryOverhead } from './zip.js';
@@ -74,18 +75,6 @@ export function partSizes(spec: Pick<ArchiveSpec, 'archiveBytes' | 'archivePartB
 export function partFileName(exportTime: number, index: number): string {
   const stamp = rfc3339(exportTime).replace(/[-:]/g, '').replace(/\.\d+/, '');
   return `takeout-${stamp}-${String(index + 1).padStart(3, '0')}.zip`;
-}
-
-/** Seeded xorshift PRNG for the JSON records. */
-function prng(seed: string): () => number {
-  const h = createHash('sha256').update(seed).digest();
-  let x = h.readUInt32LE(0) || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x100000000;
-  };
 }
 
 function recordsJson(group: string, spec: ArchiveSpec): Buffer {

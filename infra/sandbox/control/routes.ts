@@ -7,8 +7,8 @@ import { MAX_PARTS, configPatchSchema, mergeConfig } from '../lib/config.js';
 import { invalidArgument } from '../lib/errors.js';
 import { faultRulesSchema } from '../lib/faults.js';
 import type { FaultInjector } from '../lib/faults.js';
-import { readJsonObject, sendJson } from '../lib/http.js';
-import type { RequestContext, SandboxModule } from '../lib/router.js';
+import { parseJsonBody, readJsonObject, sendJson } from '../lib/http.js';
+import type { SandboxModule } from '../lib/router.js';
 import type { Job } from '../lib/state.js';
 import type { StateStore } from '../lib/store.js';
 import type { OAuthService } from '../oauth/grants.js';
@@ -66,15 +66,6 @@ const idTokenSchema = z
   })
   .strict();
 
-async function parse<T>(ctx: RequestContext, schema: z.ZodType<T>): Promise<T> {
-  const result = schema.safeParse(await readJsonObject(ctx.req));
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    throw invalidArgument(`Invalid request: ${issue ? `${issue.path.join('.') || '(body)'}: ${issue.message}` : 'bad body'}`);
-  }
-  return result.data;
-}
-
 function jobView(job: Job): Record<string, unknown> {
   return {
     archiveJobId: job.id,
@@ -103,7 +94,7 @@ export function controlModule(deps: ControlDeps): SandboxModule {
         path: p('clients'),
         style: 'google',
         handle: async (ctx) => {
-          const client = await parse(ctx, clientSchema);
+          const client = await parseJsonBody(ctx.req, clientSchema);
           oauth.registerClient(client);
           sendJson(ctx.res, 200, {
             clientId: client.clientId,
@@ -118,7 +109,7 @@ export function controlModule(deps: ControlDeps): SandboxModule {
         path: p('config'),
         style: 'google',
         handle: async (ctx) => {
-          const patch = await parse(ctx, configPatchSchema);
+          const patch = await parseJsonBody(ctx.req, configPatchSchema);
           const merged = mergeConfig(store.state.config, patch);
           if (!merged) throw invalidArgument(`Invalid config: an archive would have more than ${MAX_PARTS} parts or a Mews export more than ${MAX_PARTS} files.`);
           store.state.config = merged;
@@ -163,7 +154,7 @@ export function controlModule(deps: ControlDeps): SandboxModule {
         path: p('clock:advance'),
         style: 'google',
         handle: async (ctx) => {
-          const { seconds } = await parse(ctx, advanceSchema);
+          const { seconds } = await parseJsonBody(ctx.req, advanceSchema);
           clock.advance(seconds);
           store.state.clockOffsetMs = clock.offset;
           store.changed();
@@ -175,7 +166,7 @@ export function controlModule(deps: ControlDeps): SandboxModule {
         path: p('faults'),
         style: 'google',
         handle: async (ctx) => {
-          const { rules } = await parse(ctx, faultRulesSchema);
+          const { rules } = await parseJsonBody(ctx.req, faultRulesSchema);
           faults.add(rules);
           sendJson(ctx.res, 200, { rules: faults.list() });
         },
@@ -205,7 +196,7 @@ export function controlModule(deps: ControlDeps): SandboxModule {
         path: p('idTokens'),
         style: 'google',
         handle: async (ctx) => {
-          const { audience, email, ...options } = await parse(ctx, idTokenSchema);
+          const { audience, email, ...options } = await parseJsonBody(ctx.req, idTokenSchema);
           sendJson(ctx.res, 200, { idToken: deps.issuer.mint(deps.baseUrl(), audience, email, options) });
         },
       },

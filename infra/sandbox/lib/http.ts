@@ -1,7 +1,8 @@
 // Small HTTP helpers shared by the route modules: bounded body reading, JSON and form parsing,
 // and one place that renders every typed error in the shape of the route that raised it.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ApiError, MewsError, OAuthError, RequestError, StorageXmlError, statusOfHttp } from './errors.js';
+import type { z } from 'zod';
+import { ApiError, MewsError, OAuthError, RequestError, StorageXmlError, invalidArgument, statusOfHttp } from './errors.js';
 
 /** How a route answers errors: Google API envelope, OAuth JSON, HTML page, Cloud Storage XML or Mews JSON. */
 export type ErrorStyle = 'google' | 'oauth' | 'html' | 'xml' | 'mews';
@@ -50,6 +51,16 @@ export async function readJsonObject(req: IncomingMessage): Promise<Record<strin
 }
 
 /** Form or JSON body as a flat string map (OAuth endpoints accept both); repeated keys are an error. */
+/** The JSON object body checked against a schema; the first violation is the 400's message. */
+export async function parseJsonBody<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<T> {
+  const result = schema.safeParse(await readJsonObject(req));
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw invalidArgument(`Invalid request: ${issue ? `${issue.path.join('.') || '(body)'}: ${issue.message}` : 'bad body'}`);
+  }
+  return result.data;
+}
+
 export async function readParams(req: IncomingMessage): Promise<Map<string, string[]>> {
   const raw = (await readBody(req)).toString('utf8');
   const type = String(req.headers['content-type'] ?? '').toLowerCase();

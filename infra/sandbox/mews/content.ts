@@ -4,7 +4,7 @@
 // each a whole number of lines, exactly that many bytes long: the last line of a block carries a
 // `Notes` text sized to fill it. So the size is known without generating anything (`SizeInBytes`
 // of thousands of exports costs nothing) and a Range request generates only the blocks it covers.
-import { createHash } from 'node:crypto';
+import { prng, type Rand } from '../lib/prng.js';
 
 export const MEWS_ENTITY_TYPES = ['OrderItem', 'Payment', 'Reservation', 'Customer', 'Company', 'Bill', 'AvailabilityAdjustment', 'AvailabilityBlock', 'ResourceBlock'] as const;
 export type MewsEntityType = (typeof MEWS_ENTITY_TYPES)[number];
@@ -44,20 +44,6 @@ function blockCount(size: number): number {
 function blockSize(size: number, block: number): number {
   const count = blockCount(size);
   return block < count - 1 ? BLOCK_BYTES : size - (count - 1) * BLOCK_BYTES;
-}
-
-type Rand = () => number;
-
-/** Seeded xorshift32 PRNG. */
-function prng(seed: string): Rand {
-  const h = createHash('sha256').update(seed).digest();
-  let x = h.readUInt32LE(0) || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x100000000;
-  };
 }
 
 function uuid(r: Rand): string {

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { parseRange } from '../archives/routes.js';
 import type { Clock } from '../lib/clock.js';
 import { invalidArgument, MewsError, notFound, StorageXmlError } from '../lib/errors.js';
-import { readJsonObject, sendJson } from '../lib/http.js';
+import { parseJsonBody, readJsonObject, sendJson } from '../lib/http.js';
 import { pace } from '../lib/pace.js';
 import type { RequestContext, SandboxModule } from '../lib/router.js';
 import type { MewsExportRecord, MewsTenantRecord } from '../lib/state.js';
@@ -51,15 +51,6 @@ const seedSchema = z
     status: z.enum(['Pending', 'Processing', 'Success', 'Failed', 'Expired']).optional(),
   })
   .strict();
-
-async function parse<T>(ctx: RequestContext, schema: z.ZodType<T>): Promise<T> {
-  const result = schema.safeParse(await readJsonObject(ctx.req));
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    throw invalidArgument(`Invalid request: ${issue ? `${issue.path.join('.') || '(body)'}: ${issue.message}` : 'bad body'}`);
-  }
-  return result.data;
-}
 
 export function mewsModule(deps: MewsDeps): SandboxModule {
   const { store, clock, mews } = deps;
@@ -189,7 +180,7 @@ export function mewsModule(deps: MewsDeps): SandboxModule {
         methods: ['POST'],
         path: control('tenants'),
         style: 'google',
-        handle: async (ctx) => sendJson(ctx.res, 200, tenantView(mews.registerTenant(await parse(ctx, tenantSchema)))),
+        handle: async (ctx) => sendJson(ctx.res, 200, tenantView(mews.registerTenant(await parseJsonBody(ctx.req, tenantSchema)))),
       },
       { methods: ['GET'], path: control('tenants'), style: 'google', handle: (ctx) => sendJson(ctx.res, 200, { tenants: mews.tenants().map(tenantView) }) },
       {
@@ -241,7 +232,7 @@ export function mewsModule(deps: MewsDeps): SandboxModule {
         path: control('exports:seed'),
         style: 'google',
         handle: async (ctx) => {
-          const { enterpriseId, entityType, count, status } = await parse(ctx, seedSchema);
+          const { enterpriseId, entityType, count, status } = await parseJsonBody(ctx.req, seedSchema);
           try {
             const created = mews.seed(enterpriseId, entityType, count, status ?? 'Success');
             sendJson(ctx.res, 200, { exportIds: created.map((e) => e.id) });

@@ -149,10 +149,16 @@ describe('multipart/related reader', () => {
   }
 
   it('gives the same result however the body is cut into pieces', async () => {
-    const want = { head: { metadata: { name: 'x', contentType: 'text/csv' }, mediaType: 'image/png' }, media };
-    for (let cut = 0; cut <= body.length; cut += 7) expect(await read([body.subarray(0, cut), body.subarray(cut)])).toEqual(want);
+    const head = { metadata: { name: 'x', contentType: 'text/csv' }, mediaType: 'image/png' };
+    // Compared as one summary per cut (a deep toEqual of 1,500-byte buffers 230 times took over
+    // 5 s on a loaded machine).
+    const summary = (got: { head: unknown; media: Buffer }) => ({ head: got.head, mediaEqual: got.media.equals(media) });
+    const cuts: number[] = [];
+    for (let cut = 0; cut <= body.length; cut += 7) cuts.push(cut);
+    const got = await Promise.all(cuts.map(async (cut) => summary(await read([body.subarray(0, cut), body.subarray(cut)]))));
+    expect(got).toEqual(cuts.map(() => ({ head, mediaEqual: true })));
     const bytes = Array.from({ length: body.length }, (_, i) => body.subarray(i, i + 1));
-    expect(await read(bytes)).toEqual(want);
+    expect(summary(await read(bytes))).toEqual({ head, mediaEqual: true });
   });
 
   it('boundaries from the Content-Type; malformed bodies are 400', async () => {
