@@ -7,12 +7,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Firestore } from '@google-cloud/firestore';
-import type { Consent } from '../../functions/core/consent/model.js';
-import { withSchedule } from '../../functions/core/consent/schedule.js';
 import { jobId, newJob, type ExportJob } from '../../functions/core/exports/model.js';
 import { firestoreOptions } from '../../functions/platform/clients.js';
 import { startStack } from '../../infra/local/stack.js';
 import { launchChromium } from '../fixtures/browser.js';
+import { benchConsent, benchConsentId } from './seed.js';
 
 export const CONSOLE_TARGET_MS = 1000;
 const PROJECT = 'bench-console';
@@ -78,20 +77,9 @@ async function seed(firestore: Firestore, size: number): Promise<void> {
   const now = new Date();
   const writer = firestore.bulkWriter();
   for (let i = 0; i < size; i++) {
-    const consentId = `c${String(i).padStart(6, '0')}`;
-    const appUserId = `bench-user-${i}`;
-    const consent: Consent = withSchedule(
-      {
-        appUserId,
-        groups: RESOURCES.map((resource) => ({ resource, accessType: 'TIME_BASED' as const })),
-        grantedAt: now,
-        expiresAt: new Date(now.getTime() + 30 * 86_400_000),
-        status: 'ACTIVE',
-        updatedAt: now,
-        token: null,
-      },
-      now,
-    );
+    const consentId = benchConsentId(i);
+    const consent = benchConsent(i, RESOURCES, now);
+    const appUserId = consent.appUserId;
     void writer.set(firestore.collection('consents').doc(consentId), consent as unknown as Record<string, unknown>);
     for (const resource of RESOURCES) {
       const job: ExportJob = {

@@ -9,12 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
-import type { Consent } from '../../functions/core/consent/model.js';
-import { withSchedule } from '../../functions/core/consent/schedule.js';
 import { firestoreOptions, pubsubOptions } from '../../functions/platform/clients.js';
 import { prefixed } from '../../functions/platform/config.js';
 import { startEmulators } from '../../infra/local/emulators.js';
 import { buildChild, runChild } from './child.js';
+import { benchConsent, benchConsentId } from './seed.js';
 import type { TickOutcome, TickTask } from './tick-worker.js';
 
 export const TICK_TARGETS = { publishSeconds: 60, responseSeconds: 10, rssGrowth: 0.2 } as const;
@@ -77,19 +76,8 @@ async function seed(firestore: Firestore, pubsub: PubSub, prefix: string, size: 
   const now = new Date();
   const writer = firestore.bulkWriter();
   for (let i = 0; i < size; i++) {
-    const consent: Consent = withSchedule(
-      {
-        appUserId: `bench-user-${i}`,
-        groups: [{ resource: 'myactivity.search', accessType: 'TIME_BASED' }],
-        grantedAt: now,
-        expiresAt: new Date(now.getTime() + 30 * 86_400_000),
-        status: 'ACTIVE',
-        updatedAt: now,
-        token: null,
-      },
-      now,
-    );
-    void writer.set(firestore.collection(topic('consents')).doc(`c${String(i).padStart(6, '0')}`), consent as unknown as Record<string, unknown>);
+    const doc = firestore.collection(topic('consents')).doc(benchConsentId(i));
+    void writer.set(doc, benchConsent(i, ['myactivity.search'], now) as unknown as Record<string, unknown>);
   }
   await writer.close();
   return subscription;
