@@ -13,8 +13,7 @@ import { TOPICS } from '../../functions/core/ports/work-queue.js';
 import { SCHEDULER_INVOKER_ACCOUNT, SCHEDULER_JOBS } from '../scheduler-jobs.js';
 import { FUNCTIONS, FUNCTION_DEPLOY, MAX_DELIVERY_ATTEMPTS, PUSH_INVOKER_ACCOUNT, RETRY_POLICY, eventFunctions } from '../topology.js';
 import type { FunctionSpec } from '../topology.js';
-import type { FunctionName } from '../../functions/platform/config.js';
-import { variablesFor } from './function-variables.js';
+import { variablesFor, type FunctionName } from '../../functions/platform/config.js';
 import type { Gcloud } from './gcloud.js';
 import { alertPolicies, errorLogFilter, pushSubscription, sameAsDesired } from './monitoring.js';
 import {
@@ -501,7 +500,7 @@ export class Deployer {
   }
 
   /** The environment of a function: what deploy derives, then the operator's values, for the variables the function reads. */
-  desiredEnv(fn: string): Record<string, string> {
+  desiredEnv(fn: FunctionName): Record<string, string> {
     const derived: Record<string, string> = {
       GOOGLE_CLOUD_PROJECT: this.s.project,
       APP_ENV: 'production',
@@ -527,7 +526,6 @@ export class Deployer {
 
   private deployArgs(f: FunctionSpec): string[] {
     const d = FUNCTION_DEPLOY[f.name];
-    if (!d) throw new Error(`no deploy settings for function ${f.name} in infra/topology.ts`);
     const secrets = variablesFor(f.name).secrets.map((v) => `${v}=${OAUTH_SECRET}:${this.secretVersion}`);
     return [
       'functions',
