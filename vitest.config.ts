@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import LongestFirstSequencer from './test/sequencer.js';
 
 // Two projects: fast unit tests (no processes, no network) and integration tests that run
 // against real local components (Firestore and Pub/Sub emulators, the Google sandbox, served
@@ -6,6 +7,8 @@ import { defineConfig } from 'vitest/config';
 // stops them by process group afterwards.
 export default defineConfig({
   test: {
+    // Long end-to-end files start first (a clean checkout has no cache of earlier durations).
+    sequence: { sequencer: LongestFirstSequencer },
     projects: [
       {
         test: {
