@@ -1,6 +1,6 @@
 import { gaxios } from 'google-auth-library';
 import { AppError, isAppError } from '../core/errors.js';
-import type { ExportSource, ExportUnit, SourceCredential, StartOutcome, UpstreamState, UpstreamStateName } from '../core/ports/export-source.js';
+import type { BatchStates, ExportSource, ExportUnit, SourceCredential, StartOutcome, UpstreamState, UpstreamStateName } from '../core/ports/export-source.js';
 
 /** At most this many ids per `exports/getAll` call (more is refused). */
 export const MEWS_GET_ALL_LIMIT = 1000;
@@ -26,6 +26,8 @@ const STATES: Readonly<Record<string, UpstreamStateName>> = { Pending: 'IN_PROGR
  */
 export class MewsExportSource implements ExportSource {
   private readonly http = new gaxios.Gaxios({ retry: false, timeout: 30_000 });
+  /** The poll sweep reads every running export of a tenant with one `getAll` per 1000. */
+  readonly batch: BatchStates = { limit: MEWS_GET_ALL_LIMIT, states: (credential, ids) => this.getAll(credential, ids) };
 
   /** `client`: the integration's name and version, e.g. `Dataportability 1.0.0`. */
   constructor(private readonly client: string) {}

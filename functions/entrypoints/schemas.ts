@@ -193,6 +193,16 @@ export const listTenantsQuery = z
 
 /** Pub/Sub messages of the workers: each names a record, never a secret. */
 export const jobMessage = z.object({ job: exportId }).strict();
+/** A check of one job, or of a batch of jobs of one grant (the sweep's grouped checks). */
+export const pollMessage = z
+  .object({ job: exportId.optional(), jobs: z.array(exportId).min(1, 'must name at least one job').max(1000, 'must name at most 1000 jobs').optional() })
+  .strict()
+  .transform((m, ctx): { job: string } | { jobs: string[] } => {
+    if (m.job !== undefined && m.jobs === undefined) return { job: m.job };
+    if (m.jobs !== undefined && m.job === undefined) return { jobs: m.jobs };
+    ctx.addIssue({ code: 'custom', path: ['job'], message: 'exactly one of job and jobs is required' });
+    return z.NEVER;
+  });
 export const fileMessage = z
   .object({
     job: exportId,

@@ -1,12 +1,12 @@
 import { buildBundle } from '../core/bundles/build.js';
 import { initiateExport } from '../core/exports/initiate.js';
-import { pollExport } from '../core/exports/poll.js';
+import { pollExport, pollExports } from '../core/exports/poll.js';
 import { runTickPage } from '../core/exports/schedule.js';
 import { transferFile } from '../core/exports/transfer.js';
 import { deliverWebhook, fanOutEvent } from '../core/webhooks/deliver.js';
 import { jsonWorker } from '../platform/events.js';
 import type { Runtime } from '../platform/runtime.js';
-import { bundleMessage, fileMessage, jobMessage, pageMessage, webhookDeliveryMessage, webhookEventMessage } from './schemas.js';
+import { bundleMessage, fileMessage, jobMessage, pageMessage, pollMessage, webhookDeliveryMessage, webhookEventMessage } from './schemas.js';
 
 /** The Pub/Sub-triggered workers of the export pipeline; each message names a record, never a secret. */
 export function initiate(rt: Runtime) {
@@ -14,7 +14,9 @@ export function initiate(rt: Runtime) {
 }
 
 export function poll(rt: Runtime) {
-  return jsonWorker('poll', rt, jobMessage, async ({ job }) => ({ job, result: await pollExport(rt.exportDeps(), job) }));
+  return jsonWorker('poll', rt, pollMessage, async (m) =>
+    'jobs' in m ? { jobs: m.jobs.length, ...(await pollExports(rt.exportDeps(), m.jobs)) } : { job: m.job, result: await pollExport(rt.exportDeps(), m.job) },
+  );
 }
 
 export function transfer(rt: Runtime) {

@@ -40,12 +40,13 @@ export async function exportDepsWithFakes(settings: Partial<ExportDeps['settings
     updatedAt: clock.now(),
     token: await vault.seal('1//refresh', 'c1'),
   });
+  const credentials = new ConsentCredentials({ consents, tokens: new FakeConsentTokens({ clock, consents, queue }) });
   const deps: ExportDeps = {
     clock,
     jobs,
     lanes,
     consents,
-    upstream: new Upstream({ google: { source, credentials: new ConsentCredentials({ consents, tokens: new FakeConsentTokens({ clock, consents, queue }) }) } }),
+    upstream: new Upstream({ google: { source, credentials } }),
     queue,
     archive,
     downloader,
@@ -67,5 +68,5 @@ export async function exportDepsWithFakes(settings: Partial<ExportDeps['settings
     newOwner: () => randomUUID(),
     oauth: new FakeAuthorizationServer(clock).provider,
   };
-  return { deps, clock, jobs, lanes, consents, source, queue, archive, downloader };
+  return { deps, clock, jobs, lanes, consents, source, credentials, queue, archive, downloader };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../functions/core/errors.js';
-import { connectSessionBody, createExportsBody, listConsentsQuery } from '../../functions/entrypoints/schemas.js';
+import { connectSessionBody, createExportsBody, listConsentsQuery, pollMessage } from '../../functions/entrypoints/schemas.js';
 import { isWellFormed, parseWith, rfc3339Problem } from '../../functions/platform/validation.js';
 
 /** Issue 13, items 8 and 12: what the api refuses with 400 before it can reach Firestore or Cloud Storage. */
@@ -95,5 +95,20 @@ describe('timestamps are strict RFC 3339 within Firestore range (nothing shifted
     expect(violations(() => parseWith(createExportsBody, { consent: 'consents/abc', startTime: 17 }))).toEqual([
       { field: 'startTime', description: 'must be an RFC 3339 timestamp string' },
     ]);
+  });
+});
+
+describe('poll messages: one job, or a batch of one grant', () => {
+  const id = 'a'.repeat(32);
+  it('takes exactly one of job and jobs (at most 1000), naming the field otherwise', () => {
+    expect(parseWith(pollMessage, { job: id })).toEqual({ job: id });
+    expect(parseWith(pollMessage, { jobs: [id, id] })).toEqual({ jobs: [id, id] });
+    const refused = (value: unknown) => violations(() => parseWith(pollMessage, value));
+    expect(refused({})).toEqual([{ field: 'job', description: 'exactly one of job and jobs is required' }]);
+    expect(refused({ job: id, jobs: [id] })).toEqual([{ field: 'job', description: 'exactly one of job and jobs is required' }]);
+    expect(refused({ jobs: [] })).toEqual([{ field: 'jobs', description: 'must name at least one job' }]);
+    expect(refused({ jobs: Array.from({ length: 1001 }, () => id) })).toEqual([{ field: 'jobs', description: 'must name at most 1000 jobs' }]);
+    expect(refused({ jobs: ['x'] }).map((v) => v.field)).toEqual(['jobs[0]']);
+    expect(refused({ job: id, extra: 1 }).map((v) => v.field)).toEqual(['extra']);
   });
 });

@@ -20,21 +20,101 @@ const EARLY_TOLERANCE_MS = 2_000;
 export async function pollExport(deps: ExportDeps, id: string): Promise<PollResult> {
   const job = await deps.jobs.get(id);
   const now = deps.clock.now();
-  if (!job || job.state !== 'IN_PROGRESS' || !job.upstreamId || !job.nextPollAt) return 'ignored';
-  if (job.nextPollAt.getTime() > now.getTime() + EARLY_TOLERANCE_MS) return 'ignored';
-  if (!leaseFree(job.claim, now)) return 'ignored';
+  if (!isDue(job, now)) return 'ignored';
 
   // `upstream` checks the grant (consent or tenant) before it asks: an ended grant ends the job.
-  const grant = grantOf(job);
   let upstream: UpstreamState;
   try {
-    upstream = await deps.upstream.state(grant, job.upstreamId);
+    upstream = await deps.upstream.state(grantOf(job), job.upstreamId);
   } catch (error) {
     if (grantEnded(error)) return end(deps, id, job, 'ABORTED', 'CONSENT_ENDED', error.message);
     throw error;
   }
+  return applyState(deps, id, job, upstream, now);
+}
+
+/** What one batch of checks came to: how many jobs had each result, and how many failed (left to the sweep). */
+export type PollBatchReport = Readonly<Record<PollResult | 'failed', number>>;
+
+/** Jobs read from the store at once while a batch is checked. */
+const READ_CONCURRENCY = 16;
+
+/**
+ * Checks many jobs whose timers are due with as few upstream calls as the source allows: the due
+ * ones are grouped by grant and each group is read with `upstream.states` (Mews: one
+ * `exports/getAll` per 1000 exports of a tenant). Each job then moves exactly as `pollExport`
+ * would move it, with the same guards. A job that fails on its own is counted and left due (the
+ * sweep queues it again); a failure of the upstream read itself fails the batch (redelivered).
+ */
+export async function pollExports(deps: ExportDeps, ids: readonly string[]): Promise<PollBatchReport> {
+  const now = deps.clock.now();
+  const report: Record<PollResult | 'failed', number> = { ignored: 0, in_progress: 0, complete: 0, retried: 0, ended: 0, failed: 0 };
+  const read = await inParallel([...new Set(ids)], READ_CONCURRENCY, async (id) => ({ id, job: await deps.jobs.get(id) }));
+  const groups = new Map<string, DueJob[]>();
+  for (const { id, job } of read) {
+    if (!isDue(job, now)) {
+      report.ignored++;
+      continue;
+    }
+    const grant = grantOf(job);
+    const key = `${grant.source}/${grant.id}`;
+    groups.set(key, [...(groups.get(key) ?? []), { id, job }]);
+  }
+  for (const group of groups.values()) {
+    const first = group[0];
+    if (!first) continue;
+    let states: ReadonlyMap<string, UpstreamState>;
+    try {
+      states = await deps.upstream.states(
+        grantOf(first.job),
+        group.map((g) => g.job.upstreamId),
+      );
+    } catch (error) {
+      if (!grantEnded(error)) throw error;
+      for (const { id, job } of group) report[await end(deps, id, job, 'ABORTED', 'CONSENT_ENDED', error.message)]++;
+      continue;
+    }
+    await inParallel(group, READ_CONCURRENCY, async ({ id, job }) => {
+      const state = states.get(job.upstreamId);
+      try {
+        // One upstream does not list: asked on its own (its answer, or its error, as a single check gives).
+        report[state ? await applyState(deps, id, job, state, now) : await pollExport(deps, id)]++;
+      } catch {
+        report.failed++;
+      }
+    });
+  }
+  return report;
+}
+
+interface DueJob {
+  readonly id: string;
+  readonly job: ExportJob & { readonly upstreamId: string; readonly nextPollAt: Date };
+}
+
+/** A job in progress upstream whose check is due (or a moment early) and that nobody is changing. */
+function isDue(job: ExportJob | undefined, now: Date): job is DueJob['job'] {
+  if (!job || job.state !== 'IN_PROGRESS' || !job.upstreamId || !job.nextPollAt) return false;
+  if (job.nextPollAt.getTime() > now.getTime() + EARLY_TOLERANCE_MS) return false;
+  return leaseFree(job.claim, now);
+}
+
+/** Runs `fn` over `items` with at most `limit` at a time; results in the items' order. */
+async function inParallel<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i] as T);
+  });
+  await Promise.all(lanes);
+  return out;
+}
+
+/** Moves one due job by the state upstream reported, guarded on the job as it was read. */
+async function applyState(deps: ExportDeps, id: string, job: DueJob['job'], upstream: UpstreamState, now: Date): Promise<PollResult> {
+  const grant = grantOf(job);
   const same = (j: ExportJob | undefined): j is ExportJob =>
-    !!j && j.state === 'IN_PROGRESS' && j.upstreamId === job.upstreamId && j.nextPollAt?.getTime() === job.nextPollAt?.getTime() && leaseFree(j.claim, now);
+    !!j && j.state === 'IN_PROGRESS' && j.upstreamId === job.upstreamId && j.nextPollAt?.getTime() === job.nextPollAt.getTime() && leaseFree(j.claim, now);
 
   switch (upstream.state) {
     case 'IN_PROGRESS': {

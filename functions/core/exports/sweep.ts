@@ -3,7 +3,7 @@ import { sweepConsents } from '../consent/sweep.js';
 import { put, keep } from '../ports/record-store.js';
 import type { ExportDeps } from './deps.js';
 import { finishClosing, finishJob } from './finish.js';
-import { MAX_START_ATTEMPTS } from './model.js';
+import { MAX_START_ATTEMPTS, grantOf } from './model.js';
 
 /** A queued check that was not handled within this long is queued again. */
 const REQUEUE_MS = 60_000;
@@ -36,6 +36,10 @@ export async function sweep(deps: ExportDeps): Promise<SweepReport> {
   let starts = 0;
   let transfers = 0;
 
+  // Due checks go out grouped by grant: one message reads up to the source's batch of jobs with
+  // one upstream call (Mews: 1000 exports of a tenant per `exports/getAll`); one job per message
+  // where the source reads jobs one at a time.
+  const dueChecks = new Map<string, { limit: number; ids: string[] }>();
   for (const { id, value } of await deps.jobs.listDue({ where: { state: 'IN_PROGRESS' }, field: 'nextPollAt', before: now, limit })) {
     // A check already queued for this due time is queued again only if it has not been handled
     // within REQUEUE_MS (the message was lost or is stuck in retries).
@@ -46,8 +50,18 @@ export async function sweep(deps: ExportDeps): Promise<SweepReport> {
       basis: value,
     });
     if (!marked) continue;
-    await deps.queue.publish('job-poll', { job: id });
+    const grant = grantOf(value);
+    const key = `${grant.source}/${grant.id}`;
+    const group = dueChecks.get(key) ?? { limit: deps.upstream.batchLimit(grant.source), ids: [] };
+    group.ids.push(id);
+    dueChecks.set(key, group);
     polls++;
+  }
+  for (const { limit: batch, ids } of dueChecks.values()) {
+    for (let i = 0; i < ids.length; i += batch) {
+      const [single, ...more] = ids.slice(i, i + batch);
+      if (single !== undefined) await deps.queue.publish('job-poll', more.length === 0 ? { job: single } : { jobs: [single, ...more] });
+    }
   }
   for (const { id, value } of await deps.jobs.listDue({ where: { state: 'WAITING' }, field: 'notBefore', before: now, limit })) {
     const woke = await deps.jobs.update(id, (j) => (j && j.state === 'WAITING' ? put({ ...j, state: 'PENDING' as const, notBefore: null, updatedAt: now }, true) : keep(false)), {

@@ -29,6 +29,17 @@ export interface ExportSource {
   cancel(credential: SourceCredential, upstreamId: string): Promise<void>;
   /** Ends the grant upstream once everything is delivered (one-time grants) or when it is revoked. */
   release(credential: SourceCredential): Promise<void>;
+  /**
+   * Present when the API reads many jobs of one grant in one call (Mews `exports/getAll`): their
+   * states by upstream id, for at most `limit` ids per call; ids it does not know are absent.
+   * Without it, jobs are read one `state` call each.
+   */
+  readonly batch?: BatchStates;
+}
+
+export interface BatchStates {
+  readonly limit: number;
+  states(credential: SourceCredential, upstreamIds: readonly string[]): Promise<ReadonlyMap<string, UpstreamState>>;
 }
 
 export interface ExportUnit {

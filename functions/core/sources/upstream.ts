@@ -41,6 +41,29 @@ export class Upstream {
     return this.call(grant, 'export', (s, c) => s.state(c, upstreamId));
   }
 
+  /** How many jobs of one grant of `source` one `states` call reads (1: the source reads one job per call). */
+  batchLimit(source: SourceName): number {
+    return this.bindings[source]?.source.batch?.limit ?? 1;
+  }
+
+  /**
+   * The states of several jobs of one grant: one call per `batchLimit` ids where the source reads
+   * many at once, one call each otherwise. Ids upstream does not know are absent.
+   */
+  async states(grant: GrantRef, upstreamIds: readonly string[]): Promise<ReadonlyMap<string, UpstreamState>> {
+    const batch = this.binding(grant).source.batch;
+    const out = new Map<string, UpstreamState>();
+    if (!batch) {
+      for (const id of upstreamIds) out.set(id, await this.state(grant, id));
+      return out;
+    }
+    for (let i = 0; i < upstreamIds.length; i += batch.limit) {
+      const chunk = upstreamIds.slice(i, i + batch.limit);
+      for (const [id, state] of await this.call(grant, 'export', (_, c) => batch.states(c, chunk))) out.set(id, state);
+    }
+    return out;
+  }
+
   retry(grant: GrantRef, upstreamId: string): Promise<string> {
     return this.call(grant, 'export', (s, c) => s.retry(c, upstreamId));
   }
