@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 
@@ -95,7 +95,47 @@ function manage(name: string, child: ChildProcess): ManagedProcess {
   return { name, pid, child, stop: () => kill('SIGTERM'), kill };
 }
 
+/**
+ * A port that is free now, for a listener started a little later (a function's port must be known
+ * before the functions start: they name each other's URLs). It is taken below the kernel's
+ * ephemeral range: a port the kernel hands out (to `listen(0)` or to any outgoing connection of
+ * the emulators, the sandbox or the functions) never collides with it in the meantime, nor while a
+ * killed function is served again on the same port. A port from `listen(0)` could, and did
+ * (EADDRINUSE in a CI run).
+ */
 export async function freePort(): Promise<number> {
+  const [low] = ephemeralRange();
+  const floor = 10_000;
+  if (low - floor >= 1_000) {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const port = floor + Math.floor(Math.random() * (low - floor));
+      if (await canListen(port)) return port;
+    }
+  }
+  return listenAnywhere();
+}
+
+/** The kernel's ephemeral port range (Linux), or the IANA default elsewhere. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low && high) return [low, high];
+  } catch {
+    // Not Linux: the IANA range.
+  }
+  return [49_152, 65_535];
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+function listenAnywhere(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
