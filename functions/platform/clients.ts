@@ -1,9 +1,9 @@
 import type { ClientConfig } from '@google-cloud/pubsub';
 import type { Settings } from '@google-cloud/firestore';
 import type { StorageOptions } from '@google-cloud/storage';
-import { crc32c } from '@node-rs/crc32';
 import { createRequire } from 'node:module';
 import type * as GoogleAuthLibrary from 'google-auth-library';
+import { NodeRsCrc32c } from '../adapters/node-rs-crc32c.js';
 
 /**
  * Client options for the Google Cloud SDKs, in production or against the local emulators. With an
@@ -32,21 +32,14 @@ function emulatorAuth(): ClientConfig['authClient'] {
 
 /** Cloud Storage: locally the sandbox's JSON-API subset (a custom endpoint, no Google credentials). */
 export function storageOptions(projectId: string, emulatorHost: string | undefined): StorageOptions {
-  // The client's own CRC32C (for the manifest and downloads) on the fast implementation.
+  // The client's own CRC32C (for the manifest and downloads) on the fast implementation (loaded on first use).
+  const crc32cFactory = new NodeRsCrc32c();
   const crc32cGenerator = () => {
-    let state = 0;
+    const running = crc32cFactory.start();
     return {
-      update: (data: Buffer) => {
-        state = crc32c(data, state);
-      },
-      toString: () => {
-        const out = Buffer.alloc(4);
-        out.writeUInt32BE(state >>> 0);
-        return out.toString('base64');
-      },
-      validate(value: string) {
-        return this.toString() === value;
-      },
+      update: (data: Buffer) => running.update(data),
+      toString: () => running.value(),
+      validate: (value: string) => running.value() === value,
     };
   };
   return emulatorHost ? { projectId, apiEndpoint: emulatorHost, crc32cGenerator } : { projectId, crc32cGenerator };
