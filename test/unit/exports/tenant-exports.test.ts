@@ -81,6 +81,14 @@ describe("a tenant's export request (core, on fakes)", () => {
     expect(first.exports[0]!.name).toBe(`exports/${jobId(TENANT, 'Reservation', 'request:r1')}`);
   });
 
+  it("a bundle of a tenant's request names the tenant and is written under the tenant's folder", async () => {
+    const env = await tenantEnv();
+    const { bundle } = await requestTenantExports(env.deps, { tenantId: TENANT, entityTypes: ['Reservation', 'Customer'], slot: 'request:b', bundle: 'zip' });
+    expect(bundle).toMatchObject({ subject: `tenants/${TENANT}`, format: 'zip', state: 'WAITING' });
+    expect(bundle?.exports).toHaveLength(2);
+    expect(bundle?.object.startsWith(`exports/tenants/${TENANT}/bundles/`)).toBe(true);
+  });
+
   it('while an export of an entity type runs, another request gets that one back (one lane per tenant and type)', async () => {
     const env = await tenantEnv();
     const first = await ask(env, ['Reservation'], 'request:a');
