@@ -2,6 +2,19 @@ import { gaxios } from 'google-auth-library';
 import { AppError, isAppError } from '../core/errors.js';
 import type { BatchStates, ExportSource, ExportUnit, SourceCredential, StartOutcome, UpstreamState, UpstreamStateName } from '../core/ports/export-source.js';
 
+/** The entity types the Connector API exports (one export per type). */
+export const MEWS_ENTITY_TYPES: readonly string[] = [
+  'OrderItem',
+  'Payment',
+  'Reservation',
+  'Customer',
+  'Company',
+  'Bill',
+  'AvailabilityAdjustment',
+  'AvailabilityBlock',
+  'ResourceBlock',
+];
+
 /** At most this many ids per `exports/getAll` call (more is refused). */
 export const MEWS_GET_ALL_LIMIT = 1000;
 

@@ -5,7 +5,7 @@ import { confirmAndStart } from '../core/exports/auto-start.js';
 import { disconnect } from '../core/exports/disconnect.js';
 import { openDelivered } from '../core/exports/download.js';
 import { cancelExport, getExport, listExports, retryExport } from '../core/exports/manage.js';
-import { apiSlot, requestExports } from '../core/exports/request.js';
+import { apiSlot, requestExports, requestTenantExports } from '../core/exports/request.js';
 import { RESOURCE_GROUP_CATALOGUE } from '../core/resource-groups.js';
 import { z } from 'zod';
 import { deleteWebhook, getWebhook, listWebhooks, registerWebhook, rotateWebhookSecret } from '../core/webhooks/manage.js';
@@ -147,29 +147,35 @@ export function apiOperations(rt: Runtime): Operation[] {
       method: 'POST',
       path: '/v1/exports',
       operationId: 'createExports',
-      summary: 'Export now: one export per resource group of a consent',
+      summary: 'Export now: one export per resource group of a consent, or per entity type of a tenant',
       body: createExportsBody,
       response: exportRequest,
-      errors: { 404: 'No such consent' },
-      handle: async ({ body }) =>
-        requestExports(rt.exportDeps(), {
-          consentId: body.consent.slice('consents/'.length),
+      errors: { 404: 'No such consent or tenant' },
+      handle: async ({ body }) => {
+        const shared = { slot: apiSlot(rt.clock.now(), body), ...(body.bundle ? { bundle: body.bundle } : {}) };
+        if (body.tenant) return requestTenantExports(rt.exportDeps(), { tenantId: body.tenant.slice('tenants/'.length), entityTypes: body.entityTypes ?? [], ...shared });
+        return requestExports(rt.exportDeps(), {
+          consentId: (body.consent ?? '').slice('consents/'.length),
           ...(body.resources ? { resources: body.resources } : {}),
           ...(body.startTime ? { startTime: body.startTime } : {}),
           ...(body.endTime ? { endTime: body.endTime } : {}),
-          ...(body.bundle ? { bundle: body.bundle } : {}),
-          slot: apiSlot(rt.clock.now(), body),
-        }),
+          ...shared,
+        });
+      },
     }),
     operation({
       method: 'GET',
       path: '/v1/exports',
       operationId: 'listExports',
-      summary: "A consent's exports, paged",
+      summary: "A consent's or a tenant's exports, paged",
       query: listExportsQuery,
       response: exportPage,
       handle: async ({ query }) =>
-        listExports(rt.exportDeps(), { consentId: query.consent.slice('consents/'.length), pageSize: query.pageSize, ...(query.pageToken ? { pageToken: query.pageToken } : {}) }),
+        listExports(rt.exportDeps(), {
+          ...(query.tenant ? { consentId: query.tenant.slice('tenants/'.length), grantKind: 'tenant' as const } : { consentId: (query.consent ?? '').slice('consents/'.length) }),
+          pageSize: query.pageSize,
+          ...(query.pageToken ? { pageToken: query.pageToken } : {}),
+        }),
     }),
     operation({
       method: 'GET',

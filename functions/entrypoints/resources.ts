@@ -72,8 +72,9 @@ export const exportResource = z
   .object({
     name: z.string().meta({ description: 'exports/{id}' }),
     source: z.enum(SOURCE_NAMES).meta({ description: 'The export API the job runs on' }),
-    consent: z.string().meta({ description: 'consents/{id}' }),
-    resource: z.string(),
+    consent: z.string().optional().meta({ description: "consents/{id}: the consent a user's export runs under (absent on a tenant's)" }),
+    tenant: z.string().optional().meta({ description: "tenants/{id}: the tenant an export of configured API keys runs under (absent on a consent's)" }),
+    resource: z.string().meta({ description: "The unit exported: a consent's resource group, or a tenant's entity type" }),
     state: z.enum(JOB_STATES),
     accessType: z.enum(ACCESS_TYPES).optional(),
     startTime: time.optional(),

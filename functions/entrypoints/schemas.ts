@@ -103,12 +103,33 @@ function isJsonType(header: string | undefined): boolean {
   return type === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(type);
 }
 
+const consentRef = z.string({ error: expected('a string') }).regex(/^consents\/[A-Za-z0-9]{1,64}$/, 'must be a consent name: consents/{id}');
+const tenantRef = z.string({ error: expected('a string') }).regex(/^tenants\/[0-9a-f]{32}$/, 'must be a tenant name: tenants/{id}');
+
+/** Checked by the core against the list of the tenant's source (Mews: OrderItem, Payment, Reservation…). */
+const entityTypeList = z
+  .array(text().max(64, 'is too long'), { error: expected('a list of entity type names') })
+  .min(1, 'must name at least one entity type')
+  .max(100, 'must name at most 100 entity types');
+
+/** Exactly one of `consent` / `tenant`, as a violation naming the field that is wrong. */
+function oneGrant(v: { consent?: string | undefined; tenant?: string | undefined }, ctx: z.RefinementCtx): void {
+  if (v.consent === undefined && v.tenant === undefined) ctx.addIssue({ code: 'custom', path: ['consent'], message: 'is required: name a consent or a tenant' });
+  if (v.consent !== undefined && v.tenant !== undefined) ctx.addIssue({ code: 'custom', path: ['tenant'], message: 'must not be given with consent: name a consent or a tenant' });
+}
+
+/**
+ * `POST /v1/exports`: a user's export (`consent`, with `resources`, `startTime`, `endTime`) or a
+ * tenant's (`tenant`, with `entityTypes`): exactly one of the two, and only the fields of that kind.
+ */
 export const createExportsBody = z
   .object({
-    consent: z.string({ error: expected('a string') }).regex(/^consents\/[A-Za-z0-9]{1,64}$/, 'must be a consent name: consents/{id}'),
+    consent: consentRef.optional(),
+    tenant: tenantRef.optional(),
     resources: resourceList.optional(),
     startTime: rfc3339Timestamp.optional(),
     endTime: rfc3339Timestamp.optional(),
+    entityTypes: entityTypeList.optional(),
     requestId: z
       .string({ error: expected('a string') })
       .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, - or _')
@@ -116,19 +137,35 @@ export const createExportsBody = z
     bundle: z.enum(BUNDLE_FORMATS, { error: `must be one of ${BUNDLE_FORMATS.map((f) => JSON.stringify(f)).join(', ')}` }).optional(),
   })
   .strict()
-  .meta({ examples: [{ consent: 'consents/c1', resources: ['myactivity.search'], bundle: 'zip' }] });
+  .superRefine((v, ctx) => {
+    oneGrant(v, ctx);
+    if (v.tenant !== undefined) {
+      if (v.entityTypes === undefined) ctx.addIssue({ code: 'custom', path: ['entityTypes'], message: 'is required with tenant' });
+      for (const field of ['resources', 'startTime', 'endTime'] as const) {
+        if (v[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: "applies to a consent's export, not a tenant's (use entityTypes)" });
+      }
+    } else if (v.entityTypes !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['entityTypes'], message: "applies to a tenant's export, not a consent's (use resources)" });
+    }
+  })
+  .meta({
+    examples: [
+      { consent: 'consents/c1', resources: ['myactivity.search'], bundle: 'zip' },
+      { tenant: 'tenants/0123456789abcdef0123456789abcdef', entityTypes: ['Reservation', 'Customer'], requestId: 'nightly-2026-12-03' },
+    ],
+  });
 
 export const exportId = z.string({ error: expected('a string') }).regex(/^[0-9a-f]{32}$/, 'is not an export id');
 
+/** `GET /v1/exports`: the exports of one consent or of one tenant. */
 export const listExportsQuery = z
   .object({
-    consent: z
-      .string({ error: expected('a string') })
-      .regex(/^consents\/[A-Za-z0-9]{1,64}$/, 'must be a consent name: consents/{id}')
-      .meta({ examples: ['consents/c1'] }),
+    consent: consentRef.meta({ examples: ['consents/c1'] }).optional(),
+    tenant: tenantRef.optional().meta({ description: 'tenants/{id}: list the exports of a tenant instead of a consent' }),
     ...pageFields,
   })
-  .strict();
+  .strict()
+  .superRefine(oneGrant);
 
 export const emptyBody = z
   .object({})

@@ -33,7 +33,7 @@ import { AccessTokens } from '../core/consent/access-tokens.js';
 import { ConsentCredentials } from '../core/consent/credentials.js';
 import { Upstream } from '../core/sources/upstream.js';
 import { TenantCredentials } from '../core/tenants/credentials.js';
-import { MewsExportSource } from '../adapters/mews-export-source.js';
+import { MEWS_ENTITY_TYPES, MewsExportSource } from '../adapters/mews-export-source.js';
 import type { Tenant } from '../core/tenants/model.js';
 import type { TenantDeps } from '../core/tenants/tenants.js';
 import type { ConsentDeps } from '../core/consent/deps.js';
@@ -196,6 +196,7 @@ export class Runtime {
           mews: {
             source: this.overrides.mewsSource ?? new MewsExportSource(MEWS_CLIENT),
             credentials: new TenantCredentials({ tenants: this.store<Tenant>('tenants'), vault, clock: this.clock }),
+            units: MEWS_ENTITY_TYPES,
           },
         }),
         queue,
@@ -252,6 +253,7 @@ export class Runtime {
         jobs: this.store<ExportJob>('jobs'),
         lanes: this.store<ExportLane>('lanes'),
         consents: consent.consents,
+        tenants: this.store<Tenant>('tenants'),
         upstream: consent.upstream,
         queue: this.queue(),
         get archive(): ArchiveStore {

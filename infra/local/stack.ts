@@ -179,6 +179,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       GOOGLE_ACCOUNTS_URL: sandbox.baseUrl,
       GOOGLE_OAUTH2_URL: sandbox.baseUrl,
       PORTABILITY_API_URL: sandbox.baseUrl,
+      // Mews tenants may be registered with the sandbox's Mews as platform address (`{base}/mews`).
+      MEWS_PLATFORM_ALLOWLIST: `${sandbox.baseUrl}/mews`,
       RETURN_URL_ALLOWLIST: `${returnPage.url},${consoleReturnUrl}`,
       API_AUDIENCE: caller.audience,
       API_ALLOWED_CALLERS: caller.email,

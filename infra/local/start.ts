@@ -26,6 +26,10 @@ try {
   for (const [k, v] of rows) console.log(`  ${k.padEnd(width)}  ${v}`);
   console.log(`\n  Health check:  curl ${info.functions['api']?.url}/healthz`);
   console.log(`  Caller token:  curl -s -XPOST ${info.services.sandbox.url}/sandbox/v1/idTokens -d '{"audience":"${info.caller.audience}","email":"${info.caller.email}"}'`);
+  console.log(`  Mews tenant:   curl -s -XPOST ${info.services.sandbox.url}/sandbox/v1/mews/tenants -d '{"clientToken":"ct-demo","accessToken":"at-demo"}'`);
+  console.log(
+    `                 then POST $API/v1/tenants {"source":"mews","displayName":"Demo hotel","platformAddress":"${info.services.sandbox.url}/mews","clientToken":"ct-demo","accessToken":"at-demo"} (see README)`,
+  );
   console.log(`  Details:       ${join(dir, 'stack.json')}`);
   console.log(`  Logs:          ${info.logDir}`);
   console.log('\nPress Ctrl-C to stop everything.');

@@ -113,6 +113,7 @@ function depsFor(archive: GcsArchiveStore, crc32c: NodeRsCrc32c): ExportDeps {
     jobs: new MemoryRecordStore<ExportJob>(),
     lanes: new MemoryRecordStore<ExportLane>(),
     consents: new MemoryRecordStore<Consent>(),
+    tenants: unused,
     upstream: unused as never,
     queue: new MemoryWorkQueue(),
     archive,

@@ -9,6 +9,7 @@ import type { ExportDeps } from '../../functions/core/exports/deps.js';
 import type { ExportJob, ExportLane } from '../../functions/core/exports/model.js';
 import { ConsentCredentials } from '../../functions/core/consent/credentials.js';
 import { Upstream } from '../../functions/core/sources/upstream.js';
+import type { Tenant } from '../../functions/core/tenants/model.js';
 import { TokenVault } from '../../functions/core/token-vault.js';
 import { FakeAuthorizationServer, ManualClock } from './fake-oauth.js';
 import { FakeConsentTokens } from './fake-consent-tokens.js';
@@ -23,6 +24,7 @@ export async function exportDepsWithFakes(settings: Partial<ExportDeps['settings
   const jobs = new MemoryRecordStore<ExportJob>();
   const lanes = new MemoryRecordStore<ExportLane>();
   const consents = new MemoryRecordStore<Consent>();
+  const tenants = new MemoryRecordStore<Tenant>();
   const source = new FakeExportSource();
   const queue = new MemoryWorkQueue();
   const archive = new MemoryArchiveStore();
@@ -46,6 +48,7 @@ export async function exportDepsWithFakes(settings: Partial<ExportDeps['settings
     jobs,
     lanes,
     consents,
+    tenants,
     upstream: new Upstream({ google: { source, credentials } }),
     queue,
     archive,
@@ -68,5 +71,5 @@ export async function exportDepsWithFakes(settings: Partial<ExportDeps['settings
     newOwner: () => randomUUID(),
     oauth: new FakeAuthorizationServer(clock).provider,
   };
-  return { deps, clock, jobs, lanes, consents, source, credentials, queue, archive, downloader };
+  return { deps, clock, jobs, lanes, consents, tenants, source, credentials, queue, archive, downloader };
 }

@@ -103,9 +103,10 @@ export class FakeExportSource implements ExportSource {
     this.job(upstreamId).state = state;
   }
 
-  /** The grant the credential acts for; UNAUTHENTICATED (HTTP 401) for an unknown or released one. */
+  /** The grant the credential acts for (an OAuth access token, or a tenant's AccessToken); UNAUTHENTICATED (HTTP 401) for an unknown or released one. */
   private grant(credential: SourceCredential): string {
-    const token = credential.kind === 'access_token' ? credential.accessToken : '';
+    // A tenant's API keys carry an access token too (the fake reads it the same way).
+    const token = credential.accessToken;
     const grant = this.options.identify ? this.options.identify(token) : token.startsWith('fake-access:') ? token.slice('fake-access:'.length) : null;
     if (grant === null || this.released.includes(grant)) throw new AppError('UNAUTHENTICATED', 'HTTP 401 UNAUTHENTICATED');
     return grant;

@@ -67,7 +67,7 @@ describe('a field of the wrong type says so', () => {
     expect(errorOf(() => parseWith(createExportsBody, { consent: 'consents/c1', startTime: 1 }))).toEqual([
       { field: 'startTime', description: 'must be an RFC 3339 timestamp string' },
     ]);
-    expect(errorOf(() => parseWith(listExportsQuery, {}))).toEqual([{ field: 'consent', description: 'is required' }]);
+    expect(errorOf(() => parseWith(listExportsQuery, {}))).toEqual([{ field: 'consent', description: 'is required: name a consent or a tenant' }]);
   });
 });
 

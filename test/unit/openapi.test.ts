@@ -230,6 +230,12 @@ async function conformanceProblems(
       } else if (p.required) {
         const { [p.name]: _, ...rest } = valid.query;
         check(op, `${label} without query parameter ${p.name}`, await send(method, fill(path), { ...valid, query: rest }), { status: 400, field: p.name });
+      } else if (typeof p.schema['pattern'] === 'string') {
+        // An optional parameter with a documented form: a value of another form is refused, naming it.
+        check(op, `${label} with query parameter ${p.name} invalid`, await send(method, fill(path), { ...valid, query: { ...valid.query, [p.name]: '!bad' } }), {
+          status: 400,
+          field: p.name,
+        });
       }
     }
     const schema = op.requestBody?.content['application/json'].schema;
@@ -344,7 +350,7 @@ describe('OpenAPI 3.1 document of /v1 (GET /v1/openapi.json)', () => {
       [
         'a parameter',
         broken('listExports', (op) => ({ ...op, query: undefined, handle: async () => ({ exports: [] }) })),
-        /listExports without query parameter consent: answered 200, the document says 400/,
+        /listExports with query parameter consent invalid: answered 200, the document says 400/,
       ],
     ];
     for (const [what, operations, expected] of breaks) {

@@ -1,9 +1,9 @@
-import { transfersContinue } from '../consent/model.js';
 import { AppError, isAppError } from '../errors.js';
 import type { ArchiveDownload } from '../ports/archive-download.js';
 import type { StoredObject, UploadSink } from '../ports/archive-store.js';
 import { drainedOrClosed } from '../ports/streams.js';
 import type { ExportDeps } from './deps.js';
+import { grantStopped, grantStoppedReason, readJobGrant } from './grants.js';
 import { grantOf, type ExportJob, type JobFile, type TransferCheckpoint } from './model.js';
 
 /** The streamed copy of one archive file: from a (ranged) download into a resumable upload. */
@@ -16,7 +16,8 @@ class Handover extends Error {}
 
 export interface StreamInput {
   id: string;
-  consentId: string;
+  /** The job's grant, read again at each checkpoint (a revocation or deletion stops the copy). */
+  grant: Pick<ExportJob, 'grantKind' | 'consentId'>;
   index: number;
   session: string;
   file: JobFile;
@@ -74,7 +75,7 @@ export async function copyArchive(deps: ExportDeps, input: StreamInput): Promise
           nextMark += deps.settings.checkpointBytes;
           // The checkpoint is saved while the next bytes flow; the previous save must have landed.
           await saving;
-          saving = input.save({ ...input.checkpoint, marks, totalBytes }).then(() => assertConsentActive(deps, input.consentId));
+          saving = input.save({ ...input.checkpoint, marks, totalBytes }).then(() => assertGrantOpen(deps, input.grant));
           saving.catch(() => undefined);
           if (deps.clock.now().getTime() > deadline) {
             await saving;
@@ -134,9 +135,7 @@ export async function freshUrl(deps: ExportDeps, job: ExportJob, name: string): 
   return upstream.state === 'COMPLETE' && current ? current.url : null;
 }
 
-async function assertConsentActive(deps: ExportDeps, consentId: string): Promise<void> {
-  const consent = await deps.consents.get(consentId);
-  if (!consent || !transfersContinue(consent)) {
-    throw new AppError('FAILED_PRECONDITION', `consent is ${consent?.status ?? 'gone'}`, { reason: `CONSENT_${consent?.status ?? 'GONE'}` });
-  }
+async function assertGrantOpen(deps: ExportDeps, job: Pick<ExportJob, 'grantKind' | 'consentId'>): Promise<void> {
+  const grant = await readJobGrant(deps, job);
+  if (!grant?.transfers) throw new AppError('FAILED_PRECONDITION', grantStopped(job, grant), { reason: grantStoppedReason(job, grant) });
 }

@@ -9,6 +9,7 @@ import type { OAuthProvider } from '../ports/oauth-provider.js';
 import type { RecordStore } from '../ports/record-store.js';
 import type { WorkQueue } from '../ports/work-queue.js';
 import type { Upstream } from '../sources/upstream.js';
+import type { Tenant } from '../tenants/model.js';
 import type { TokenVault } from '../token-vault.js';
 import type { ExportJob, ExportLane } from './model.js';
 
@@ -35,6 +36,8 @@ export interface ExportDeps {
   /** One lane per (consent, resource group): which job runs it (see `laneId`). */
   readonly lanes: RecordStore<ExportLane>;
   readonly consents: RecordStore<Consent>;
+  /** The tenants whose API keys authorise tenant jobs (`grantKind` tenant). */
+  readonly tenants: RecordStore<Tenant>;
   /** Every upstream call of a job's source, with the grant checked and its credential handed in. */
   readonly upstream: Upstream;
   readonly queue: WorkQueue;

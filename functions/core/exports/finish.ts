@@ -1,11 +1,12 @@
 import { jobEnded } from '../bundles/trigger.js';
-import { consentGrant, consentName, transfersContinue, type Consent } from '../consent/model.js';
+import { consentGrant, consentName, type Consent } from '../consent/model.js';
 import { grantEnded } from '../sources/upstream.js';
 import { AppError, isAppError } from '../errors.js';
 import { publishEvent } from '../events.js';
 import { keep, put, remove, type Page, type UpdateOptions } from '../ports/record-store.js';
 import type { ExportDeps } from './deps.js';
-import { endedJob, grantSettled, isTerminalJob, jobName, laneId, type EndReason, type EndState, type ExportJob, type OpenSession } from './model.js';
+import { endedJob, grantField, grantKindOf, grantSettled, isTerminalJob, jobName, laneId, type EndReason, type EndState, type ExportJob, type OpenSession } from './model.js';
+import { grantStopped, readJobGrant, type JobGrant } from './grants.js';
 import { objectName, uploadSecretId } from './naming.js';
 
 /**
@@ -66,7 +67,7 @@ export async function afterTerminal(deps: ExportDeps, id: string, job: ExportJob
           appUserId: job.appUserId,
           discriminator: `run-${job.run ?? 1}`,
           data: {
-            consent: consentName(job.consentId),
+            ...grantField(job),
             resource: job.resource,
             exportTime: job.exportTime?.toISOString() ?? null,
             startTime: job.startTime?.toISOString() ?? null,
@@ -81,13 +82,19 @@ export async function afterTerminal(deps: ExportDeps, id: string, job: ExportJob
           subject: jobName(id),
           appUserId: job.appUserId,
           discriminator: `run-${job.run ?? 1}`,
-          data: { consent: consentName(job.consentId), resource: job.resource, state: job.state, reason: job.endReason ?? null, detail: job.detail },
+          data: { ...grantField(job), resource: job.resource, state: job.state, reason: job.endReason ?? null, detail: job.detail },
         });
   published.catch(() => undefined);
-  if (job.state === 'DELIVERED') await recordExportTime(deps, job);
+  // A tenant's keys are configured, not a user's one-time grant: nothing to record or release for it.
+  const consentJob = grantKindOf(job) === 'consent';
+  if (job.state === 'DELIVERED' && consentJob) await recordExportTime(deps, job);
   await deps.lanes.update(laneId(job.consentId, job.resource), (lane) => (lane?.job === id ? remove(null) : keep(null)));
   // A bundle waiting for this job is built if it was the last (the sweep catches a lost trigger).
   await jobEnded(deps, id);
+  if (!consentJob) {
+    await published;
+    return;
+  }
   // The consent's reads overlap the publish; the grant is released only after the event is out.
   await closeConsentIfDone(deps, job.consentId, published);
   if (job.appUserId) {
@@ -199,12 +206,12 @@ async function everyPage<T>(list: (pageToken?: string) => Promise<Page<T>>): Pro
  * Writes the manifest beside the files and marks the job DELIVERED (once). `known`: the job and
  * its consent as the caller has just read or written them, instead of reading them again.
  */
-export async function finishJob(deps: ExportDeps, id: string, known?: { job: ExportJob; consent: Consent }): Promise<boolean> {
+export async function finishJob(deps: ExportDeps, id: string, known?: { job: ExportJob; grant: JobGrant }): Promise<boolean> {
   const job = known ? known.job : await deps.jobs.get(id);
   if (!job || job.state !== 'TRANSFERRING' || job.files.length === 0 || !job.files.every((f) => f.state === 'DONE') || !job.exportTime) return false;
-  const consent = known ? known.consent : await deps.consents.get(job.consentId);
-  if (!consent || (!transfersContinue(consent) && consent.status !== 'CLOSED')) {
-    await endJob(deps, id, { state: 'ABORTED', reason: 'CONSENT_ENDED', detail: `consent is ${consent?.status ?? 'gone'}` }, (j) => j.state === 'TRANSFERRING');
+  const grant = known ? known.grant : await readJobGrant(deps, job);
+  if (!grant?.delivers) {
+    await endJob(deps, id, { state: 'ABORTED', reason: 'CONSENT_ENDED', detail: grantStopped(job, grant) }, (j) => j.state === 'TRANSFERRING');
     return false;
   }
   const manifestObject = await writeManifest(deps, id, job);
@@ -230,7 +237,7 @@ export async function writeManifest(deps: ExportDeps, id: string, job: ExportJob
   const manifest = {
     manifestVersion: 1,
     export: `exports/${id}`,
-    consent: `consents/${job.consentId}`,
+    ...grantField(job),
     appUserId: job.appUserId,
     resource: job.resource,
     accessType: job.accessType,

@@ -1,9 +1,10 @@
-import { consentName, type Consent } from '../consent/model.js';
+import type { Consent } from '../consent/model.js';
 import { AppError } from '../errors.js';
 import { createIfAbsent, keep, put, remove } from '../ports/record-store.js';
 import type { ExportDeps } from './deps.js';
 import { endJob } from './finish.js';
-import { MAX_UPSTREAM_RETRIES, grantOf, isTerminalJob, jobName, laneId, type EndReason, type ExportJob } from './model.js';
+import { grantStoppedReason, readJobGrant } from './grants.js';
+import { MAX_UPSTREAM_RETRIES, grantKindOf, grantName, grantOf, isTerminalJob, jobName, laneId, type EndReason, type ExportJob, type GrantKind } from './model.js';
 import { jobResource } from './views.js';
 
 export async function getExport(deps: Pick<ExportDeps, 'jobs'>, id: string) {
@@ -12,9 +13,12 @@ export async function getExport(deps: Pick<ExportDeps, 'jobs'>, id: string) {
   return jobResource(id, job);
 }
 
-export async function listExports(deps: Pick<ExportDeps, 'jobs'>, query: { consentId: string; pageSize: number; pageToken?: string }) {
+/** The exports of one grant, a consent's or (`grantKind` tenant) a tenant's, paged. */
+export async function listExports(deps: Pick<ExportDeps, 'jobs'>, query: { consentId: string; grantKind?: GrantKind; pageSize: number; pageToken?: string }) {
   const page = await deps.jobs.list({ where: { consentId: query.consentId }, pageSize: query.pageSize, ...(query.pageToken ? { pageToken: query.pageToken } : {}) });
-  return { exports: page.items.map((i) => jobResource(i.id, i.value)), ...(page.nextPageToken ? { nextPageToken: page.nextPageToken } : {}) };
+  // Ids of consents and tenants are drawn apart; a job of the other kind is never listed all the same.
+  const items = page.items.filter((i) => grantKindOf(i.value) === (query.grantKind ?? 'consent'));
+  return { exports: items.map((i) => jobResource(i.id, i.value)), ...(page.nextPageToken ? { nextPageToken: page.nextPageToken } : {}) };
 }
 
 /**
@@ -69,9 +73,10 @@ type RetryPlan =
 export async function retryExport(deps: ExportDeps, id: string) {
   const existing = await deps.jobs.get(id);
   if (!existing) throw new AppError('NOT_FOUND', `${jobName(id)} not found`);
-  const consent = await deps.consents.get(existing.consentId);
-  if (!consent || consent.status !== 'ACTIVE') {
-    throw new AppError('FAILED_PRECONDITION', `${consentName(existing.consentId)} is ${consent?.status ?? 'gone'}`, { reason: `CONSENT_${consent?.status ?? 'GONE'}` });
+  // A tenant's job runs again only while its tenant is ACTIVE; a consent's while its consent is.
+  const [consent, grant] = await Promise.all([deps.consents.get(existing.consentId), readJobGrant(deps, existing)]);
+  if (grant?.status !== 'ACTIVE') {
+    throw new AppError('FAILED_PRECONDITION', `${grantName(existing)} is ${grant?.status ?? 'gone'}`, { reason: grantStoppedReason(existing, grant) });
   }
   if (existing.state !== 'FAILED' && existing.state !== 'CANCELLED') {
     throw new AppError('FAILED_PRECONDITION', `${jobName(id)} is ${existing.state}; only FAILED or CANCELLED exports can be retried`, { reason: 'EXPORT_NOT_RETRYABLE' });

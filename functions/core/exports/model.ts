@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { AccessType } from '../consent/model.js';
+import { consentName, type AccessType } from '../consent/model.js';
 import type { SourceName } from '../ports/export-source.js';
 import { LEGACY_SOURCE, type GrantRef } from '../sources/upstream.js';
+import { tenantName } from '../tenants/model.js';
 import type { SealedSecret } from '../token-vault.js';
 
 /**
@@ -94,9 +95,18 @@ export interface JobFile {
   readonly expectedBytes?: number | null;
 }
 
+/**
+ * What authorises a job's upstream calls: a user's consent, or a tenant's configured API keys.
+ * Decided by the request that created the job (never by its source's name).
+ */
+export type GrantKind = 'consent' | 'tenant';
+
 export interface ExportJob {
   /** Which export API runs it (absent on records written before there were two: Google). */
   readonly source?: SourceName;
+  /** The kind of grant `consentId` names (absent on records written before tenants: a consent). */
+  readonly grantKind?: GrantKind;
+  /** The id of the job's grant: a consent's id, or for a tenant's job (`grantKind` tenant) the tenant's id. */
   readonly consentId: string;
   readonly appUserId: string;
   readonly resource: string;
@@ -149,7 +159,17 @@ export const sourceOf = (job: Pick<ExportJob, 'source'>): SourceName => job.sour
 /** The grant a job's upstream calls act under. */
 export const grantOf = (job: Pick<ExportJob, 'source' | 'consentId'>): GrantRef => ({ source: sourceOf(job), id: job.consentId });
 
-export function newJob(fields: Pick<ExportJob, 'source' | 'consentId' | 'appUserId' | 'resource' | 'slot' | 'startTime' | 'endTime'>, now: Date): ExportJob {
+/** The kind of grant a job runs under. */
+export const grantKindOf = (job: Pick<ExportJob, 'grantKind'>): GrantKind => job.grantKind ?? 'consent';
+
+/** The grant's API name: `consents/{id}` or `tenants/{id}`. */
+export const grantName = (job: Pick<ExportJob, 'grantKind' | 'consentId'>): string => (grantKindOf(job) === 'tenant' ? tenantName(job.consentId) : consentName(job.consentId));
+
+/** The field that names a job's grant in its resource, manifest and events: `{consent}` or `{tenant}`. */
+export const grantField = (job: Pick<ExportJob, 'grantKind' | 'consentId'>): { consent: string } | { tenant: string } =>
+  grantKindOf(job) === 'tenant' ? { tenant: tenantName(job.consentId) } : { consent: consentName(job.consentId) };
+
+export function newJob(fields: Pick<ExportJob, 'source' | 'grantKind' | 'consentId' | 'appUserId' | 'resource' | 'slot' | 'startTime' | 'endTime'>, now: Date): ExportJob {
   return {
     ...fields,
     source: fields.source ?? LEGACY_SOURCE,

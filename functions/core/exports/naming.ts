@@ -1,10 +1,12 @@
 import { AppError } from '../errors.js';
-import type { ExportJob } from './model.js';
+import { grantKindOf, type ExportJob } from './model.js';
 
 /**
  * Where a job's objects go and which record ids its sealed secrets are bound to. Object names are
- * `{prefix}/{appUserId}/{consentId}/{resource}/{exportTime}/{file}`; the user id is
- * percent-encoded (the API admits only characters that stay a single, dot-free segment).
+ * `{prefix}/{appUserId}/{consentId}/{resource}/{exportTime}/{file}` for a consent's job (the user
+ * id percent-encoded: the API admits only characters that stay a single, dot-free segment) and
+ * `{prefix}/tenants/{tenantId}/{resource}/{exportTime}/{file}` for a tenant's job (ids are 32 hex
+ * digits; a unit name is one of the source's fixed list, and is percent-encoded all the same).
  */
 
 /** Cloud Storage's limit on an object name, in UTF-8 bytes. */
@@ -12,9 +14,24 @@ export const MAX_OBJECT_NAME_BYTES = 1024;
 /** The longest file name an archive can bring (the export source adapters cut names to this). */
 export const MAX_FILE_NAME_CHARS = 201;
 
-export function objectName(prefix: string, job: Pick<ExportJob, 'appUserId' | 'consentId' | 'resource'>, exportTime: Date, file: string): string {
-  return `${consentPrefix(prefix, job.appUserId, job.consentId)}${job.resource}/${exportTime.toISOString().replace(/\.\d{3}Z$/, 'Z')}/${file}`;
+type Named = Pick<ExportJob, 'grantKind' | 'appUserId' | 'consentId' | 'resource'>;
+
+export function objectName(prefix: string, job: Named, exportTime: Date, file: string): string {
+  return `${grantPrefix(prefix, job)}${unitSegment(job)}/${exportTime.toISOString().replace(/\.\d{3}Z$/, 'Z')}/${file}`;
 }
+
+/** Where every object of a job's grant lives: its consent's folder or its tenant's. */
+export function grantPrefix(prefix: string, job: Pick<ExportJob, 'grantKind' | 'appUserId' | 'consentId'>): string {
+  return grantKindOf(job) === 'tenant' ? tenantPrefix(prefix, job.consentId) : consentPrefix(prefix, job.appUserId, job.consentId);
+}
+
+/** Where every object of one tenant lives: `{prefix}/tenants/{tenantId}/`. */
+export function tenantPrefix(prefix: string, tenantId: string): string {
+  return `${prefix ? `${prefix}/` : ''}tenants/${encodeURIComponent(tenantId)}/`;
+}
+
+/** A consent's resource groups are names Google gives (dots, letters); a tenant's unit is encoded to stay one segment. */
+const unitSegment = (job: Named) => (grantKindOf(job) === 'tenant' ? encodeURIComponent(job.resource) : job.resource);
 
 /** Where every object of one consent lives: `{prefix}/{appUserId}/{consentId}/`. */
 export function consentPrefix(prefix: string, appUserId: string, consentId: string): string {
@@ -25,7 +42,7 @@ export function consentPrefix(prefix: string, appUserId: string, consentId: stri
  * Refuses, before anything is started upstream, a job whose longest possible object name would
  * exceed Cloud Storage's limit (it would fail only at upload, after a one-time grant was used).
  */
-export function assertNameFits(prefix: string, job: Pick<ExportJob, 'appUserId' | 'consentId' | 'resource'>): void {
+export function assertNameFits(prefix: string, job: Named): void {
   const longest = objectName(prefix, job, new Date('2026-01-01T00:00:00.000Z'), 'x'.repeat(MAX_FILE_NAME_CHARS));
   const bytes = Buffer.byteLength(longest, 'utf8');
   if (bytes > MAX_OBJECT_NAME_BYTES) {

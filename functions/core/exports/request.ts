@@ -6,8 +6,9 @@ import type { BundleFormat } from '../ports/bundle-packer.js';
 import type { ExportDeps } from './deps.js';
 import { takeLane } from './manage.js';
 import { jobId, jobName, newJob, type ExportJob } from './model.js';
-import { assertNameFits, consentPrefix } from './naming.js';
+import { assertNameFits, consentPrefix, tenantPrefix } from './naming.js';
 import { jobResource } from './views.js';
+import { tenantName } from '../tenants/model.js';
 
 export interface ExportRequest {
   readonly consentId: string;
@@ -47,29 +48,86 @@ export async function requestExports(deps: ExportDeps, request: ExportRequest, k
   }
   const now = deps.clock.now();
   const resources = validateResources(consent, request, now);
-  for (const resource of resources) assertNameFits(deps.settings.objectPrefix, { appUserId: consent.appUserId, consentId: request.consentId, resource });
+  return openJobs(deps, {
+    grant: { consentId: request.consentId, appUserId: consent.appUserId, ...(consent.source ? { source: consent.source } : {}) },
+    units: resources.map((resource) => ({ resource, startTime: request.startTimes?.[resource] ?? request.startTime ?? null })),
+    endTime: request.endTime ?? null,
+    slot: request.slot,
+    bundle: request.bundle,
+    subject: consentName(request.consentId),
+    folder: consentPrefix(deps.settings.objectPrefix, consent.appUserId, request.consentId),
+  });
+}
+
+export interface TenantExportRequest {
+  readonly tenantId: string;
+  /** The source's units to export (Mews: entity types); each becomes one job. */
+  readonly entityTypes: readonly string[];
+  /** What makes this request distinct (see `apiSlot`). */
+  readonly slot: string;
+  readonly bundle?: BundleFormat;
+}
+
+/**
+ * A tenant's export request: one job per entity type, on the tenant's source, with the same
+ * deterministic ids and lanes as a consent's (one running export per tenant and entity type). The
+ * tenant must be ACTIVE; the entity types must be ones its source exports (the list comes with the
+ * source's binding, so nothing here knows a particular source). Objects go under the tenant's
+ * folder, `{prefix}/tenants/{tenantId}/`.
+ */
+export async function requestTenantExports(deps: ExportDeps, request: TenantExportRequest) {
+  const tenant = await deps.tenants.get(request.tenantId);
+  if (!tenant) throw new AppError('NOT_FOUND', `${tenantName(request.tenantId)} not found`, { violations: [{ field: 'tenant', description: 'does not exist' }] });
+  if (tenant.status !== 'ACTIVE') {
+    throw new AppError('FAILED_PRECONDITION', `${tenantName(request.tenantId)} is ${tenant.status}`, { reason: `TENANT_${tenant.status}` });
+  }
+  const known = new Set(deps.upstream.units(tenant.source));
+  const violations: FieldViolation[] = [];
+  if (request.entityTypes.length === 0) violations.push({ field: 'entityTypes', description: 'must name at least one entity type' });
+  request.entityTypes.forEach((t, i) => {
+    if (!known.has(t)) violations.push({ field: `entityTypes[${i}]`, description: `${JSON.stringify(t)} is not an entity type this tenant's source exports` });
+  });
+  if (violations.length > 0) throw invalidArgument(violations);
+  const units = [...new Set(request.entityTypes)];
+  return openJobs(deps, {
+    grant: { consentId: request.tenantId, grantKind: 'tenant', appUserId: '', source: tenant.source },
+    units: units.map((resource) => ({ resource, startTime: null })),
+    endTime: null,
+    slot: request.slot,
+    bundle: request.bundle,
+    subject: tenantName(request.tenantId),
+    folder: tenantPrefix(deps.settings.objectPrefix, request.tenantId),
+  });
+}
+
+interface JobsToOpen {
+  /** The fields every job of the request shares: its grant (id, kind, source) and app user. */
+  readonly grant: Pick<ExportJob, 'consentId' | 'grantKind' | 'appUserId' | 'source'>;
+  readonly units: readonly { readonly resource: string; readonly startTime: Date | null }[];
+  readonly endTime: Date | null;
+  readonly slot: string;
+  readonly bundle: BundleFormat | undefined;
+  /** The grant's name and folder, for the bundle. */
+  readonly subject: string;
+  readonly folder: string;
+}
+
+/** The jobs of one request, created once (deterministic ids, one lane per grant and unit) and asked to start. */
+async function openJobs(deps: ExportDeps, request: JobsToOpen) {
+  const { grant } = request;
+  for (const { resource } of request.units) assertNameFits(deps.settings.objectPrefix, { ...grant, resource });
   const jobs: { id: string; job: ExportJob; created: boolean }[] = [];
-  for (const resource of resources) {
-    const id = jobId(request.consentId, resource, request.slot);
+  for (const { resource, startTime } of request.units) {
+    const id = jobId(grant.consentId, resource, request.slot);
     // The lane first (no read of the job: a slot asked for again finds its job when the create
     // below loses); only when another job holds the lane is this slot's own job looked up.
-    const running = await takeLane(deps, request.consentId, resource, id);
+    const running = await takeLane(deps, grant.consentId, resource, id);
     if (running) {
       const same = await deps.jobs.get(id);
       jobs.push(same ? { id, job: same, created: false } : { ...running, created: false });
       continue;
     }
-    const fresh = newJob(
-      {
-        consentId: request.consentId,
-        appUserId: consent.appUserId,
-        resource,
-        slot: request.slot,
-        startTime: request.startTimes?.[resource] ?? request.startTime ?? null,
-        endTime: request.endTime ?? null,
-      },
-      now,
-    );
+    const fresh = newJob({ ...grant, resource, slot: request.slot, startTime, endTime: request.endTime }, deps.clock.now());
     // Create-only (one write, no read); a concurrent request with the same slot created it first.
     const created = await createIfAbsent(deps.jobs, id, fresh);
     const job = created ? fresh : await deps.jobs.get(id);
@@ -83,9 +141,9 @@ export async function requestExports(deps: ExportDeps, request: ExportRequest, k
   if (!request.bundle) return { exports };
   const bundle = await requestBundle(deps, {
     format: request.bundle,
-    subject: consentName(request.consentId),
-    appUserId: consent.appUserId,
-    folder: consentPrefix(deps.settings.objectPrefix, consent.appUserId, request.consentId),
+    subject: request.subject,
+    appUserId: grant.appUserId,
+    folder: request.folder,
     jobs: jobs.map(({ id }) => id),
   });
   return { exports, bundle };

@@ -1,4 +1,3 @@
-import { transfersContinue } from '../consent/model.js';
 import { AppError, isAppError } from '../errors.js';
 import type { ArchiveDownload } from '../ports/archive-download.js';
 import type { StoredObject } from '../ports/archive-store.js';
@@ -7,6 +6,7 @@ import { settledValue } from '../settled.js';
 import { copyArchive, freshUrl, openFresh } from './copy.js';
 import type { ExportDeps } from './deps.js';
 import { afterTerminal, endJob, finishJob, writeManifest } from './finish.js';
+import { grantStopped, readJobGrant } from './grants.js';
 import { leaseFree, type EndReason, type ExportJob, type JobFile, type TransferCheckpoint } from './model.js';
 import { signedUrlSecretId, uploadSecretId } from './naming.js';
 
@@ -53,19 +53,19 @@ export async function transferFile(deps: ExportDeps, id: string, index: number):
   let session: string | undefined;
   try {
     if (file.attempts >= MAX_FILE_ATTEMPTS) return await end('FAILED', 'TRANSFER_FAILED', `file ${file.name} failed ${file.attempts} times`);
-    // Independent round trips go out together: the consent, the signed URL (the one the poll
+    // Independent round trips go out together: the grant (consent or tenant), the signed URL (the one the poll
     // kept, else a fresh one from upstream) and, for a first attempt, a new upload session (an
     // unused session holds no object and expires).
     const begun = file.checkpoint ? undefined : deps.archive.beginUpload(file.object, 'application/zip');
     begun?.catch(() => undefined);
-    const [consentRead, urlRead] = await Promise.allSettled([
-      deps.consents.get(leased.consentId),
+    const [grantRead, urlRead] = await Promise.allSettled([
+      readJobGrant(deps, leased),
       file.url ? deps.vault.open(file.url, signedUrlSecretId(id, index)).catch(() => freshUrl(deps, leased, file.name)) : freshUrl(deps, leased, file.name),
     ]);
-    const consent = settledValue(consentRead);
-    if (!consent || !transfersContinue(consent)) {
+    const grant = settledValue(grantRead);
+    if (!grant?.transfers) {
       if (begun) await begun.then((s) => deps.archive.abandonUpload(s)).catch(() => undefined);
-      return await end('ABORTED', 'CONSENT_ENDED', `consent is ${consent?.status ?? 'gone'}`);
+      return await end('ABORTED', 'CONSENT_ENDED', grantStopped(leased, grant));
     }
     const url = settledValue(urlRead);
     if (url === null) return await end('FAILED', 'ARCHIVE_GONE', `archive ${file.name} is no longer available upstream`);
@@ -100,7 +100,7 @@ export async function transferFile(deps: ExportDeps, id: string, index: number):
     }
     const download = settledValue(opened);
     if (download === 'gone') return await end('FAILED', 'ARCHIVE_GONE', `archive ${file.name} is no longer available upstream`);
-    const outcome = await copyArchive(deps, { id, consentId: leased.consentId, index, session, file, checkpoint, download, from: mark, offset, started, save });
+    const outcome = await copyArchive(deps, { id, grant: leased, index, session, file, checkpoint, download, from: mark, offset, started, save });
     if (outcome === 'handover') {
       await release(false);
       await deps.queue.publish('archive-transfer', { job: id, file: index });
@@ -159,17 +159,17 @@ async function completeFile(
   }
   const doneFile = (f: JobFile): JobFile => ({ ...f, state: 'DONE', bytes: stored.bytes, crc32c: stored.crc32c, md5: stored.md5, lease: null, checkpoint: null, url: null });
   const last = leased.exportTime !== null && leased.files.every((f, i) => i === index || f.state === 'DONE');
-  // The consent is read again (a revocation during the copy) while the last file's manifest is written.
-  const [consentRead, manifestWrite] = await Promise.allSettled([
-    deps.consents.get(leased.consentId),
+  // The grant is read again (a revocation during the copy) while the last file's manifest is written.
+  const [grantRead, manifestWrite] = await Promise.allSettled([
+    readJobGrant(deps, leased),
     last ? writeManifest(deps, id, withFile(leased, index, doneFile(leased.files[index] as JobFile))) : Promise.resolve(null),
   ]);
-  const consent = settledValue(consentRead);
-  if (!consent || !transfersContinue(consent)) {
+  const grant = settledValue(grantRead);
+  if (!grant?.transfers) {
     // Revoked (or erased) while this copy ran: nothing may stay written after a disconnect.
     await deps.archive.delete(stored.name);
     if (manifestWrite.status === 'fulfilled' && manifestWrite.value) await deps.archive.delete(manifestWrite.value);
-    await endJob(deps, id, { state: 'ABORTED', reason: 'CONSENT_ENDED', detail: `consent is ${consent?.status ?? 'gone'}` }, (j) => j.state === 'TRANSFERRING');
+    await endJob(deps, id, { state: 'ABORTED', reason: 'CONSENT_ENDED', detail: grantStopped(leased, grant) }, (j) => j.state === 'TRANSFERRING');
     return 'ended';
   }
   const manifestObject = settledValue(manifestWrite);
@@ -190,7 +190,7 @@ async function completeFile(
     return 'delivered';
   }
   // Files that finished together: the one that saw them all DONE finishes the job.
-  if (done?.files.every((x) => x.state === 'DONE')) return (await finishJob(deps, id, { job: done, consent })) ? 'delivered' : 'file_done';
+  if (done?.files.every((x) => x.state === 'DONE')) return (await finishJob(deps, id, { job: done, grant })) ? 'delivered' : 'file_done';
   return 'file_done';
 }
 

@@ -1,12 +1,11 @@
-import { consentName } from '../consent/model.js';
-import { jobName, sourceOf, type ExportJob, type JobFile } from './model.js';
+import { grantField, jobName, sourceOf, type ExportJob, type JobFile } from './model.js';
 
-/** The API representation of a job: no signed URL, no upload session, no token. */
+/** The API representation of a job (its grant as `consent` or `tenant`): no signed URL, no upload session, no token. */
 export function jobResource(id: string, job: ExportJob) {
   return {
     name: jobName(id),
     source: sourceOf(job),
-    consent: consentName(job.consentId),
+    ...grantField(job),
     resource: job.resource,
     state: job.state,
     ...(job.accessType ? { accessType: job.accessType } : {}),

@@ -15,6 +15,8 @@ export interface GrantRef {
 export interface SourceBinding {
   readonly source: ExportSource;
   readonly credentials: GrantCredentials;
+  /** The units a tenant of this source may export (Mews: its entity types); absent for a source with consents only. */
+  readonly units?: readonly string[];
 }
 
 export type SourceBindings = Readonly<Partial<Record<SourceName, SourceBinding>>>;
@@ -32,6 +34,11 @@ export const NEEDS_RECONSENT = 'CONSENT_NEEDS_RECONSENT';
  */
 export class Upstream {
   constructor(private readonly bindings: SourceBindings) {}
+
+  /** The units a tenant of `source` may export; empty when the source is not configured or has no tenants. */
+  units(source: SourceName): readonly string[] {
+    return this.bindings[source]?.units ?? [];
+  }
 
   start(grant: GrantRef, unit: ExportUnit): Promise<StartOutcome> {
     return this.call(grant, 'export', (s, c) => s.start(c, unit));
