@@ -14,12 +14,13 @@ describe('the sandbox certificate encoder', () => {
     expect(hex([])).toBe('020100');
   });
 
-  it('every certificate it makes parses and verifies (random serials include a leading zero byte 1 in 256 times)', () => {
+  it('every certificate it makes parses and verifies (random serials start with a zero byte 1 in 256 times: 300 certificates meet one 69 % of the time)', () => {
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
-    for (let i = 0; i < 600; i += 1) {
+    for (let i = 0; i < 300; i += 1) {
       const cert = new X509Certificate(selfSignedCertificate(privateKey, publicKey, 'sandbox'));
       expect(cert.verify(publicKey)).toBe(true);
       expect(cert.subject).toBe('CN=sandbox');
     }
-  });
+    // Half a second alone; 15 s on a loaded machine (a limit, not a speed check).
+  }, 60_000);
 });
