@@ -1,4 +1,4 @@
-// `npm run bench [-- --json] [--quick] [--only poll|transfer|e2e|tick|coldStart ...]`: measured figures, printed
+// `npm run bench [-- --json] [--quick] [--only poll|transfer|e2e|tick|bundle|coldStart|console|mewsPoll ...]`: measured figures, printed
 // next to their targets (PASS/MISS). Benchmarks never fail on a target (shared, noisy machines);
 // they fail only when something is wrong (a copy that does not verify, a process that does not
 // start). With --json, stdout carries exactly one JSON object; progress goes to stderr.
@@ -13,15 +13,18 @@
 // coldStart: each function from the built dist/ (`npm run build` first) with only its own
 // configuration, median of 3 starts (--quick 1). console: the web console's pages in headless
 // Chromium on the local stack with 1,000 consents and 5,000 exports (--quick 100 and 500), 5 rounds (--quick 2).
+// mewsPoll: 2,500 running Mews exports of 3 tenants (1,200 + 800 + 500; --quick 500) checked by one
+// poll sweep on the emulators and the sandbox's Mews: exports/getAll calls and durations.
 import { bundleJson, bundleLines, runBundleBench } from './bundle.js';
 import { coldStartJson, coldStartLines, runColdStartBench } from './cold-start.js';
 import { consoleJson, consoleLines, runConsoleBench } from './console.js';
 import { e2eJson, e2eLines, runE2eBench } from './e2e.js';
+import { mewsPollJson, mewsPollLines, runMewsPollBench } from './mews-poll.js';
 import { pollJson, pollLines, runPollBench } from './poll.js';
 import { runTickBench, tickJson, tickLines } from './tick.js';
 import { runTransferBench, transferJson, transferLines } from './transfer.js';
 
-const BENCHES = ['poll', 'transfer', 'e2e', 'tick', 'bundle', 'coldStart', 'console'] as const;
+const BENCHES = ['poll', 'transfer', 'e2e', 'tick', 'bundle', 'coldStart', 'console', 'mewsPoll'] as const;
 type Bench = (typeof BENCHES)[number];
 
 interface Options {
@@ -81,6 +84,10 @@ async function main(): Promise<number> {
       const result = await runTickBench({ sizes: options.quick ? [100, 1000] : [1000, 10_000], log: (line) => process.stderr.write(line + '\n') });
       out['tick'] = tickJson(result);
       if (!options.json) tickLines(result).forEach(say);
+    } else if (bench === 'mewsPoll') {
+      const result = await runMewsPollBench({ tenants: options.quick ? [240, 160, 100] : [1200, 800, 500], log: (line) => process.stderr.write(line + '\n') });
+      out['mewsPoll'] = mewsPollJson(result);
+      if (!options.json) mewsPollLines(result).forEach(say);
     } else if (bench === 'console') {
       const result = await runConsoleBench({ consents: options.quick ? 100 : 1000, rounds: options.quick ? 2 : 5, log: (line) => process.stderr.write(line + '\n') });
       out['console'] = consoleJson(result);

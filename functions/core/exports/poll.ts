@@ -1,3 +1,4 @@
+import { inParallel } from '../concurrency.js';
 import type { UpstreamState } from '../ports/export-source.js';
 import { keep, put } from '../ports/record-store.js';
 import type { ExportDeps } from './deps.js';
@@ -97,17 +98,6 @@ function isDue(job: ExportJob | undefined, now: Date): job is DueJob['job'] {
   if (!job || job.state !== 'IN_PROGRESS' || !job.upstreamId || !job.nextPollAt) return false;
   if (job.nextPollAt.getTime() > now.getTime() + EARLY_TOLERANCE_MS) return false;
   return leaseFree(job.claim, now);
-}
-
-/** Runs `fn` over `items` with at most `limit` at a time; results in the items' order. */
-async function inParallel<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array<R>(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i] as T);
-  });
-  await Promise.all(lanes);
-  return out;
 }
 
 /** Moves one due job by the state upstream reported, guarded on the job as it was read. */

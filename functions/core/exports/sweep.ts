@@ -1,5 +1,6 @@
 import { sweepBundles } from '../bundles/trigger.js';
 import { sweepConsents } from '../consent/sweep.js';
+import { inParallel } from '../concurrency.js';
 import { put, keep } from '../ports/record-store.js';
 import type { ExportDeps } from './deps.js';
 import { finishClosing, finishJob } from './finish.js';
@@ -7,6 +8,8 @@ import { MAX_START_ATTEMPTS, grantOf } from './model.js';
 
 /** A queued check that was not handled within this long is queued again. */
 const REQUEUE_MS = 60_000;
+/** Due checks marked as queued at once. */
+const MARK_CONCURRENCY = 16;
 /** A PENDING job whose start message got lost is started again after this long. */
 const STALE_PENDING_MS = 2 * 60_000;
 /** The longest wait between two sweep-driven start attempts of a job whose starts keep failing. */
@@ -40,23 +43,27 @@ export async function sweep(deps: ExportDeps): Promise<SweepReport> {
   // one upstream call (Mews: 1000 exports of a tenant per `exports/getAll`); one job per message
   // where the source reads jobs one at a time.
   const dueChecks = new Map<string, { limit: number; ids: string[] }>();
-  for (const { id, value } of await deps.jobs.listDue({ where: { state: 'IN_PROGRESS' }, field: 'nextPollAt', before: now, limit })) {
+  const dueJobs = await deps.jobs.listDue({ where: { state: 'IN_PROGRESS' }, field: 'nextPollAt', before: now, limit });
+  // Marked a few at a time (thousands of running Mews exports can be due in one sweep).
+  const marked = await inParallel(dueJobs, MARK_CONCURRENCY, async ({ id, value }) => {
     // A check already queued for this due time is queued again only if it has not been handled
     // within REQUEUE_MS (the message was lost or is stuck in retries).
     const due = value.nextPollAt?.getTime() ?? 0;
     const queued = value.pollQueuedAt?.getTime() ?? 0;
-    if (queued >= due && queued > now.getTime() - REQUEUE_MS) continue;
-    const marked = await deps.jobs.update(id, (j) => (j && j.state === 'IN_PROGRESS' && j.nextPollAt?.getTime() === due ? put({ ...j, pollQueuedAt: now }, true) : keep(false)), {
+    if (queued >= due && queued > now.getTime() - REQUEUE_MS) return false;
+    return deps.jobs.update(id, (j) => (j && j.state === 'IN_PROGRESS' && j.nextPollAt?.getTime() === due ? put({ ...j, pollQueuedAt: now }, true) : keep(false)), {
       basis: value,
     });
-    if (!marked) continue;
+  });
+  dueJobs.forEach(({ id, value }, i) => {
+    if (!marked[i]) return;
     const grant = grantOf(value);
     const key = `${grant.source}/${grant.id}`;
     const group = dueChecks.get(key) ?? { limit: deps.upstream.batchLimit(grant.source), ids: [] };
     group.ids.push(id);
     dueChecks.set(key, group);
     polls++;
-  }
+  });
   for (const { limit: batch, ids } of dueChecks.values()) {
     for (let i = 0; i < ids.length; i += batch) {
       const [single, ...more] = ids.slice(i, i + batch);
