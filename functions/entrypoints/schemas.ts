@@ -157,6 +157,20 @@ export const createExportsBody = z
 
 export const exportId = z.string({ error: expected('a string') }).regex(/^[0-9a-f]{32}$/, 'is not an export id');
 
+const exportRef = z.string({ error: expected('a string') }).regex(/^exports\/[0-9a-f]{32}$/, 'must be an export name: exports/{id}');
+
+/** `POST /v1/bundles`: exports already requested, of any consents and tenants, packed into one object. Repeats and unknown exports are refused by the core. */
+export const createBundleBody = z
+  .object({
+    exports: z
+      .array(exportRef, { error: expected('a list of export names') })
+      .min(1, 'must name at least one export')
+      .max(100, 'must name at most 100 exports'),
+    format: z.enum(BUNDLE_FORMATS, { error: `is required: one of ${BUNDLE_FORMATS.map((f) => JSON.stringify(f)).join(', ')}` }),
+  })
+  .strict()
+  .meta({ examples: [{ exports: ['exports/0123456789abcdef0123456789abcdef', 'exports/fedcba9876543210fedcba9876543210'], format: 'tar.gz' }] });
+
 /** `GET /v1/exports`: the exports of one consent or of one tenant. */
 export const listExportsQuery = z
   .object({
