@@ -5,6 +5,7 @@ import { expected, parseWith, rfc3339Timestamp, text } from '../platform/validat
 import { MAX_INTERVAL_HOURS, MIN_INTERVAL_HOURS, SCHEDULE_FIELDS } from '../core/consent/schedule.js';
 import { TICK_KINDS } from '../core/exports/schedule.js';
 import { BUNDLE_FORMATS } from '../core/ports/bundle-packer.js';
+import { MAX_BUNDLE_EXPORTS } from '../core/bundles/compose.js';
 import { EVENT_TYPES } from '../core/events.js';
 
 /**
@@ -165,7 +166,7 @@ export const createBundleBody = z
     exports: z
       .array(exportRef, { error: expected('a list of export names') })
       .min(1, 'must name at least one export')
-      .max(100, 'must name at most 100 exports'),
+      .max(MAX_BUNDLE_EXPORTS, `must name at most ${MAX_BUNDLE_EXPORTS} exports`),
     format: z.enum(BUNDLE_FORMATS, { error: `is required: one of ${BUNDLE_FORMATS.map((f) => JSON.stringify(f)).join(', ')}` }),
   })
   .strict()
