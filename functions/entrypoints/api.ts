@@ -1,3 +1,4 @@
+import { composeBundle } from '../core/bundles/compose.js';
 import { getBundle } from '../core/bundles/trigger.js';
 import { createConnectSession } from '../core/consent/connect.js';
 import { getConsent, listConsents, patchConsent } from '../core/consent/consents.js';
@@ -31,6 +32,7 @@ import {
 } from './resources.js';
 import {
   bundlePath,
+  createBundleBody,
   confirmConnectSessionBody,
   connectSessionBody,
   consentPath,
@@ -196,6 +198,15 @@ export function apiOperations(rt: Runtime): Operation[] {
       response: bundleResource,
       errors: { 404: 'No such bundle' },
       handle: async ({ params }) => getBundle(rt.exportDeps(), params.id),
+    }),
+    operation({
+      method: 'POST',
+      path: '/v1/bundles',
+      operationId: 'createBundle',
+      summary: 'Bundle exports already requested, of any consents and tenants, into one zip or tar.gz (the same exports and format give the same bundle)',
+      body: createBundleBody,
+      response: bundleResource,
+      handle: async ({ body }) => composeBundle(rt.exportDeps(), { format: body.format, exports: body.exports.map((e) => e.slice('exports/'.length)) }),
     }),
     operation({
       method: 'POST',

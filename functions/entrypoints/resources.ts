@@ -99,7 +99,7 @@ export const exportList = z.object({ exports: z.array(exportResource) }).meta({ 
 export const bundleResource = z
   .object({
     name: z.string().meta({ description: 'bundles/{id}' }),
-    subject: z.string().meta({ description: 'consents/{id} (or the source of the exports)' }),
+    subject: z.string().meta({ description: 'Whose data it is: consents/{id} or tenants/{id}; bundles/{id} (the bundle itself) when its exports belong to several grants' }),
     format: z.enum(BUNDLE_FORMATS),
     state: z.enum(BUNDLE_STATES),
     exports: z.array(z.string().meta({ description: 'exports/{id}' })),

@@ -5,6 +5,7 @@ import { expected, parseWith, rfc3339Timestamp, text } from '../platform/validat
 import { MAX_INTERVAL_HOURS, MIN_INTERVAL_HOURS, SCHEDULE_FIELDS } from '../core/consent/schedule.js';
 import { TICK_KINDS } from '../core/exports/schedule.js';
 import { BUNDLE_FORMATS } from '../core/ports/bundle-packer.js';
+import { MAX_BUNDLE_EXPORTS } from '../core/bundles/compose.js';
 import { EVENT_TYPES } from '../core/events.js';
 
 /**
@@ -156,6 +157,20 @@ export const createExportsBody = z
   });
 
 export const exportId = z.string({ error: expected('a string') }).regex(/^[0-9a-f]{32}$/, 'is not an export id');
+
+const exportRef = z.string({ error: expected('a string') }).regex(/^exports\/[0-9a-f]{32}$/, 'must be an export name: exports/{id}');
+
+/** `POST /v1/bundles`: exports already requested, of any consents and tenants, packed into one object. Repeats and unknown exports are refused by the core. */
+export const createBundleBody = z
+  .object({
+    exports: z
+      .array(exportRef, { error: expected('a list of export names') })
+      .min(1, 'must name at least one export')
+      .max(MAX_BUNDLE_EXPORTS, `must name at most ${MAX_BUNDLE_EXPORTS} exports`),
+    format: z.enum(BUNDLE_FORMATS, { error: `is required: one of ${BUNDLE_FORMATS.map((f) => JSON.stringify(f)).join(', ')}` }),
+  })
+  .strict()
+  .meta({ examples: [{ exports: ['exports/0123456789abcdef0123456789abcdef', 'exports/fedcba9876543210fedcba9876543210'], format: 'tar.gz' }] });
 
 /** `GET /v1/exports`: the exports of one consent or of one tenant. */
 export const listExportsQuery = z

@@ -1,8 +1,11 @@
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { notYet, waitUntil } from '../fixtures/wait.js';
 import { drainEvents, tapEvents } from './events.js';
-import { bucketObjects, callsTo, jobIdOf, storageOf, TERMINAL } from './exports.js';
+import { bucketObjects, callsTo, crc32cBase64, downloadDigest, jobIdOf, oneTimeConsent, requestExports, storageOf, TERMINAL, waitTerminal } from './exports.js';
 import { startE2EStack, type E2EStack } from './stack.js';
 
 /**
@@ -39,6 +42,28 @@ interface SandboxExport {
   fileSizes: number[];
 }
 
+interface BundleJson {
+  name: string;
+  subject: string;
+  state: string;
+  format: string;
+  object: string;
+  bytes?: number;
+  crc32c?: string;
+  exports: string[];
+  detail?: string;
+}
+
+interface MixedManifest {
+  bundle: string;
+  subject: string;
+  format: string;
+  exports: { export: string; grant: string; state: string; files: { path: string; object: string; bytes: number; crc32c: string }[] }[];
+  failedExports: string[];
+}
+
+const HAS_UNZIP = spawnSync('unzip', ['-v']).status === 0;
+
 let stack: E2EStack;
 beforeAll(async () => {
   stack = await startE2EStack('mews', {
@@ -62,6 +87,17 @@ async function json<T>(res: Response, what: string): Promise<T> {
 async function tenantExports(tenant: string): Promise<TenantExport[]> {
   const page = await json<{ exports: TenantExport[] }>(await stack.api(`/v1/exports?tenant=${encodeURIComponent(tenant)}&pageSize=100`), 'GET /v1/exports');
   return page.exports;
+}
+
+/** A tenant registered at the sandbox's Mews and with the pipeline; returns `tenants/{id}`. */
+async function newTenant(displayName: string): Promise<string> {
+  const keys = { clientToken: `ct-${randomBytes(12).toString('hex')}`, accessToken: `at-${randomBytes(12).toString('hex')}` };
+  const registered = await json<{ platformAddress: string }>(await stack.sandbox('/sandbox/v1/mews/tenants', { body: keys }), 'sandbox tenant');
+  const created = await json<{ name: string }>(
+    await stack.api('/v1/tenants', { body: { source: 'mews', displayName, platformAddress: registered.platformAddress, ...keys } }),
+    'POST /v1/tenants',
+  );
+  return created.name;
 }
 
 const sandboxExport = async (id: string) => json<SandboxExport>(await stack.sandbox(`/sandbox/v1/mews/exports/${id}`), `sandbox export ${id}`);
@@ -174,5 +210,101 @@ describe('Mews tenant exports on the local stack', () => {
       expect(e.data.data).not.toHaveProperty('consent');
     }
     expect(jobs.map((j) => jobIdOf(j.name)).every((id) => /^[0-9a-f]{32}$/.test(id))).toBe(true);
+  }, 200_000);
+
+  it('a bundle of a Google export of two groups and a Mews export opens with tar and unzip; its manifest matches the objects and the packed bytes', async () => {
+    // A Google one-time consent of two groups (the sandbox's default: one 256 KiB archive each)
+    // and a Mews tenant's Customer export (three small JSON Lines files), both delivered.
+    const consent = await oneTimeConsent(stack, 'bundle-mix-user', ['myactivity.search', 'chrome.history']);
+    const tenant = await newTenant('Hotel bundle e2e');
+    const google = await requestExports(stack, { consent, requestId: 'e2e-mix' });
+    const mews = await json<{ exports: TenantExport[] }>(
+      await stack.api('/v1/exports', { body: { tenant, entityTypes: ['Customer'], requestId: 'e2e-mix' } }),
+      'POST /v1/exports (tenant)',
+    );
+    const googleJobs = await waitTerminal(stack, consent, 2, 120_000);
+    const mewsJobs = await waitUntil(
+      async () => {
+        const all = await tenantExports(tenant);
+        return all.length === 1 && all.every((j) => TERMINAL.has(j.state)) ? all : notYet(all.map((j) => `${j.resource} ${j.state}`));
+      },
+      { what: `the Customer export of ${tenant}`, timeoutMs: 120_000, intervalMs: 500 },
+    );
+    expect([...googleJobs, ...mewsJobs].map((j) => j.state)).toEqual(['DELIVERED', 'DELIVERED', 'DELIVERED']);
+    const names = [...google.map((e) => e.name), ...mews.exports.map((e) => e.name)];
+    const objects = [...googleJobs, ...mewsJobs].flatMap((j) => j.files.map((f) => f.object));
+    expect(objects.length).toBeGreaterThanOrEqual(2 + 3);
+
+    // Malformed, repeated and unknown exports are refused, each named.
+    const refused = async (body: unknown) => {
+      const res = await stack.api('/v1/bundles', { body });
+      expect(res.status).toBe(400);
+      const error = (await res.json()) as { error: { details?: { fieldViolations?: { field: string }[] }[] } };
+      return (error.error.details ?? []).flatMap((d) => d.fieldViolations ?? []).map((v) => v.field);
+    };
+    expect(await refused({ exports: [names[0], names[0]], format: 'zip' })).toEqual(['exports[1]']);
+    expect(await refused({ exports: [names[0], `exports/${'f'.repeat(32)}`], format: 'zip' })).toEqual(['exports[1]']);
+    expect(await refused({ exports: [names[0], consent], format: 'zip' })).toEqual(['exports[1]']);
+    expect(await refused({ exports: names })).toEqual(['format']);
+
+    const consentId = consent.split('/')[1]!;
+    const tenantId = tenant.split('/')[1]!;
+    const dir = join(stack.dir, 'mixed-bundles');
+    mkdirSync(dir, { recursive: true });
+    const delivered: string[] = [];
+    for (const format of ['tar.gz', 'zip'] as const) {
+      const requested = await json<BundleJson>(await stack.api('/v1/bundles', { body: { exports: names, format } }), `POST /v1/bundles (${format})`);
+      expect(requested).toMatchObject({ format, subject: requested.name, exports: names });
+      // The same exports (in any order) and format: the same bundle.
+      const again = await json<BundleJson>(await stack.api('/v1/bundles', { body: { exports: [...names].reverse(), format } }), 'POST /v1/bundles (again)');
+      expect(again.name).toBe(requested.name);
+      const bundle = await waitUntil(
+        async () => {
+          const b = await json<BundleJson>(await stack.api(`/v1/${requested.name}`), `GET /v1/${requested.name}`);
+          return b.state === 'DELIVERED' || b.state === 'FAILED' ? b : notYet(b.state);
+        },
+        { what: `${requested.name} delivered`, timeoutMs: 120_000, intervalMs: 500 },
+      );
+      expect(bundle.state, bundle.detail).toBe('DELIVERED');
+      delivered.push(bundle.name);
+      const digest = await downloadDigest(stack, bundle.object);
+      expect({ bytes: bundle.bytes, crc32c: bundle.crc32c }).toEqual({ bytes: digest.size, crc32c: digest.crc32c });
+
+      const file = join(dir, `bundle.${format}`);
+      const [data] = await storageOf(stack).bucket(stack.info.bucket).file(bundle.object).download({ validation: false });
+      writeFileSync(file, data);
+      const out = join(dir, format);
+      mkdirSync(out, { recursive: true });
+      let listed: string[];
+      if (format === 'tar.gz') {
+        listed = execFileSync('tar', ['-tzf', file], { encoding: 'utf8' }).trim().split('\n');
+        execFileSync('tar', ['-xzf', file, '-C', out]);
+      } else {
+        if (!HAS_UNZIP) {
+          console.info('unzip is not installed: the zip bundle is not opened with a standard tool here');
+          continue;
+        }
+        expect(execFileSync('unzip', ['-t', file], { encoding: 'utf8' })).toMatch(/No errors detected/);
+        listed = execFileSync('unzip', ['-Z1', file], { encoding: 'utf8' }).trim().split('\n');
+        execFileSync('unzip', ['-q', file, '-d', out]);
+      }
+      const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as MixedManifest;
+      expect(manifest).toMatchObject({ bundle: bundle.name, subject: bundle.name, format, failedExports: [] });
+      // Each export names its grant; each file lies under its grant's folder in the archive.
+      const grants = new Map([...google.map((e) => [e.name, consent] as const), ...mews.exports.map((e) => [e.name, tenant] as const)]);
+      expect(manifest.exports.map((e) => [e.export, e.grant, e.state])).toEqual(names.map((n) => [n, grants.get(n), 'DELIVERED']));
+      const entries = manifest.exports.flatMap((e) => e.files.map((f) => ({ ...f, grant: e.grant })));
+      expect(listed).toEqual(['manifest.json', ...entries.map((f) => f.path)]);
+      expect(entries.map((f) => f.object).sort()).toEqual([...objects].sort());
+      for (const entry of entries) {
+        expect(entry.path.startsWith(entry.grant === consent ? `consents/${consentId}/` : `tenants/${tenantId}/`), entry.path).toBe(true);
+        const object = await downloadDigest(stack, entry.object);
+        expect({ bytes: entry.bytes, crc32c: entry.crc32c }).toEqual({ bytes: object.size, crc32c: object.crc32c });
+        const packed = readFileSync(join(out, entry.path));
+        expect({ bytes: packed.length, crc32c: crc32cBase64(packed) }).toEqual({ bytes: object.size, crc32c: object.crc32c });
+      }
+    }
+    const events = (await drainEvents(stack, 'mews-events')).filter((e) => e.data.type === 'bundle.delivered');
+    expect(events.map((e) => e.data.subject).sort()).toEqual([...delivered].sort());
   }, 200_000);
 });

@@ -164,7 +164,12 @@ async function conformanceProblems(
       problems.push(`${op.operationId}: request body has no example to build a request from`);
       return {};
     }
-    return { ...example, ...('consent' in example ? { consent: `consents/${run.consent}` } : {}), ...('code' in example && run.code ? { code: run.code } : {}) };
+    return {
+      ...example,
+      ...('consent' in example ? { consent: `consents/${run.consent}` } : {}),
+      ...('exports' in example && run.export ? { exports: [`exports/${run.export}`] } : {}),
+      ...('code' in example && run.code ? { code: run.code } : {}),
+    };
   };
 
   // 1. Each documented operation, with a valid request, in an order that creates what the next use.
@@ -181,6 +186,7 @@ async function conformanceProblems(
     'listExports',
     'getExport',
     'getBundle',
+    'createBundle',
     'cancelExport',
     'retryExport',
     'createWebhook',

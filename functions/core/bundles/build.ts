@@ -2,7 +2,7 @@ import { Readable, Transform } from 'node:stream';
 import { AppError, isAppError, isRetryable } from '../errors.js';
 import { publishEvent } from '../events.js';
 import type { ExportDeps } from '../exports/deps.js';
-import { isTerminalJob, jobName, leaseFree, type ExportJob } from '../exports/model.js';
+import { grantName, isTerminalJob, jobName, leaseFree, type ExportJob } from '../exports/model.js';
 import type { StoredObject, UploadSink } from '../ports/archive-store.js';
 import type { BundleEntry } from '../ports/bundle-packer.js';
 import { keep, put } from '../ports/record-store.js';
@@ -94,10 +94,13 @@ async function takeLease(deps: ExportDeps, id: string, owner: string, now: Date,
 /** The jobs as they ended, with the delivered files and where each goes in the archive. */
 function snapshot(jobs: readonly { id: string; job: ExportJob | undefined }[]): BundleExport[] {
   const used = new Set<string>(['manifest.json']);
+  // Exports of several grants: each file goes under its grant's name (two consents both export chrome.history).
+  const several = new Set(jobs.flatMap(({ job }) => (job ? [grantName(job)] : []))).size > 1;
   return jobs.map(({ id, job }) => {
     if (!job) {
       return {
         job: id,
+        grant: null,
         resource: '',
         state: 'ABORTED',
         endReason: null,
@@ -114,7 +117,8 @@ function snapshot(jobs: readonly { id: string; job: ExportJob | undefined }[]): 
     const delivered = job.state === 'DELIVERED';
     const files: BundleFile[] = delivered
       ? job.files.map((f) => {
-          const folder = safeSegment(job.resource) || id;
+          const unit = safeSegment(job.resource) || id;
+          const folder = several ? `${grantName(job)}/${unit}` : unit;
           let path = `${folder}/${safeSegment(f.name)}`;
           if (used.has(path)) path = `${folder}/${id}/${safeSegment(f.name)}`;
           used.add(path);
@@ -123,6 +127,7 @@ function snapshot(jobs: readonly { id: string; job: ExportJob | undefined }[]): 
       : [];
     return {
       job: id,
+      grant: grantName(job),
       resource: job.resource,
       state: job.state,
       endReason: job.endReason ?? null,
@@ -154,6 +159,7 @@ export function bundleManifest(id: string, bundle: Bundle): Buffer {
     createTime: contents.fixedAt.toISOString(),
     exports: contents.exports.map((e) => ({
       export: jobName(e.job),
+      grant: e.grant ?? null,
       resource: e.resource,
       state: e.state,
       endReason: e.endReason,

@@ -38,6 +38,8 @@ export interface BundleFile {
 /** One job as the bundle saw it when every job had ended. */
 export interface BundleExport {
   readonly job: string;
+  /** The job's grant: `consents/{id}` or `tenants/{id}` (absent on records written before bundles of several grants). */
+  readonly grant?: string | null;
   readonly resource: string;
   readonly state: JobState;
   readonly endReason: EndReason | null;

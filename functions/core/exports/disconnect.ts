@@ -1,3 +1,4 @@
+import { eraseBundlesOfJobs } from '../bundles/compose.js';
 import { eraseBundles } from '../bundles/trigger.js';
 import { revokeConsent } from '../consent/consents.js';
 import type { ConsentDeps } from '../consent/deps.js';
@@ -44,6 +45,11 @@ export async function disconnect(deps: { consent: ConsentDeps; exports: ExportDe
   }
   for (const job of jobs) await deps.exports.jobs.delete(jobId(job.consentId, job.resource, job.slot));
   await eraseBundles(deps.exports, consentName(consentId));
+  // Bundles of several grants live outside the consent's folder.
+  await eraseBundlesOfJobs(
+    deps.exports,
+    jobs.map((j) => jobId(j.consentId, j.resource, j.slot)),
+  );
   for (const resource of new Set(jobs.map((j) => j.resource))) await deps.exports.lanes.delete(laneId(consentId, resource));
   await deps.consent.consents.update(consentId, (c) => (c && c.appUserId ? put({ ...c, appUserId: '', updatedAt: now }, null) : keep(null)));
   return { ...revoked, appUserId: '', erased: true, deletedObjects: deleted };
