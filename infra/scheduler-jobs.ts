@@ -61,7 +61,7 @@ export const SCHEDULER_JOBS: readonly SchedulerJobSpec[] = [
   },
   {
     id: 'exports-tick',
-    description: 'Requests the scheduled exports of time-based consents that are due.',
+    description: 'Requests the scheduled exports of time-based consents and of tenants that are due.',
     schedule: '*/5 * * * *',
     timeZone: 'Etc/UTC',
     target: { function: 'scheduler', route: '/ticks/exports', httpMethod: 'POST' },

@@ -16,6 +16,7 @@ import { consoleRoutes } from './console.js';
 import { openApiDocument } from '../platform/openapi.js';
 import { checkOperations, operation, operationRoute, type Operation } from '../platform/operations.js';
 import { createTenant, deleteTenant, getTenant, listTenants } from '../core/tenants/tenants.js';
+import { updateTenant } from '../core/tenants/schedule.js';
 import type { Runtime } from '../platform/runtime.js';
 import {
   confirmedConsent,
@@ -53,6 +54,8 @@ import {
   webhookPath,
   createTenantBody,
   listTenantsQuery,
+  patchTenantBody,
+  patchTenantQuery,
   tenantPath,
 } from './schemas.js';
 import { deleted, webhookPage, webhookResource, webhookWithSecret } from './webhook-resources.js';
@@ -307,6 +310,18 @@ export function apiOperations(rt: Runtime): Operation[] {
       response: tenantResource,
       errors: { 404: 'No such tenant' },
       handle: async ({ params }) => getTenant(rt.tenantDeps(), params.id),
+    }),
+    operation({
+      method: 'PATCH',
+      path: '/v1/tenants/{id}',
+      operationId: 'updateTenant',
+      summary: "Change a tenant's display name or its schedule (set, remove, pause, resume, interval, entity types, next export time), as updateMask says",
+      params: tenantPath,
+      query: patchTenantQuery,
+      body: patchTenantBody,
+      response: tenantResource,
+      errors: { 404: 'No such tenant' },
+      handle: async ({ params, query, body }) => updateTenant(rt.tenantDeps(), params.id, { updateMask: query.updateMask, ...body }),
     }),
     operation({
       method: 'DELETE',

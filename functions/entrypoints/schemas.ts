@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { invalidArgument } from '../core/errors.js';
 import { expected, parseWith, rfc3339Timestamp, text } from '../platform/validation.js';
 import { MAX_INTERVAL_HOURS, MIN_INTERVAL_HOURS, SCHEDULE_FIELDS } from '../core/consent/schedule.js';
-import { TICK_KINDS } from '../core/exports/schedule.js';
+import { PAGE_KINDS } from '../core/exports/schedule.js';
+import { TENANT_DEFAULT_INTERVAL_HOURS, TENANT_MAX_INTERVAL_HOURS, TENANT_MIN_INTERVAL_HOURS, TENANT_UPDATE_FIELDS } from '../core/tenants/schedule.js';
 import { BUNDLE_FORMATS } from '../core/ports/bundle-packer.js';
 import { MAX_BUNDLE_EXPORTS } from '../core/bundles/compose.js';
 import { EVENT_TYPES } from '../core/events.js';
@@ -222,6 +223,62 @@ export const patchConsentQuery = z
   })
   .strict();
 
+/** A tenant's schedule as a request gives it (the entity types are checked by the core against its source's). */
+const tenantScheduleFields = {
+  entityTypes: entityTypeList,
+  intervalHours: z
+    .number({ error: expected('a number') })
+    .int('must be a whole number of hours')
+    .min(TENANT_MIN_INTERVAL_HOURS, `must be at least ${TENANT_MIN_INTERVAL_HOURS}`)
+    .max(TENANT_MAX_INTERVAL_HOURS, `must be at most ${TENANT_MAX_INTERVAL_HOURS}`),
+  paused: z.boolean({ error: expected('true or false') }),
+  nextExportTime: rfc3339Timestamp,
+};
+const tenantSchedule = z
+  .object({
+    ...tenantScheduleFields,
+    intervalHours: tenantScheduleFields.intervalHours.optional(),
+    paused: tenantScheduleFields.paused.optional(),
+    nextExportTime: tenantScheduleFields.nextExportTime.optional(),
+  })
+  .strict()
+  .meta({ description: `Scheduled exports: each entity type every intervalHours (default ${TENANT_DEFAULT_INTERVAL_HOURS}), the first at nextExportTime (default now)` });
+
+/** `PATCH /v1/tenants/{id}`: the fields the `updateMask` query parameter names (`schedule: null` with mask `schedule` removes it). */
+export const patchTenantBody = z
+  .object({
+    displayName: text().min(1, 'must not be empty').max(200, 'must be at most 200 characters').optional(),
+    schedule: z
+      .object({
+        entityTypes: tenantScheduleFields.entityTypes.optional(),
+        intervalHours: tenantScheduleFields.intervalHours.optional(),
+        paused: tenantScheduleFields.paused.optional(),
+        nextExportTime: tenantScheduleFields.nextExportTime.optional(),
+      })
+      .strict()
+      .nullable()
+      .optional(),
+  })
+  .strict()
+  .meta({ examples: [{ schedule: { paused: true } }] });
+
+export const patchTenantQuery = z
+  .object({
+    updateMask: z
+      .string({ error: 'is required: a comma-separated list of fields, e.g. schedule.paused' })
+      .transform((v) => [
+        ...new Set(
+          v
+            .split(',')
+            .map((f) => f.trim())
+            .filter(Boolean),
+        ),
+      ])
+      .pipe(z.array(z.enum(TENANT_UPDATE_FIELDS, { error: `must list only ${TENANT_UPDATE_FIELDS.join(', ')}` })).min(1, 'must name at least one field'))
+      .meta({ description: `Comma-separated: ${TENANT_UPDATE_FIELDS.join(', ')}`, examples: ['schedule.paused'] }),
+  })
+  .strict();
+
 /** `POST /v1/tenants`: a tenant of a source authorised by API keys (Mews). The keys are secrets: never echoed. */
 export const createTenantBody = z
   .object({
@@ -230,9 +287,21 @@ export const createTenantBody = z
     platformAddress: text().min(1, 'is required').max(2048, 'must be at most 2048 characters'),
     clientToken: z.string({ error: expected('a string') }).regex(/^[\x21-\x7e]{1,1024}$/, 'must be 1-1024 printable ASCII characters'),
     accessToken: z.string({ error: expected('a string') }).regex(/^[\x21-\x7e]{1,1024}$/, 'must be 1-1024 printable ASCII characters'),
+    schedule: tenantSchedule.optional(),
   })
   .strict()
-  .meta({ examples: [{ source: 'mews', displayName: 'Hotel Example', platformAddress: 'https://api.mews-demo.com', clientToken: 'client-token', accessToken: 'access-token' }] });
+  .meta({
+    examples: [
+      {
+        source: 'mews',
+        displayName: 'Hotel Example',
+        platformAddress: 'https://api.mews-demo.com',
+        clientToken: 'client-token',
+        accessToken: 'access-token',
+        schedule: { entityTypes: ['Reservation', 'Customer'], intervalHours: 24 },
+      },
+    ],
+  });
 
 export const tenantId = z.string({ error: expected('a string') }).regex(/^[0-9a-f]{32}$/, 'is not a tenant id');
 export const tenantPath = z.object({ id: tenantId }).strict();
@@ -271,7 +340,7 @@ export const bundleMessage = z.object({ bundle: bundleId }).strict();
 
 export const pageMessage = z
   .object({
-    kind: z.enum(TICK_KINDS, { error: expected(`one of ${TICK_KINDS.join(', ')}`) }),
+    kind: z.enum(PAGE_KINDS, { error: expected(`one of ${PAGE_KINDS.join(', ')}`) }),
     before: rfc3339Timestamp,
     after: z.object({ at: rfc3339Timestamp, id: consentId }).strict().optional(),
     page: z

@@ -12,6 +12,16 @@ export const tenantResource = z
     displayName: z.string(),
     platformAddress: z.string(),
     state: z.enum(TENANT_STATUSES),
+    schedule: z
+      .object({
+        entityTypes: z.array(z.string()),
+        intervalHours: z.number().int().meta({ description: 'Hours between scheduled exports (1-8784)' }),
+        paused: z.boolean(),
+        nextExportTime: time.optional().meta({ description: 'When the next scheduled export is requested (absent once the tenant is deleted)' }),
+        lastRequestTime: time.optional().meta({ description: 'The slot of the last scheduled export request' }),
+      })
+      .optional()
+      .meta({ description: 'Scheduled exports; absent: none' }),
     createTime: time,
     updateTime: time,
   })

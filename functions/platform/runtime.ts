@@ -324,6 +324,7 @@ export class Runtime {
       audit: consent.audit,
       vault: consent.vault,
       settings: { platformAllowlist: this.config.mews.platformAllowlist, requireHttps: this.config.env === 'production' },
+      units: (source) => consent.upstream.units(source),
     };
     return this.tenantDepsInstance;
   }

@@ -88,3 +88,6 @@ export function nextSlotAfter(at: Date, intervalHours: number, now: Date): Date 
   if (next <= now.getTime()) next += (Math.floor((now.getTime() - next) / step) + 1) * step;
   return new Date(next);
 }
+
+/** The slot of a scheduled export (a consent's or a tenant's): its due time, so every tick that sees it due requests the same jobs. */
+export const scheduleSlot = (at: Date) => `schedule:${at.toISOString()}`;

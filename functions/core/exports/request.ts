@@ -8,7 +8,7 @@ import { takeLane } from './manage.js';
 import { jobId, jobName, newJob, type ExportJob } from './model.js';
 import { assertNameFits, consentPrefix, tenantPrefix } from './naming.js';
 import { jobResource } from './views.js';
-import { tenantName } from '../tenants/model.js';
+import { tenantName, type Tenant } from '../tenants/model.js';
 
 export interface ExportRequest {
   readonly consentId: string;
@@ -75,8 +75,9 @@ export interface TenantExportRequest {
  * source's binding, so nothing here knows a particular source). Objects go under the tenant's
  * folder, `{prefix}/tenants/{tenantId}/`.
  */
-export async function requestTenantExports(deps: ExportDeps, request: TenantExportRequest) {
-  const tenant = await deps.tenants.get(request.tenantId);
+export async function requestTenantExports(deps: ExportDeps, request: TenantExportRequest, listed?: Tenant) {
+  // `listed`: the tenant as the caller just read it (the exports tick lists it), not read again.
+  const tenant = listed ?? (await deps.tenants.get(request.tenantId));
   if (!tenant) throw new AppError('NOT_FOUND', `${tenantName(request.tenantId)} not found`, { violations: [{ field: 'tenant', description: 'does not exist' }] });
   if (tenant.status !== 'ACTIVE') {
     throw new AppError('FAILED_PRECONDITION', `${tenantName(request.tenantId)} is ${tenant.status}`, { reason: `TENANT_${tenant.status}` });

@@ -1,13 +1,14 @@
 import { consentName, type Consent } from '../consent/model.js';
-import { nextSlotAfter } from '../consent/schedule.js';
+import { nextSlotAfter, scheduleSlot } from '../consent/schedule.js';
 import { isAppError, isRetryable } from '../errors.js';
 import { publishEvent } from '../events.js';
-import { keep, put } from '../ports/record-store.js';
+import { keep, put, type RecordStore } from '../ports/record-store.js';
 import { supportsTimeFilter } from '../resource-groups.js';
 import type { ExportDeps } from './deps.js';
 import { endJob, jobsOfConsent } from './finish.js';
 import { isTerminalJob, jobId } from './model.js';
 import { requestExports } from './request.js';
+import { scheduleTenantExports } from './tenant-schedule.js';
 
 /**
  * The scheduler's ticks over consents, fanned out through Pub/Sub so no request runs long: a tick
@@ -21,15 +22,23 @@ import { requestExports } from './request.js';
  *   time-based group for the slot `schedule:{nextExportTime}`, incremental for the groups with
  *   time filters (from the group's last delivered `exportTime`); the slot then moves on one
  *   interval (missed slots are not back-filled).
+ * - `tenant-exports` (run by the exports tick beside `exports`): ACTIVE tenants whose schedule is
+ *   due get one export of each scheduled entity type for the slot, the same way.
  * - `expiry`: `consent.expiring` once, `expiringLead` before a time-based grant ends; at the end
  *   the consent becomes EXPIRED (token deleted, `consent.expired`), its exports that have not
  *   reached the transfer end ABORTED, and those transferring finish.
  */
 export const TICK_KINDS = ['exports', 'expiry'] as const;
 export type TickKind = (typeof TICK_KINDS)[number];
+/**
+ * The page chains a tick runs: the exports tick runs two side by side, one over consents
+ * (`exports`) and one over tenants (`tenant-exports`, see tenant-schedule.ts).
+ */
+export const PAGE_KINDS = [...TICK_KINDS, 'tenant-exports'] as const;
+export type PageKind = (typeof PAGE_KINDS)[number];
 
 export interface TickPage {
-  readonly kind: TickKind;
+  readonly kind: PageKind;
   /** The tick's time: what is due at or before it. */
   readonly before: Date;
   /** The last consent of the previous page (due time and id); null on the first page. */
@@ -44,7 +53,7 @@ const TICK_CONCURRENCY = 32;
 export const MAX_TICK_PAGES = 100_000;
 
 export interface PageReport {
-  readonly kind: TickKind;
+  readonly kind: PageKind;
   readonly page: number;
   readonly listed: number;
   readonly changed: number;
@@ -52,10 +61,11 @@ export interface PageReport {
   readonly more: boolean;
 }
 
-/** Starts a tick: its first page goes out; the pages do the work. */
+/** Starts a tick: its first page goes out (the exports tick's two: consents and tenants); the pages do the work. */
 export async function startTick(deps: Pick<ExportDeps, 'clock' | 'queue'>, kind: TickKind): Promise<{ kind: TickKind; before: string }> {
   const before = deps.clock.now();
   await deps.queue.publish('schedule-page', pageMessage({ kind, before, after: null, page: 0 }));
+  if (kind === 'exports') await deps.queue.publish('schedule-page', pageMessage({ kind: 'tenant-exports', before, after: null, page: 0 }));
   return { kind, before: before.toISOString() };
 }
 
@@ -74,26 +84,31 @@ export function pageMessage(page: TickPage) {
  * again (what it already did is a no-op then).
  */
 export async function runTickPage(deps: ExportDeps, page: TickPage): Promise<PageReport> {
-  const field = page.kind === 'exports' ? 'dueAt' : 'expiryCheckAt';
+  if (page.kind === 'tenant-exports') return handlePage(deps, page, deps.tenants, 'dueAt', (id, value) => scheduleTenantExports(deps, id, value, page.before));
+  if (page.kind === 'exports') return handlePage(deps, page, deps.consents, 'dueAt', (id, value) => scheduleExports(deps, id, value, page.before));
+  return handlePage(deps, page, deps.consents, 'expiryCheckAt', (id, value) => checkExpiry(deps, id, value, page.before));
+}
+
+/** One page over the ACTIVE records of `store` due by `field`: the continuation first, then each record. */
+async function handlePage<T>(deps: ExportDeps, page: TickPage, store: RecordStore<T>, field: string, handle: (id: string, value: T) => Promise<boolean>): Promise<PageReport> {
   const limit = deps.settings.tickBatch;
-  const due = await deps.consents.listDue({ where: { status: 'ACTIVE' }, field, before: page.before, limit, ...(page.after ? { startAfter: page.after } : {}) });
+  const due = await store.listDue({ where: { status: 'ACTIVE' }, field, before: page.before, limit, ...(page.after ? { startAfter: page.after } : {}) });
   const last = due.at(-1);
   const more = due.length === limit && last !== undefined && page.page + 1 < MAX_TICK_PAGES;
   if (more) {
-    const at = (last.value as unknown as Record<string, unknown>)[field];
+    const at = (last.value as Record<string, unknown>)[field];
     if (at instanceof Date) await deps.queue.publish('schedule-page', pageMessage({ kind: page.kind, before: page.before, after: { at, id: last.id }, page: page.page + 1 }));
   }
   let changed = 0;
   let failed = 0;
   let retry: unknown;
-  // The page's consents are handled TICK_CONCURRENCY at a time (each is a few round trips).
+  // The page's records are handled TICK_CONCURRENCY at a time (each is a few round trips).
   let next = 0;
   const worker = async () => {
     for (let i = next++; i < due.length; i = next++) {
       const { id, value } = due[i]!;
       try {
-        const did = page.kind === 'exports' ? await scheduleExports(deps, id, value, page.before) : await checkExpiry(deps, id, value, page.before);
-        if (did) changed++;
+        if (await handle(id, value)) changed++;
       } catch (error) {
         failed++;
         if (isRetryable(error)) retry ??= error;
@@ -104,9 +119,6 @@ export async function runTickPage(deps: ExportDeps, page: TickPage): Promise<Pag
   if (retry) throw retry;
   return { kind: page.kind, page: page.page, listed: due.length, changed, failed, more };
 }
-
-/** The slot of a scheduled export: its due time, so every tick that sees it due requests the same jobs. */
-export const scheduleSlot = (at: Date) => `schedule:${at.toISOString()}`;
 
 /**
  * Requests the due slot's exports of one consent and moves its schedule on; false when another

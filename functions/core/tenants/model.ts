@@ -22,8 +22,23 @@ export interface Tenant {
   /** `{clientToken, accessToken}` as JSON, sealed; null once deleted. */
   readonly tokens: SealedSecret | null;
   readonly status: TenantStatus;
+  /** Scheduled exports of the tenant (see tenants/schedule.ts); absent or null: none. */
+  readonly schedule?: TenantSchedule | null;
+  /** When the exports tick next requests the schedule's exports: `schedule.nextExportTime` unless paused or stopped. */
+  readonly dueAt?: Date | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
+}
+
+/** One export of each of `entityTypes` every `intervalHours`, the next at `nextExportTime`. */
+export interface TenantSchedule {
+  readonly entityTypes: readonly string[];
+  readonly intervalHours: number;
+  readonly paused: boolean;
+  /** The next slot; null once the tenant is deleted. */
+  readonly nextExportTime: Date | null;
+  /** The slot the exports tick last requested; null before the first. */
+  readonly lastRequestTime: Date | null;
 }
 
 export interface TenantKeys {
@@ -43,7 +58,19 @@ export function tenantResource(id: string, t: Tenant) {
     displayName: t.displayName,
     platformAddress: t.platformAddress,
     state: t.status,
+    ...(t.schedule ? { schedule: tenantScheduleResource(t.schedule) } : {}),
     createTime: t.createdAt.toISOString(),
     updateTime: t.updatedAt.toISOString(),
+  };
+}
+
+/** The API representation of a tenant's schedule. */
+export function tenantScheduleResource(s: TenantSchedule) {
+  return {
+    entityTypes: [...s.entityTypes],
+    intervalHours: s.intervalHours,
+    paused: s.paused,
+    ...(s.nextExportTime ? { nextExportTime: s.nextExportTime.toISOString() } : {}),
+    ...(s.lastRequestTime ? { lastRequestTime: s.lastRequestTime.toISOString() } : {}),
   };
 }

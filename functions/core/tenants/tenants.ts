@@ -9,6 +9,7 @@ import type { SourceName } from '../ports/export-source.js';
 import { keep, put, type RecordStore } from '../ports/record-store.js';
 import type { TokenVault } from '../token-vault.js';
 import { tenantName, tenantResource, tenantSecretId, type Tenant } from './model.js';
+import { dueAtOf, newTenantSchedule, stoppedSchedule, type TenantScheduleInput } from './schedule.js';
 
 export interface TenantSettings {
   /** Base URLs a tenant's platform address must be (or lie under); empty: no tenant can be registered. */
@@ -23,6 +24,8 @@ export interface TenantDeps {
   readonly audit: RecordStore<AuditEntry>;
   readonly vault: TokenVault;
   readonly settings: TenantSettings;
+  /** The units (entity types) a tenant of a source exports: what a schedule may name. */
+  readonly units: (source: SourceName) => readonly string[];
 }
 
 export interface NewTenant {
@@ -31,6 +34,8 @@ export interface NewTenant {
   readonly platformAddress: string;
   readonly clientToken: string;
   readonly accessToken: string;
+  /** Scheduled exports (see schedule.ts); absent: none. */
+  readonly schedule?: TenantScheduleInput | undefined;
 }
 
 /**
@@ -39,10 +44,21 @@ export interface NewTenant {
  */
 export async function createTenant(deps: TenantDeps, input: NewTenant, actor: string) {
   const platformAddress = checkPlatformAddress(deps.settings, input.platformAddress);
+  const schedule = input.schedule ? newTenantSchedule(deps, input.source, input.schedule) : null;
   const id = randomBytes(16).toString('hex');
   const now = deps.clock.now();
   const tokens = await deps.vault.seal(JSON.stringify({ clientToken: input.clientToken, accessToken: input.accessToken }), tenantSecretId(id));
-  const tenant: Tenant = { source: input.source, displayName: input.displayName, platformAddress, tokens, status: 'ACTIVE', createdAt: now, updatedAt: now };
+  const tenant: Tenant = {
+    source: input.source,
+    displayName: input.displayName,
+    platformAddress,
+    tokens,
+    status: 'ACTIVE',
+    schedule,
+    dueAt: dueAtOf('ACTIVE', schedule),
+    createdAt: now,
+    updatedAt: now,
+  };
   await deps.tenants.create(id, tenant);
   await audit(deps, 'tenant.created', id, actor);
   return tenantResource(id, tenant);
@@ -82,7 +98,7 @@ export async function deleteTenant(deps: { tenant: TenantDeps; exports: ExportDe
   const now = deps.tenant.clock.now();
   const after = await deps.tenant.tenants.update(id, (t) => {
     if (!t) throw new AppError('NOT_FOUND', `${tenantName(id)} not found`);
-    const deleted: Tenant = { ...t, status: 'DELETED', tokens: null, updatedAt: now };
+    const deleted: Tenant = { ...t, status: 'DELETED', tokens: null, schedule: stoppedSchedule(t.schedule), dueAt: null, updatedAt: now };
     return t.status === 'DELETED' ? keep(t) : put(deleted, deleted);
   });
   await audit(deps.tenant, 'tenant.deleted', id, actor);

@@ -115,7 +115,8 @@ describe('scheduled exports of time-based grants (exports tick)', () => {
   it('pages through every due consent in bounded batches, a continuation per page', async () => {
     const env = await exportDepsWithFakes({ tickBatch: 7 });
     for (let i = 0; i < 30; i++) await timeBased(env, `c${String(i).padStart(3, '0')}`, `user${i}`);
-    const reports = await tick(env, 'exports');
+    // The exports tick also runs a chain over tenants (none here: one empty page).
+    const reports = (await tick(env, 'exports')).filter((r) => r.kind === 'exports');
     expect(reports.map((r) => r.listed)).toEqual([7, 7, 7, 7, 2]);
     expect(reports.reduce((n, r) => n + r.changed, 0)).toBe(30);
     for (let i = 0; i < 30; i++) expect(jobsOf(env, `c${String(i).padStart(3, '0')}`)).toHaveLength(2);
