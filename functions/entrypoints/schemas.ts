@@ -4,7 +4,7 @@ import { invalidArgument } from '../core/errors.js';
 import { expected, parseWith, rfc3339Timestamp, text } from '../platform/validation.js';
 import { MAX_INTERVAL_HOURS, MIN_INTERVAL_HOURS, SCHEDULE_FIELDS } from '../core/consent/schedule.js';
 import { PAGE_KINDS } from '../core/exports/schedule.js';
-import { TENANT_DEFAULT_INTERVAL_HOURS, TENANT_MAX_INTERVAL_HOURS, TENANT_MIN_INTERVAL_HOURS, TENANT_UPDATE_FIELDS } from '../core/tenants/schedule.js';
+import { TENANT_DEFAULT_INTERVAL_HOURS, TENANT_MAX_INTERVAL_HOURS, TENANT_MIN_INTERVAL_HOURS, TENANT_UPDATE_FIELDS, type TenantUpdateField } from '../core/tenants/schedule.js';
 import { BUNDLE_FORMATS } from '../core/ports/bundle-packer.js';
 import { MAX_BUNDLE_EXPORTS } from '../core/bundles/compose.js';
 import { EVENT_TYPES } from '../core/events.js';
@@ -274,7 +274,13 @@ export const patchTenantQuery = z
             .filter(Boolean),
         ),
       ])
-      .pipe(z.array(z.enum(TENANT_UPDATE_FIELDS, { error: `must list only ${TENANT_UPDATE_FIELDS.join(', ')}` })).min(1, 'must name at least one field'))
+      .superRefine((paths, ctx) => {
+        // One violation naming the query parameter (not an index into it) and each unknown path.
+        const unknown = paths.filter((p) => !(TENANT_UPDATE_FIELDS as readonly string[]).includes(p));
+        if (paths.length === 0) ctx.addIssue({ code: 'custom', message: 'must name at least one field' });
+        else if (unknown.length > 0) ctx.addIssue({ code: 'custom', message: `names unknown field(s) ${unknown.join(', ')}: must list only ${TENANT_UPDATE_FIELDS.join(', ')}` });
+      })
+      .transform((paths) => paths as TenantUpdateField[])
       .meta({ description: `Comma-separated: ${TENANT_UPDATE_FIELDS.join(', ')}`, examples: ['schedule.paused'] }),
   })
   .strict();

@@ -128,3 +128,114 @@ describe('tenants API (Mews tenants authorised by API keys)', () => {
     expect((await t.call('GET', '/v1/tenants/not-an-id')).statusCode).toBe(400);
   });
 });
+
+describe("a tenant's schedule (POST /v1/tenants schedule, PATCH /v1/tenants/{id} with updateMask)", () => {
+  const violations = (res: { body: { error?: { details: { fieldViolations?: { field: string }[] }[] } } }) =>
+    res.body.error?.details.flatMap((d) => d.fieldViolations ?? []).map((v) => v.field);
+
+  it('a schedule given at registration is shown and due at once (or at its nextExportTime); none given: no schedule, never due', async () => {
+    const t = apiWithFakes();
+    const now = t.rt.clock.now();
+    const created = await t.call('POST', '/v1/tenants', { ...register, schedule: { entityTypes: ['Reservation', 'Customer', 'Reservation'] } });
+    expect(created.statusCode).toBe(200);
+    expect(created.body['schedule']).toEqual({ entityTypes: ['Reservation', 'Customer'], intervalHours: 24, paused: false, nextExportTime: now.toISOString() });
+    const id = String(created.body['name']).split('/')[1]!;
+    expect((await t.tenants().get(id))?.dueAt).toEqual(now);
+    expect((await t.call('GET', `/v1/tenants/${id}`)).body['schedule']).toEqual(created.body['schedule']);
+
+    const at = new Date(now.getTime() + 3_600_000).toISOString();
+    const hourly = await t.call('POST', '/v1/tenants', { ...register, schedule: { entityTypes: ['Payment'], intervalHours: 1, paused: true, nextExportTime: at } });
+    expect(hourly.body['schedule']).toEqual({ entityTypes: ['Payment'], intervalHours: 1, paused: true, nextExportTime: at });
+    expect((await t.tenants().get(String(hourly.body['name']).split('/')[1]!))?.dueAt).toBeNull();
+
+    const plain = await t.call('POST', '/v1/tenants', register);
+    expect(plain.body['schedule']).toBeUndefined();
+    expect((await t.tenants().get(String(plain.body['name']).split('/')[1]!))?.dueAt).toBeNull();
+  });
+
+  it('refuses a bad schedule at registration, naming the field', async () => {
+    const t = apiWithFakes();
+    const post = async (schedule: unknown) => {
+      const res = await t.call('POST', '/v1/tenants', { ...register, schedule });
+      expect(res.statusCode).toBe(400);
+      return violations(res);
+    };
+    expect(await post({ entityTypes: ['Reservation', 'Nope'] })).toEqual(['schedule.entityTypes[1]']);
+    expect(await post({ entityTypes: [] })).toEqual(['schedule.entityTypes']);
+    expect(await post({ intervalHours: 24 })).toEqual(['schedule.entityTypes']);
+    expect(await post({ entityTypes: ['Payment'], intervalHours: 0 })).toEqual(['schedule.intervalHours']);
+    expect(await post({ entityTypes: ['Payment'], intervalHours: 1.5 })).toEqual(['schedule.intervalHours']);
+    expect(await post({ entityTypes: ['Payment'], intervalHours: 24 * 367 })).toEqual(['schedule.intervalHours']);
+    expect(await post({ entityTypes: ['Payment'], nextExportTime: 'tomorrow' })).toEqual(['schedule.nextExportTime']);
+    expect(await post({ entityTypes: ['Payment'], nextExportTime: '2099-01-01T00:00:00Z' })).toEqual(['schedule.nextExportTime']);
+    expect(await post({ entityTypes: ['Payment'], every: 'day' })).toEqual(['schedule.every']);
+    expect((await t.tenants().list({ pageSize: 10 })).items).toHaveLength(0);
+  });
+
+  it('PATCH changes the fields the mask names: pause, resume, interval, entity types, next export time, display name; set and remove the whole schedule', async () => {
+    const t = apiWithFakes();
+    const now = t.rt.clock.now();
+    const id = String((await t.call('POST', '/v1/tenants', { ...register, schedule: { entityTypes: ['Reservation'] } })).body['name']).split('/')[1]!;
+    const patch = (updateMask: string, body: unknown) => t.call('PATCH', `/v1/tenants/${id}`, body, { updateMask });
+
+    const paused = await patch('schedule.paused', { schedule: { paused: true, intervalHours: 2 } });
+    expect(paused).toMatchObject({ statusCode: 200, body: { schedule: { paused: true, intervalHours: 24, nextExportTime: now.toISOString() } } });
+    expect((await t.tenants().get(id))?.dueAt).toBeNull();
+    const resumed = await patch('schedule.paused,schedule.intervalHours', { schedule: { paused: false, intervalHours: 2 } });
+    expect(resumed.body['schedule']).toMatchObject({ paused: false, intervalHours: 2 });
+    expect((await t.tenants().get(id))?.dueAt).toEqual(now);
+
+    const at = new Date(now.getTime() + 86_400_000);
+    const moved = await patch('schedule.nextExportTime, schedule.entityTypes,displayName', {
+      displayName: 'Renamed',
+      schedule: { nextExportTime: at.toISOString(), entityTypes: ['Payment', 'Customer'] },
+    });
+    expect(moved.body).toMatchObject({ displayName: 'Renamed', schedule: { entityTypes: ['Payment', 'Customer'], nextExportTime: at.toISOString(), intervalHours: 2 } });
+    expect((await t.tenants().get(id))?.dueAt).toEqual(at);
+
+    expect((await patch('schedule', { schedule: null })).body['schedule']).toBeUndefined();
+    expect((await t.tenants().get(id))?.dueAt).toBeNull();
+    // Without a schedule, a field of it cannot be changed; the whole schedule can be set.
+    const missing = await patch('schedule.paused', { schedule: { paused: false } });
+    expect(missing.statusCode).toBe(400);
+    expect(missing.body.error).toMatchObject({ status: 'FAILED_PRECONDITION' });
+    expect(violations(missing)).toEqual(['schedule']);
+    const set = await patch('schedule', { schedule: { entityTypes: ['OrderItem'], intervalHours: 12 } });
+    expect(set.body['schedule']).toEqual({ entityTypes: ['OrderItem'], intervalHours: 12, paused: false, nextExportTime: now.toISOString() });
+    expect((await t.call('GET', `/v1/tenants/${id}`)).body['schedule']).toEqual(set.body['schedule']);
+  });
+
+  it('PATCH refuses unknown mask paths, fields named but not given, bad values, and a deleted tenant, naming the field', async () => {
+    const t = apiWithFakes();
+    const id = String((await t.call('POST', '/v1/tenants', { ...register, schedule: { entityTypes: ['Reservation'] } })).body['name']).split('/')[1]!;
+    const before = await t.tenants().get(id);
+    const refused = async (updateMask: string | undefined, body: unknown) => {
+      const res = await t.call('PATCH', `/v1/tenants/${id}`, body, updateMask === undefined ? {} : { updateMask });
+      expect(res.statusCode).toBe(400);
+      return violations(res);
+    };
+    expect(await refused('schedule.cron', { schedule: { paused: true } })).toEqual(['updateMask']);
+    expect(await refused('platformAddress', { schedule: { paused: true } })).toEqual(['updateMask']);
+    expect(await refused(undefined, { schedule: { paused: true } })).toEqual(['updateMask']);
+    expect(await refused(' , ', { schedule: { paused: true } })).toEqual(['updateMask']);
+    expect(await refused('schedule,schedule.paused', { schedule: { entityTypes: ['Payment'], paused: true } })).toEqual(['updateMask']);
+    expect(await refused('schedule.intervalHours', { schedule: { paused: true } })).toEqual(['schedule.intervalHours']);
+    expect(await refused('displayName', {})).toEqual(['displayName']);
+    expect(await refused('schedule', {})).toEqual(['schedule']);
+    expect(await refused('schedule.intervalHours', { schedule: { intervalHours: 0 } })).toEqual(['schedule.intervalHours']);
+    expect(await refused('schedule.paused', { schedule: { paused: 'yes' } })).toEqual(['schedule.paused']);
+    expect(await refused('schedule.entityTypes', { schedule: { entityTypes: ['Reservation', 'Bogus'] } })).toEqual(['schedule.entityTypes[1]']);
+    expect(await refused('schedule.nextExportTime', { schedule: { nextExportTime: '2026-13-01T00:00:00Z' } })).toEqual(['schedule.nextExportTime']);
+    expect(await refused('schedule', { schedule: { intervalHours: 5 } })).toEqual(['schedule.entityTypes']);
+    expect(await refused('schedule.paused', { schedule: { paused: true }, clientToken: 'x' })).toEqual(['clientToken']);
+    expect(await t.tenants().get(id)).toEqual(before);
+
+    expect((await t.call('PATCH', `/v1/tenants/${'0'.repeat(32)}`, { schedule: { paused: true } }, { updateMask: 'schedule.paused' })).statusCode).toBe(404);
+    const deleted = await t.call('DELETE', `/v1/tenants/${id}`);
+    expect(deleted.body['schedule']).toEqual({ entityTypes: ['Reservation'], intervalHours: 24, paused: false });
+    expect((await t.tenants().get(id))?.dueAt).toBeNull();
+    const late = await t.call('PATCH', `/v1/tenants/${id}`, { schedule: { paused: false } }, { updateMask: 'schedule.paused' });
+    expect(late.statusCode).toBe(400);
+    expect(late.body.error).toMatchObject({ status: 'FAILED_PRECONDITION' });
+  });
+});

@@ -48,8 +48,9 @@ export function dueAtOf(status: Tenant['status'], schedule: TenantSchedule | nul
 /** A new schedule from a request, or INVALID_ARGUMENT naming each bad `schedule.*` field. */
 export function newTenantSchedule(deps: Pick<TenantDeps, 'units' | 'clock'>, source: SourceName, input: TenantScheduleInput): TenantSchedule {
   const violations: FieldViolation[] = [];
+  let entityTypes: string[] = [];
   if (input.entityTypes === undefined) violations.push({ field: 'schedule.entityTypes', description: 'is required: the entity types to export on the schedule' });
-  const entityTypes = checkEntityTypes(deps, source, input.entityTypes ?? [], violations);
+  else entityTypes = checkEntityTypes(deps, source, input.entityTypes, violations);
   const now = deps.clock.now();
   if (input.nextExportTime) checkNextExportTime(input.nextExportTime, now, violations);
   if (violations.length > 0) throw invalidArgument(violations);
