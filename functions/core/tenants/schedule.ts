@@ -1,8 +1,16 @@
 import { AppError, invalidArgument, type FieldViolation } from '../errors.js';
-import { put } from '../ports/record-store.js';
+import type { Clock } from '../ports/clock.js';
+import { put, type RecordStore } from '../ports/record-store.js';
 import type { SourceName } from '../ports/export-source.js';
 import { tenantName, tenantResource, type Tenant, type TenantSchedule } from './model.js';
-import type { TenantDeps } from './tenants.js';
+
+/** What a schedule's checks and changes need (a subset of TenantDeps). */
+interface ScheduleDeps {
+  readonly clock: Clock;
+  readonly tenants: RecordStore<Tenant>;
+  /** The units (entity types) a tenant of a source exports: what a schedule may name. */
+  readonly units: (source: SourceName) => readonly string[];
+}
 
 /**
  * The schedule of a tenant: one export of each of its entity types every `intervalHours`, the
@@ -46,7 +54,7 @@ export function dueAtOf(status: Tenant['status'], schedule: TenantSchedule | nul
 }
 
 /** A new schedule from a request, or INVALID_ARGUMENT naming each bad `schedule.*` field. */
-export function newTenantSchedule(deps: Pick<TenantDeps, 'units' | 'clock'>, source: SourceName, input: TenantScheduleInput): TenantSchedule {
+export function newTenantSchedule(deps: Pick<ScheduleDeps, 'units' | 'clock'>, source: SourceName, input: TenantScheduleInput): TenantSchedule {
   const violations: FieldViolation[] = [];
   let entityTypes: string[] = [];
   if (input.entityTypes === undefined) violations.push({ field: 'schedule.entityTypes', description: 'is required: the entity types to export on the schedule' });
@@ -69,7 +77,7 @@ export function newTenantSchedule(deps: Pick<TenantDeps, 'units' | 'clock'>, sou
  * new interval or entity types apply from the next export on; `schedule.nextExportTime` moves the
  * next export. A DELETED tenant cannot be changed.
  */
-export async function updateTenant(deps: Pick<TenantDeps, 'tenants' | 'clock' | 'units'>, id: string, patch: TenantPatch) {
+export async function updateTenant(deps: ScheduleDeps, id: string, patch: TenantPatch) {
   const mask = new Set(patch.updateMask);
   const violations: FieldViolation[] = [];
   const given: Record<TenantUpdateField, boolean> = {
@@ -113,7 +121,7 @@ export async function updateTenant(deps: Pick<TenantDeps, 'tenants' | 'clock' | 
 }
 
 /** The `schedule.*` fields the mask names, checked; undefined when it names none. */
-function scheduleChanges(deps: Pick<TenantDeps, 'units' | 'clock'>, source: SourceName, patch: TenantPatch): Partial<TenantSchedule> | undefined {
+function scheduleChanges(deps: Pick<ScheduleDeps, 'units' | 'clock'>, source: SourceName, patch: TenantPatch): Partial<TenantSchedule> | undefined {
   const mask = new Set(patch.updateMask);
   const s = patch.schedule ?? {};
   const violations: FieldViolation[] = [];
@@ -131,7 +139,7 @@ function scheduleChanges(deps: Pick<TenantDeps, 'units' | 'clock'>, source: Sour
 }
 
 /** The entity types, deduplicated, each one the tenant's source exports. */
-function checkEntityTypes(deps: Pick<TenantDeps, 'units'>, source: SourceName, entityTypes: readonly string[], violations: FieldViolation[]): string[] {
+function checkEntityTypes(deps: Pick<ScheduleDeps, 'units'>, source: SourceName, entityTypes: readonly string[], violations: FieldViolation[]): string[] {
   const known = new Set(deps.units(source));
   if (entityTypes.length === 0) violations.push({ field: 'schedule.entityTypes', description: 'must name at least one entity type' });
   entityTypes.forEach((t, i) => {
