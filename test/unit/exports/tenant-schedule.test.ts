@@ -137,6 +137,22 @@ describe('scheduled exports of tenants (the exports tick)', () => {
     expect(e.tenantSource.calls.start).toBe(2);
   });
 
+  it('ticks at different times that both list the same due slot (a retried or late tick) request it once, under the slot of its nextExportTime', async () => {
+    const e = await env();
+    const t0 = e.clock.now();
+    const id = await tenant(e, 1);
+    const pages: TickPage[] = [];
+    for (let i = 0; i < 2; i++) {
+      e.clock.advance(60_000);
+      pages.push({ kind: 'tenant-exports', before: e.clock.now(), after: null, page: 0 });
+    }
+    const reports = await Promise.all(pages.map((p) => runTickPage(e.deps, p)));
+    expect(reports.map((r) => r.listed)).toEqual([1, 1]);
+    expect(reports.reduce((n, r) => n + r.changed, 0)).toBe(1);
+    expect(slots(e, id)).toEqual([`schedule:${t0.toISOString()}`]);
+    expect(jobsOf(e, id)).toHaveLength(2);
+  });
+
   it('the next slot comes one interval later; while a slot still runs the next adopts its exports; missed slots are not back-filled', async () => {
     const e = await env();
     const t0 = e.clock.now();
