@@ -41,7 +41,7 @@ export interface TickPage {
   readonly kind: PageKind;
   /** The tick's time: what is due at or before it. */
   readonly before: Date;
-  /** The last consent of the previous page (due time and id); null on the first page. */
+  /** The last record (consent or tenant) of the previous page (due time and id); null on the first page. */
   readonly after: { readonly at: Date; readonly id: string } | null;
   readonly page: number;
 }
