@@ -10,11 +10,14 @@ import { killGroup } from '../../infra/local/processes.js';
 
 /**
  * BENCH_CPU_PROF_DIR=<dir> writes a V8 CPU profile of every child process into <dir>, to see where
- * a step spends its CPU (NODE_OPTIONS cannot carry --cpu-prof).
+ * a step spends its CPU (NODE_OPTIONS cannot carry --cpu-prof). BENCH_CHILD_HEAP_MB=<n> caps the
+ * children's V8 old space (not the parent's, which seeds the data): whether a step's memory is
+ * held, or only not yet collected, shows in whether it still runs under the cap.
  */
 export function profileArgs(): string[] {
   const dir = process.env['BENCH_CPU_PROF_DIR'];
-  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+  const heap = Number(process.env['BENCH_CHILD_HEAP_MB'] ?? 0);
+  return [...(dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), ...(heap > 0 ? [`--max-old-space-size=${heap}`] : [])];
 }
 
 /**

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { LocalKeyWrapper } from '../../functions/adapters/local-key-wrapper.js';
 import { TokenVault } from '../../functions/core/token-vault.js';
 import type { SealedSecret } from '../../functions/core/token-vault.js';
@@ -18,7 +19,11 @@ const TAP = 'schedule-tap';
 let stack: E2EStack;
 
 beforeAll(async () => {
-  stack = await startE2EStack('schedule', { archiveBytes: 256 * 1024, jobDurationSeconds: 0 }, { sweepIntervalMs: 1_000, tickIntervalMs: 2_000 });
+  stack = await startE2EStack(
+    'schedule',
+    { archiveBytes: 256 * 1024, jobDurationSeconds: 0, mewsPendingSeconds: 1, mewsProcessingSeconds: 1, mewsExportBytes: 20_000 },
+    { sweepIntervalMs: 1_000, tickIntervalMs: 2_000 },
+  );
   await tapEvents(stack, TAP);
 }, 120_000);
 afterAll(async () => {
@@ -62,6 +67,30 @@ async function exportsDelivered(consent: string, count: number): Promise<ExportJ
 type Scheduled = ExportJson & { startTime?: string };
 
 const initiates = async () => callsTo(await stack.calls(), 'POST', /portabilityArchive:initiate$/).filter((c) => c.status === 200).length;
+
+interface TenantJson {
+  name: string;
+  schedule?: { entityTypes: string[]; intervalHours: number; paused: boolean; nextExportTime?: string; lastRequestTime?: string };
+}
+
+/** A tenant's exports, as the API lists them. */
+async function tenantExports(tenant: string): Promise<ExportJson[]> {
+  const res = await stack.api(`/v1/exports?tenant=${encodeURIComponent(tenant)}&pageSize=100`);
+  if (res.status !== 200) throw new Error(`GET /v1/exports?tenant: HTTP ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { exports: ExportJson[] }).exports;
+}
+
+async function tenantExportsDelivered(tenant: string, count: number): Promise<ExportJson[]> {
+  return waitUntil(
+    async () => {
+      const jobs = await tenantExports(tenant);
+      return jobs.length === count && jobs.every((j) => j.state === 'DELIVERED') ? jobs : undefined;
+    },
+    { what: `${count} delivered exports of ${tenant}`, timeoutMs: 120_000, intervalMs: 500 },
+  );
+}
+
+const mewsAdds = async () => callsTo(await stack.calls(), 'POST', /\/exports\/add$/).filter((c) => c.status === 200).length;
 
 describe('scheduled exports on the local Cloud Scheduler', () => {
   it('first export, nothing within 24 h, an incremental second after clock:advance, pause stops the third, EXPIRED after 30 days with one expiring and one expired event', async () => {
@@ -111,6 +140,39 @@ describe('scheduled exports on the local Cloud Scheduler', () => {
     const ofConsent = later.filter((e) => e.data.subject === consent).map((e) => e.data.type);
     expect(ofConsent.filter((t) => t === 'consent.expiring')).toEqual([]);
     expect(ofConsent.filter((t) => t === 'consent.expired')).toEqual(['consent.expired']);
+  }, 300_000);
+
+  it('a Mews tenant with a schedule: exported at the next tick, nothing within its interval, again after clock:advance, nothing while paused', async () => {
+    const keys = { clientToken: `ct-${randomBytes(12).toString('hex')}`, accessToken: `at-${randomBytes(12).toString('hex')}` };
+    const upstream = await stack.sandbox('/sandbox/v1/mews/tenants', { body: keys });
+    expect(upstream.status).toBe(200);
+    const { platformAddress } = (await upstream.json()) as { platformAddress: string };
+    const addsBefore = await mewsAdds();
+    const created = await stack.api('/v1/tenants', {
+      body: { source: 'mews', displayName: 'Scheduled hotel', platformAddress, ...keys, schedule: { entityTypes: ['Reservation'], intervalHours: 24 } },
+    });
+    expect(created.status).toBe(200);
+    const tenant = ((await created.json()) as TenantJson).name;
+
+    // The exports tick (on its cron) requests the first export; later ticks within 24 h do not.
+    await tenantExportsDelivered(tenant, 1);
+    await ticksPass('/ticks/exports', 2);
+    expect(await tenantExports(tenant)).toHaveLength(1);
+    expect((await mewsAdds()) - addsBefore).toBe(1);
+    const afterFirst = (await (await stack.api(`/v1/${tenant}`)).json()) as TenantJson;
+    expect(Date.parse(afterFirst.schedule!.nextExportTime!) - Date.parse(afterFirst.schedule!.lastRequestTime!)).toBe(24 * 3_600_000);
+
+    await advance(DAY_S + 60);
+    await tenantExportsDelivered(tenant, 2);
+    expect((await mewsAdds()) - addsBefore).toBe(2);
+
+    const paused = await stack.api(`/v1/${tenant}?updateMask=schedule.paused`, { method: 'PATCH', body: { schedule: { paused: true } } });
+    expect(paused.status).toBe(200);
+    expect(((await paused.json()) as TenantJson).schedule?.paused).toBe(true);
+    await advance(DAY_S + 60);
+    await ticksPass('/ticks/exports', 3);
+    expect(await tenantExports(tenant)).toHaveLength(2);
+    expect((await mewsAdds()) - addsBefore).toBe(2);
   }, 300_000);
 
   it('racing runs of the exports tick request each slot once; consents whose grant was revoked by the user are parked after one attempt', async () => {
