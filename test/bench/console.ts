@@ -42,7 +42,8 @@ export async function runConsoleBench(options: { consents: number; rounds: numbe
         url: async () => {
           await page.goto(`${base}/console/consents`);
           await page.locator('#consents tbody tr').first().waitFor();
-          return (await page.getByRole('link', { name: 'Next page' }).getAttribute('href')) ?? '';
+          // The link is relative to the console's page.
+          return new URL((await page.getByRole('link', { name: 'Next page' }).getAttribute('href')) ?? '', page.url()).href;
         },
         ready: '#consents tbody tr',
       },
