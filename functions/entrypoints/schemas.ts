@@ -4,7 +4,7 @@ import { invalidArgument } from '../core/errors.js';
 import { expected, parseWith, rfc3339Timestamp, text } from '../platform/validation.js';
 import { MAX_INTERVAL_HOURS, MIN_INTERVAL_HOURS, SCHEDULE_FIELDS } from '../core/consent/schedule.js';
 import { PAGE_KINDS } from '../core/exports/schedule.js';
-import { TENANT_DEFAULT_INTERVAL_HOURS, TENANT_MAX_INTERVAL_HOURS, TENANT_MIN_INTERVAL_HOURS, TENANT_UPDATE_FIELDS, type TenantUpdateField } from '../core/tenants/schedule.js';
+import { TENANT_DEFAULT_INTERVAL_HOURS, TENANT_MAX_INTERVAL_HOURS, TENANT_MIN_INTERVAL_HOURS, TENANT_UPDATE_FIELDS } from '../core/tenants/schedule.js';
 import { BUNDLE_FORMATS } from '../core/ports/bundle-packer.js';
 import { MAX_BUNDLE_EXPORTS } from '../core/bundles/compose.js';
 import { EVENT_TYPES } from '../core/events.js';
@@ -206,22 +206,31 @@ export const patchConsentBody = z
   .strict()
   .meta({ examples: [{ schedule: { paused: true } }] });
 
-export const patchConsentQuery = z
-  .object({
-    updateMask: z
-      .string({ error: 'is required: a comma-separated list of fields, e.g. schedule.paused' })
-      .transform((v) => [
-        ...new Set(
-          v
-            .split(',')
-            .map((f) => f.trim())
-            .filter(Boolean),
-        ),
-      ])
-      .pipe(z.array(z.enum(SCHEDULE_FIELDS, { error: `must list only ${SCHEDULE_FIELDS.join(', ')}` })).min(1, 'must name at least one field'))
-      .meta({ description: `Comma-separated: ${SCHEDULE_FIELDS.join(', ')}`, examples: ['schedule.paused'] }),
-  })
-  .strict();
+/**
+ * A PATCH's `updateMask`: comma-separated field paths, each known; one violation naming the query
+ * parameter (not an index into it) that lists every unknown path.
+ */
+function updateMask<F extends string>(fields: readonly F[]) {
+  return z
+    .string({ error: 'is required: a comma-separated list of fields, e.g. schedule.paused' })
+    .transform((v) => [
+      ...new Set(
+        v
+          .split(',')
+          .map((f) => f.trim())
+          .filter(Boolean),
+      ),
+    ])
+    .superRefine((paths, ctx) => {
+      const unknown = paths.filter((p) => !(fields as readonly string[]).includes(p));
+      if (paths.length === 0) ctx.addIssue({ code: 'custom', message: 'must name at least one field' });
+      else if (unknown.length > 0) ctx.addIssue({ code: 'custom', message: `names unknown field(s) ${unknown.join(', ')}: must list only ${fields.join(', ')}` });
+    })
+    .transform((paths) => paths as F[])
+    .meta({ description: `Comma-separated: ${fields.join(', ')}`, examples: ['schedule.paused'] });
+}
+
+export const patchConsentQuery = z.object({ updateMask: updateMask(SCHEDULE_FIELDS) }).strict();
 
 /** A tenant's schedule as a request gives it (the entity types are checked by the core against its source's). */
 const tenantScheduleFields = {
@@ -262,28 +271,7 @@ export const patchTenantBody = z
   .strict()
   .meta({ examples: [{ schedule: { paused: true } }] });
 
-export const patchTenantQuery = z
-  .object({
-    updateMask: z
-      .string({ error: 'is required: a comma-separated list of fields, e.g. schedule.paused' })
-      .transform((v) => [
-        ...new Set(
-          v
-            .split(',')
-            .map((f) => f.trim())
-            .filter(Boolean),
-        ),
-      ])
-      .superRefine((paths, ctx) => {
-        // One violation naming the query parameter (not an index into it) and each unknown path.
-        const unknown = paths.filter((p) => !(TENANT_UPDATE_FIELDS as readonly string[]).includes(p));
-        if (paths.length === 0) ctx.addIssue({ code: 'custom', message: 'must name at least one field' });
-        else if (unknown.length > 0) ctx.addIssue({ code: 'custom', message: `names unknown field(s) ${unknown.join(', ')}: must list only ${TENANT_UPDATE_FIELDS.join(', ')}` });
-      })
-      .transform((paths) => paths as TenantUpdateField[])
-      .meta({ description: `Comma-separated: ${TENANT_UPDATE_FIELDS.join(', ')}`, examples: ['schedule.paused'] }),
-  })
-  .strict();
+export const patchTenantQuery = z.object({ updateMask: updateMask(TENANT_UPDATE_FIELDS) }).strict();
 
 /** `POST /v1/tenants`: a tenant of a source authorised by API keys (Mews). The keys are secrets: never echoed. */
 export const createTenantBody = z

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../functions/core/errors.js';
-import { connectSessionBody, createExportsBody, listConsentsQuery, pollMessage } from '../../functions/entrypoints/schemas.js';
+import { connectSessionBody, createExportsBody, listConsentsQuery, patchConsentQuery, patchTenantQuery, pollMessage } from '../../functions/entrypoints/schemas.js';
 import { isWellFormed, parseWith, rfc3339Problem } from '../../functions/platform/validation.js';
 
 /** Issue 13, items 8 and 12: what the api refuses with 400 before it can reach Firestore or Cloud Storage. */
@@ -110,5 +110,19 @@ describe('poll messages: one job, or a batch of one grant', () => {
     expect(refused({ jobs: Array.from({ length: 1001 }, () => id) })).toEqual([{ field: 'jobs', description: 'must name at most 1000 jobs' }]);
     expect(refused({ jobs: ['x'] }).map((v) => v.field)).toEqual(['jobs[0]']);
     expect(refused({ job: id, extra: 1 }).map((v) => v.field)).toEqual(['extra']);
+  });
+});
+
+describe('update masks of PATCH requests', () => {
+  it('name the query parameter once, listing every unknown path; an empty mask is refused', () => {
+    for (const query of [patchConsentQuery, patchTenantQuery]) {
+      expect(parseWith(query, { updateMask: 'schedule.paused, schedule.paused' })).toEqual({ updateMask: ['schedule.paused'] });
+      const [unknown, ...more] = violations(() => parseWith(query, { updateMask: 'schedule.paused,state,owner' }));
+      expect(more).toEqual([]);
+      expect(unknown?.field).toBe('updateMask');
+      expect(unknown?.description).toMatch(/^names unknown field\(s\) state, owner: must list only .*schedule\.paused/);
+      expect(violations(() => parseWith(query, { updateMask: ' , ' }))).toEqual([{ field: 'updateMask', description: 'must name at least one field' }]);
+      expect(violations(() => parseWith(query, {})).map((v) => v.field)).toEqual(['updateMask']);
+    }
   });
 });
