@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
-import { extract } from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { NodeRsCrc32c } from '../../../functions/adapters/node-rs-crc32c.js';
 import { buildBundle } from '../../../functions/core/bundles/build.js';
@@ -16,6 +14,7 @@ import { requestExports } from '../../../functions/core/exports/request.js';
 import { transferFile } from '../../../functions/core/exports/transfer.js';
 import type { Clock } from '../../../functions/core/ports/clock.js';
 import { exportDepsWithFakes } from '../../fakes/export-deps.js';
+import { untar } from '../../fixtures/tar.js';
 
 type Env = Awaited<ReturnType<typeof exportDepsWithFakes>>;
 
@@ -45,24 +44,6 @@ async function requestWithBundle(env: Env, sizes: number[], format: 'zip' | 'tar
 
 async function deliverAll(env: Env, id: string, files: number) {
   for (let i = 0; i < files; i++) await transferFile(env.deps, id, i);
-}
-
-/** The entries of a tar.gz held in memory (test-sized), read with tar-stream's extractor. */
-async function untar(data: Buffer): Promise<Map<string, Buffer>> {
-  const out = new Map<string, Buffer>();
-  const ex = extract();
-  const done = (async () => {
-    for await (const entry of ex) {
-      const parts: Buffer[] = [];
-      for await (const c of entry) parts.push(c as Buffer);
-      out.set(entry.header.name, Buffer.concat(parts));
-    }
-  })();
-  Readable.from([data])
-    .pipe(createGunzip())
-    .pipe(ex as unknown as NodeJS.WritableStream);
-  await done;
-  return out;
 }
 
 function bundleMessages(env: Env) {

@@ -1,7 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
-import { extract } from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { NodeRsCrc32c } from '../../../functions/adapters/node-rs-crc32c.js';
 import { buildBundle } from '../../../functions/core/bundles/build.js';
@@ -18,6 +15,7 @@ import { createBundleBody } from '../../../functions/entrypoints/schemas.js';
 import { parseWith } from '../../../functions/platform/validation.js';
 import { consentDepsWithFakes } from '../../fakes/consent-deps.js';
 import { exportDepsWithFakes } from '../../fakes/export-deps.js';
+import { untar } from '../../fixtures/tar.js';
 
 // POST /v1/bundles (issue 15): a bundle of exports already requested, of several grants.
 
@@ -52,23 +50,6 @@ async function delivered(env: Env, consent: string, resources: string[], size: n
     expect((await env.jobs.get(id))!.state).toBe('DELIVERED');
   }
   return ids;
-}
-
-async function untar(data: Buffer): Promise<Map<string, Buffer>> {
-  const out = new Map<string, Buffer>();
-  const ex = extract();
-  const done = (async () => {
-    for await (const entry of ex) {
-      const parts: Buffer[] = [];
-      for await (const c of entry) parts.push(c as Buffer);
-      out.set(entry.header.name, Buffer.concat(parts));
-    }
-  })();
-  Readable.from([data])
-    .pipe(createGunzip())
-    .pipe(ex as unknown as NodeJS.WritableStream);
-  await done;
-  return out;
 }
 
 interface Manifest {
