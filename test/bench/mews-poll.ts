@@ -20,6 +20,7 @@ import { prefixed } from '../../functions/platform/config.js';
 import { createRuntime } from '../../functions/platform/runtime.js';
 import { startEmulators } from '../../infra/local/emulators.js';
 import { startSandbox } from '../../infra/sandbox/server.js';
+import { developmentEnv } from '../fixtures/env.js';
 
 export const MEWS_POLL_TARGETS = { getAllPerSweep: [3, 5] } as const;
 const PROJECT = 'bench-mews-poll';
@@ -40,26 +41,16 @@ export async function runMewsPollBench(options: { tenants: readonly number[]; lo
   const sandbox = await startSandbox({ port: 0, cacheDir: join(dir, 'cache') });
   const pubsub = new PubSub(pubsubOptions(PROJECT, emulators.pubsubHost));
   const prefix = `m${randomBytes(3).toString('hex')}`;
-  const rt = createRuntime({
-    GOOGLE_CLOUD_PROJECT: PROJECT,
-    APP_ENV: 'test',
-    LOG_LEVEL: 'silent',
-    RESOURCE_PREFIX: prefix,
-    FIRESTORE_EMULATOR_HOST: emulators.firestoreHost,
-    PUBSUB_EMULATOR_HOST: emulators.pubsubHost,
-    OAUTH_CLIENT_ID: 'bench',
-    OAUTH_CLIENT_SECRET: 'bench',
-    OAUTH_PUBLIC_URL: 'http://127.0.0.1:9',
-    RETURN_URL_ALLOWLIST: 'http://127.0.0.1:9/done',
-    API_AUDIENCE: 'bench',
-    API_ALLOWED_CALLERS: 'bench@example.com',
-    SCHEDULER_AUDIENCE: 'bench',
-    SCHEDULER_ALLOWED_CALLERS: 'bench@example.com',
-    TOKEN_KEY_PROVIDER: 'local',
-    LOCAL_TOKEN_KEY: randomBytes(32).toString('base64'),
-    ARCHIVE_BUCKET: 'bench-archives',
-    MEWS_PLATFORM_ALLOWLIST: `${sandbox.baseUrl}/mews`,
-  });
+  const rt = createRuntime(
+    developmentEnv({
+      GOOGLE_CLOUD_PROJECT: PROJECT,
+      RESOURCE_PREFIX: prefix,
+      FIRESTORE_EMULATOR_HOST: emulators.firestoreHost,
+      PUBSUB_EMULATOR_HOST: emulators.pubsubHost,
+      ARCHIVE_BUCKET: 'bench-archives',
+      MEWS_PLATFORM_ALLOWLIST: `${sandbox.baseUrl}/mews`,
+    }),
+  );
   const sandboxCall = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${sandbox.baseUrl}${path}`, {
       method,

@@ -9,6 +9,7 @@ import { runTickPage, startTick, type TickKind } from '../../functions/core/expo
 import { pubsubOptions } from '../../functions/platform/clients.js';
 import { prefixed } from '../../functions/platform/config.js';
 import { createRuntime } from '../../functions/platform/runtime.js';
+import { developmentEnv } from '../fixtures/env.js';
 
 export interface TickTask {
   readonly projectId: string;
@@ -34,25 +35,16 @@ export interface TickOutcome {
 async function main(): Promise<void> {
   const task = JSON.parse(process.env['BENCH_TICK_TASK'] ?? 'null') as TickTask | null;
   if (!task) throw new Error('BENCH_TICK_TASK is not set');
-  const rt = createRuntime({
-    GOOGLE_CLOUD_PROJECT: task.projectId,
-    APP_ENV: 'test',
-    LOG_LEVEL: 'silent',
-    RESOURCE_PREFIX: task.prefix,
-    FIRESTORE_EMULATOR_HOST: task.firestoreHost,
-    PUBSUB_EMULATOR_HOST: task.pubsubHost,
-    OAUTH_CLIENT_ID: 'bench',
-    OAUTH_CLIENT_SECRET: 'bench',
-    OAUTH_PUBLIC_URL: 'http://127.0.0.1:9',
-    RETURN_URL_ALLOWLIST: 'http://127.0.0.1:9/done',
-    API_AUDIENCE: 'bench',
-    API_ALLOWED_CALLERS: 'bench@example.com',
-    SCHEDULER_AUDIENCE: 'bench',
-    SCHEDULER_ALLOWED_CALLERS: 'bench@example.com',
-    TOKEN_KEY_PROVIDER: 'local',
-    LOCAL_TOKEN_KEY: task.localKey,
-    ARCHIVE_BUCKET: 'bench-archives',
-  });
+  const rt = createRuntime(
+    developmentEnv({
+      GOOGLE_CLOUD_PROJECT: task.projectId,
+      RESOURCE_PREFIX: task.prefix,
+      FIRESTORE_EMULATOR_HOST: task.firestoreHost,
+      PUBSUB_EMULATOR_HOST: task.pubsubHost,
+      LOCAL_TOKEN_KEY: task.localKey,
+      ARCHIVE_BUCKET: 'bench-archives',
+    }),
+  );
   const pubsub = new PubSub(pubsubOptions(task.projectId, task.pubsubHost));
   try {
     process.stdout.write(JSON.stringify(await tick(rt, pubsub, task)) + '\n');
