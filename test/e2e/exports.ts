@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Storage } from '@google-cloud/storage';
 import { crc32c } from '@node-rs/crc32';
@@ -227,4 +228,29 @@ export async function deliveryViolations(stack: E2EStack, consent: string, jobs:
   }
   for (const o of objects) if (!expected.has(o.name)) problems.push(`unexpected object ${o.name}`);
   return problems;
+}
+
+const HAS_UNZIP = spawnSync('unzip', ['-v']).status === 0;
+
+/**
+ * Opens a bundle with the standard tools and extracts it into `out`: `tar -tzf` / `tar -xzf`, or
+ * `unzip -t` (which must find no errors), `unzip -Z1` and `unzip -q`. Returns the archive's listing
+ * in order; undefined for a zip where `unzip` is not installed (the caller checks what it can).
+ */
+export function openBundleFile(file: string, format: string, out: string): string[] | undefined {
+  mkdirSync(out, { recursive: true });
+  if (format === 'tar.gz') {
+    const listed = execFileSync('tar', ['-tzf', file], { encoding: 'utf8' }).trim().split('\n');
+    execFileSync('tar', ['-xzf', file, '-C', out]);
+    return listed;
+  }
+  if (!HAS_UNZIP) {
+    console.info('unzip is not installed: the zip bundle is not opened with a standard tool here');
+    return undefined;
+  }
+  const tested = execFileSync('unzip', ['-t', file], { encoding: 'utf8' });
+  if (!/No errors detected/.test(tested)) throw new Error(`unzip -t ${file} found errors:\n${tested}`);
+  const listed = execFileSync('unzip', ['-Z1', file], { encoding: 'utf8' }).trim().split('\n');
+  execFileSync('unzip', ['-q', file, '-d', out]);
+  return listed;
 }
