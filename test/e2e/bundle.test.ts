@@ -3,7 +3,19 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../fixtures/wait.js';
 import { drainEvents, tapEvents } from './events.js';
-import { bucketObjects, openBundleFile, crc32cBase64, downloadDigest, jobIdOf, oneTimeConsent, storageOf, waitTerminal, type ExportJson } from './exports.js';
+import {
+  bucketObjects,
+  openBundleFile,
+  crc32cBase64,
+  downloadDigest,
+  jobIdOf,
+  oneTimeConsent,
+  storageOf,
+  waitTerminal,
+  type BundleJson,
+  type BundleManifestJson,
+  type ExportJson,
+} from './exports.js';
 import { startE2EStack, type E2EStack } from './stack.js';
 
 /**
@@ -15,24 +27,6 @@ import { startE2EStack, type E2EStack } from './stack.js';
  */
 const GROUPS = ['myactivity.search', 'chrome.history', 'youtube.subscriptions'];
 const PART_BYTES = 1024 * 1024;
-
-interface BundleJson {
-  name: string;
-  state: string;
-  format: string;
-  object: string;
-  bytes?: number;
-  crc32c?: string;
-  exports: string[];
-  failedExports?: string[];
-}
-
-interface ManifestJson {
-  bundle: string;
-  format: string;
-  exports: { export: string; resource: string; state: string; files: { path: string; object: string; bytes: number; crc32c: string }[] }[];
-  failedExports: string[];
-}
 
 let stack: E2EStack;
 beforeAll(async () => {
@@ -98,7 +92,7 @@ describe('bundles on the local stack', () => {
       const out = join(dir, bundle.format);
       const listed = openBundleFile(file, bundle.format, out);
       if (!listed) continue;
-      const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as ManifestJson;
+      const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as BundleManifestJson;
       expect(listed).toEqual(['manifest.json', ...manifest.exports.flatMap((e) => e.files.map((f) => f.path))]);
       expect(manifest).toMatchObject({ bundle: bundle.name, format: bundle.format, failedExports: [cancelled.name] });
       expect(manifest.exports.map((e) => `${e.resource} ${e.state}`)).toEqual(

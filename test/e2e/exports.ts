@@ -13,6 +13,32 @@ import { connectViaAutomation, newConnectSession, type E2EStack, type SandboxCal
  * bounded waits, the bucket's objects, what the sandbox served, Pub/Sub duplicates and sweeps.
  */
 
+/** A bundle as `GET /v1/bundles/{id}` (and the requests that create one) answer it. */
+export interface BundleJson {
+  name: string;
+  subject?: string;
+  state: string;
+  format: string;
+  object: string;
+  bytes?: number;
+  crc32c?: string;
+  exports: string[];
+  failedExports?: string[];
+  detail?: string;
+}
+
+/** A bundle's `manifest.json`: each export (and its grant), each packed file with its size and CRC32C. */
+export interface BundleManifestJson {
+  bundle: string;
+  subject?: string;
+  format: string;
+  exports: { export: string; grant?: string; resource?: string; state: string; files: { path: string; object: string; bytes: number; crc32c: string }[] }[];
+  failedExports: string[];
+}
+
+/** An export of either grant kind, as the API lists it: a consent's or a tenant's. */
+export type AnyExportJson = Omit<ExportJson, 'consent'> & { consent?: string; tenant?: string; source: string };
+
 export const TERMINAL = new Set(['DELIVERED', 'EXHAUSTED', 'NOT_GRANTED', 'FAILED', 'CANCELLED', 'ABORTED']);
 
 export interface ExportJson {

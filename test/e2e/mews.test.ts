@@ -4,7 +4,22 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { notYet, waitUntil } from '../fixtures/wait.js';
 import { drainEvents, tapEvents } from './events.js';
-import { bucketObjects, openBundleFile, callsTo, crc32cBase64, downloadDigest, jobIdOf, oneTimeConsent, requestExports, storageOf, TERMINAL, waitTerminal } from './exports.js';
+import {
+  bucketObjects,
+  openBundleFile,
+  callsTo,
+  crc32cBase64,
+  downloadDigest,
+  jobIdOf,
+  oneTimeConsent,
+  requestExports,
+  storageOf,
+  TERMINAL,
+  waitTerminal,
+  type AnyExportJson,
+  type BundleJson,
+  type BundleManifestJson,
+} from './exports.js';
 import { startE2EStack, type E2EStack } from './stack.js';
 
 /**
@@ -20,45 +35,11 @@ const FAILING = 'Payment';
 const FILE_URL_TTL_SECONDS = 2;
 const FILES = /^\/mews-exports\//;
 
-interface TenantExport {
-  name: string;
-  tenant?: string;
-  consent?: string;
-  source: string;
-  resource: string;
-  state: string;
-  upstreamJobId?: string;
-  upstreamJobHistory: string[];
-  files: { name: string; object: string; state: string; bytes?: number; crc32c?: string }[];
-  manifest?: string;
-  exportTime?: string;
-}
-
 interface SandboxExport {
   id: string;
   status: string;
   entityType: string;
   fileSizes: number[];
-}
-
-interface BundleJson {
-  name: string;
-  subject: string;
-  state: string;
-  format: string;
-  object: string;
-  bytes?: number;
-  crc32c?: string;
-  exports: string[];
-  detail?: string;
-}
-
-interface MixedManifest {
-  bundle: string;
-  subject: string;
-  format: string;
-  exports: { export: string; grant: string; state: string; files: { path: string; object: string; bytes: number; crc32c: string }[] }[];
-  failedExports: string[];
 }
 
 let stack: E2EStack;
@@ -81,8 +62,8 @@ async function json<T>(res: Response, what: string): Promise<T> {
   return (await res.json()) as T;
 }
 
-async function tenantExports(tenant: string): Promise<TenantExport[]> {
-  const page = await json<{ exports: TenantExport[] }>(await stack.api(`/v1/exports?tenant=${encodeURIComponent(tenant)}&pageSize=100`), 'GET /v1/exports');
+async function tenantExports(tenant: string): Promise<AnyExportJson[]> {
+  const page = await json<{ exports: AnyExportJson[] }>(await stack.api(`/v1/exports?tenant=${encodeURIComponent(tenant)}&pageSize=100`), 'GET /v1/exports');
   return page.exports;
 }
 
@@ -125,14 +106,14 @@ describe('Mews tenant exports on the local stack', () => {
     });
     expect(faults.status).toBe(200);
 
-    const requested = await json<{ exports: TenantExport[] }>(
+    const requested = await json<{ exports: AnyExportJson[] }>(
       await stack.api('/v1/exports', { body: { tenant, entityTypes: [...ENTITY_TYPES, 'Customer'], requestId: 'e2e-mews' } }),
       'POST /v1/exports',
     );
     expect(requested.exports.map((e) => e.resource)).toEqual(ENTITY_TYPES);
     for (const e of requested.exports) expect(e).toMatchObject({ source: 'mews', tenant });
     // The same request again finds the same exports.
-    const again = await json<{ exports: TenantExport[] }>(
+    const again = await json<{ exports: AnyExportJson[] }>(
       await stack.api('/v1/exports', { body: { tenant, entityTypes: ENTITY_TYPES, requestId: 'e2e-mews' } }),
       'POST /v1/exports (again)',
     );
@@ -215,7 +196,7 @@ describe('Mews tenant exports on the local stack', () => {
     const consent = await oneTimeConsent(stack, 'bundle-mix-user', ['myactivity.search', 'chrome.history']);
     const tenant = await newTenant('Hotel bundle e2e');
     const google = await requestExports(stack, { consent, requestId: 'e2e-mix' });
-    const mews = await json<{ exports: TenantExport[] }>(
+    const mews = await json<{ exports: AnyExportJson[] }>(
       await stack.api('/v1/exports', { body: { tenant, entityTypes: ['Customer'], requestId: 'e2e-mix' } }),
       'POST /v1/exports (tenant)',
     );
@@ -273,7 +254,7 @@ describe('Mews tenant exports on the local stack', () => {
       const out = join(dir, format);
       const listed = openBundleFile(file, format, out);
       if (!listed) continue;
-      const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as MixedManifest;
+      const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as BundleManifestJson;
       expect(manifest).toMatchObject({ bundle: bundle.name, subject: bundle.name, format, failedExports: [] });
       // Each export names its grant; each file lies under its grant's folder in the archive.
       const grants = new Map([...google.map((e) => [e.name, consent] as const), ...mews.exports.map((e) => [e.name, tenant] as const)]);
