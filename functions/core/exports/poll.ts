@@ -59,7 +59,9 @@ export async function pollExports(deps: ExportDeps, ids: readonly string[]): Pro
     }
     const grant = grantOf(job);
     const key = `${grant.source}/${grant.id}`;
-    groups.set(key, [...(groups.get(key) ?? []), { id, job }]);
+    const group = groups.get(key) ?? [];
+    group.push({ id, job });
+    groups.set(key, group);
   }
   for (const group of groups.values()) {
     const first = group[0];
